@@ -1,0 +1,20 @@
+"""Pure computation on numpy arrays: no napari, Qt or magicgui imports here."""
+
+from ._api import ClusterResult, Progress, cluster_image, iter_cluster_image
+from ._params import LINKAGES, METHODS, NORMALIZATIONS, ClusterParams
+from .compare import Comparison, compare_labels
+from .preprocess import load_array
+
+__all__ = [
+    "LINKAGES",
+    "METHODS",
+    "NORMALIZATIONS",
+    "ClusterParams",
+    "ClusterResult",
+    "Comparison",
+    "Progress",
+    "cluster_image",
+    "compare_labels",
+    "iter_cluster_image",
+    "load_array",
+]

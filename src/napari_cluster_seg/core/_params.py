@@ -1,0 +1,165 @@
+"""Parameter validation for :func:`cluster_image`, kept in one place.
+
+Every check raises a :class:`ValueError` (or :class:`TypeError` for a wrong
+type) whose message names the bad value and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+METHODS = ("kmeans", "agglomerative", "divisive")
+LINKAGES = ("ward", "complete", "average", "single")
+NORMALIZATIONS = ("none", "minmax", "zscore", "percentile")
+
+#: Largest number of clusters accepted (labels are stored as uint8/uint16).
+MAX_CLUSTERS = 1000
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    """Validated, normalised options of one clustering run.
+
+    Stored in the result (and in a napari layer's metadata) so that a run can
+    be reproduced exactly.
+    """
+
+    n_clusters: int
+    method: str = "kmeans"
+    linkage: str = "ward"
+    channel_axis: int | None = None
+    rgb: bool = False
+    time_axis: int | None = None
+    normalize: str = "minmax"
+    percentiles: tuple[float, float] = (1.0, 99.0)
+    smoothing: float = 0.0
+    fit_stride: int = 1
+    n_init: int = 4
+    max_units: int = 2048
+    random_state: int | None = 0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def as_dict(self) -> dict:
+        """Plain-Python dict of the options (JSON-serialisable)."""
+        d = asdict(self)
+        d.pop("extra")
+        d["percentiles"] = list(self.percentiles)
+        return d
+
+
+def _check_int(name, value, *, low, high=None, fix=""):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {bounds}, got {value}. {fix}".rstrip())
+    return value
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise ValueError(
+            f"{name}={value!r} is not supported; choose one of {', '.join(map(repr, choices))}."
+        )
+    return value.lower()
+
+
+def normalize_axis(axis, ndim, name):
+    """Return ``axis`` as a non-negative index into ``ndim`` axes, or None."""
+    if axis is None:
+        return None
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{name} must be an integer axis index or None, got {axis!r}.")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{name}={axis} is out of range for an image with {ndim} dimensions; "
+            f"use an axis between {-ndim} and {ndim - 1}."
+        )
+    return int(axis) % ndim
+
+
+def validate_params(
+    ndim,
+    *,
+    n_clusters,
+    method,
+    linkage,
+    channel_axis,
+    rgb,
+    time_axis,
+    normalize,
+    percentiles,
+    smoothing,
+    fit_stride,
+    n_init,
+    max_units,
+    random_state,
+) -> ClusterParams:
+    """Check every option of :func:`cluster_image` against an image of ``ndim`` dims."""
+    n_clusters = _check_int(
+        "n_clusters", n_clusters, low=2, high=MAX_CLUSTERS,
+        fix="A segmentation needs at least 2 clusters.",
+    )
+    method = _check_choice("method", method, METHODS)
+    linkage = _check_choice("linkage", linkage, LINKAGES)
+    normalize = _check_choice("normalize", normalize, NORMALIZATIONS)
+    if rgb:
+        if channel_axis is not None and normalize_axis(channel_axis, ndim, "channel_axis") != ndim - 1:
+            raise ValueError(
+                f"rgb=True needs the colour channels on the last axis, but channel_axis={channel_axis}; "
+                "pass channel_axis=None (or -1) with rgb=True."
+            )
+        channel_axis = ndim - 1
+    channel_axis = normalize_axis(channel_axis, ndim, "channel_axis")
+    time_axis = normalize_axis(time_axis, ndim, "time_axis")
+    if time_axis is not None and time_axis == channel_axis:
+        raise ValueError(
+            f"time_axis={time_axis} is also the channel axis; the time and channel axes must differ."
+        )
+    n_spatial = ndim - (channel_axis is not None) - (time_axis is not None)
+    if n_spatial < 1:
+        raise ValueError(
+            f"an image of {ndim} dimensions with channel_axis={channel_axis} and time_axis={time_axis} "
+            "has no spatial axis left; pass at least a 2D image."
+        )
+    try:
+        lo, hi = (float(p) for p in percentiles)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"percentiles must be a pair of numbers (low, high), got {percentiles!r}."
+        ) from None
+    if not 0 <= lo < hi <= 100:
+        raise ValueError(
+            f"percentiles={percentiles!r} must satisfy 0 <= low < high <= 100, e.g. (1, 99)."
+        )
+    if not isinstance(smoothing, numbers.Real) or not np.isfinite(smoothing) or smoothing < 0:
+        raise ValueError(
+            f"smoothing={smoothing!r} must be a finite number >= 0 (the Gaussian sigma in pixels; 0 turns it off)."
+        )
+    fit_stride = _check_int(
+        "fit_stride", fit_stride, low=1,
+        fix="Use 1 to fit on every pixel, 2 to fit on every second pixel along each spatial axis, ...",
+    )
+    n_init = _check_int("n_init", n_init, low=1, high=100)
+    max_units = _check_int("max_units", max_units, low=16, high=8192)
+    if random_state is not None:
+        random_state = _check_int("random_state", random_state, low=0)
+    return ClusterParams(
+        n_clusters=n_clusters,
+        method=method,
+        linkage=linkage,
+        channel_axis=channel_axis,
+        rgb=bool(rgb),
+        time_axis=time_axis,
+        normalize=normalize,
+        percentiles=(lo, hi),
+        smoothing=float(smoothing),
+        fit_stride=fit_stride,
+        n_init=n_init,
+        max_units=max_units,
+        random_state=random_state,
+    )

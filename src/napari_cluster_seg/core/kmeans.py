@@ -1,0 +1,189 @@
+"""K-means on weighted points: the exact 1D optimum and weighted Lloyd iterations.
+
+* :func:`kmeans_1d_optimal` solves one-dimensional K-means *exactly* by
+  dynamic programming over the sorted points (the optimum that multi-level
+  Otsu thresholding also finds), in ``O(k m log m)`` for ``m`` points, with
+  the divide-and-conquer speed-up vectorised one recursion level at a time.
+* :func:`weighted_kmeans` runs k-means++ seeding and Lloyd iterations on
+  weighted points; its progress is a generator so a caller can stop between
+  iterations.
+* :func:`assign_nearest` labels many feature rows in bounded-memory chunks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Rows per chunk when assigning pixels to centres (bounded memory).
+CHUNK_ROWS = 2**20
+
+
+def _prefix_sums(x, w):
+    mean = np.average(x, weights=w)
+    xc = x - mean
+    W = np.concatenate([[0.0], np.cumsum(w)])
+    S = np.concatenate([[0.0], np.cumsum(w * xc)])
+    Q = np.concatenate([[0.0], np.cumsum(w * xc * xc)])
+    return W, S, Q
+
+
+def _segment_cost(W, S, Q, j, i):
+    """Weighted sum of squares of sorted points ``j..i`` (inclusive), vectorised."""
+    dw = W[i + 1] - W[j]
+    ds = S[i + 1] - S[j]
+    cost = (Q[i + 1] - Q[j]) - ds * ds / dw
+    return np.maximum(cost, 0.0)
+
+
+def kmeans_1d_optimal(x, w, k):
+    """Globally optimal weighted K-means of 1D points.
+
+    Parameters
+    ----------
+    x : ndarray, shape (m,)
+        Point values, strictly increasing (distinct, sorted).
+    w : ndarray, shape (m,)
+        Positive weights.
+    k : int
+        Number of clusters, ``1 <= k <= m``.
+
+    Returns
+    -------
+    labels : ndarray of intp, shape (m,)
+        Cluster of each point, 0..k-1 in increasing order of value.
+    wcss : float
+        The minimal weighted within-cluster sum of squares.
+
+    Notes
+    -----
+    ``D[c][i]`` is the least cost of points ``0..i`` in ``c + 1`` clusters,
+    ``D[c][i] = min_j D[c-1][j-1] + cost(j, i)``. The smallest optimal ``j``
+    never decreases with ``i`` (the 1D cost satisfies the quadrangle
+    inequality), so each layer is solved by divide and conquer; every
+    recursion level is evaluated as one vectorised numpy pass.
+    """
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    m = x.size
+    if not 1 <= k <= m:
+        raise ValueError(f"k={k} must be between 1 and the number of points ({m}).")
+    W, S, Q = _prefix_sums(x, w)
+    idx = np.arange(m)
+    D = _segment_cost(W, S, Q, np.zeros(m, np.intp), idx)
+    back = np.zeros((k, m), np.intp)
+    for c in range(1, k):
+        D_new = np.full(m, np.inf)
+        arg = np.zeros(m, np.intp)
+        # Tasks: solve i in [ilo, ihi] knowing the optimal j lies in [jlo, jhi].
+        ilo = np.array([c]); ihi = np.array([m - 1])
+        jlo = np.array([c]); jhi = np.array([m - 1])
+        while ilo.size:
+            mid = (ilo + ihi) // 2
+            jend = np.minimum(mid, jhi)
+            lengths = jend - jlo + 1
+            offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            task = np.repeat(np.arange(mid.size), lengths)
+            j = jlo[task] + (np.arange(task.size) - offsets[task])
+            i = mid[task]
+            cost = D[j - 1] + _segment_cost(W, S, Q, j, i)
+            best_cost = np.minimum.reduceat(cost, offsets)
+            key = np.where(cost == best_cost[task], j, m)
+            best_j = np.minimum.reduceat(key, offsets)
+            D_new[mid] = best_cost
+            arg[mid] = best_j
+            left = ilo <= mid - 1
+            right = mid + 1 <= ihi
+            ilo, ihi, jlo, jhi = (
+                np.concatenate([ilo[left], mid[right] + 1]),
+                np.concatenate([mid[left] - 1, ihi[right]]),
+                np.concatenate([jlo[left], best_j[right]]),
+                np.concatenate([best_j[left], jhi[right]]),
+            )
+        D = D_new
+        back[c] = arg
+    labels = np.empty(m, np.intp)
+    end = m - 1
+    for c in range(k - 1, -1, -1):
+        start = back[c][end] if c > 0 else 0
+        labels[start : end + 1] = c
+        end = start - 1
+    return labels, float(D[m - 1])
+
+
+def _sq_norms(a):
+    return np.einsum("ij,ij->i", a, a)
+
+
+def assign_nearest(features, centers, *, chunk=CHUNK_ROWS, out=None, return_distances=False):
+    """Index of the nearest centre for every row of ``features``, chunk by chunk.
+
+    Ties go to the lower centre index. Works in the features' float precision.
+    """
+    n = features.shape[0]
+    dtype = np.float64 if features.dtype == np.float64 else np.float32
+    c = np.asarray(centers, dtype)
+    c_sq = _sq_norms(c)
+    labels = np.empty(n, np.intp) if out is None else out
+    d2 = np.empty(n, dtype) if return_distances else None
+    for start in range(0, n, chunk):
+        f = np.asarray(features[start : start + chunk], dtype)
+        d = f @ (-2 * c.T)
+        d += c_sq
+        lab = np.argmin(d, axis=1)
+        labels[start : start + chunk] = lab
+        if return_distances:
+            dist = d[np.arange(lab.size), lab] + _sq_norms(f)
+            d2[start : start + chunk] = np.maximum(dist, 0)
+    if return_distances:
+        return labels, d2
+    return labels
+
+
+def _update_centers(points, weights, labels, centers):
+    k, nf = centers.shape
+    wsum = np.bincount(labels, weights=weights, minlength=k)
+    new = np.empty_like(centers)
+    for f in range(nf):
+        new[:, f] = np.bincount(labels, weights=weights * points[:, f], minlength=k)
+    nonempty = wsum > 0
+    new[nonempty] /= wsum[nonempty, None]
+    return new, nonempty
+
+
+def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-6):
+    """Weighted K-means (k-means++ seeding, Lloyd iterations); a generator.
+
+    Yields the fraction done (0..1) after every iteration, so a caller can
+    stop early, and returns ``(centers, labels, wcss)`` through
+    ``StopIteration.value`` (use ``yield from``). Of ``n_init`` seedings the
+    one with the lowest weighted within-cluster sum of squares wins.
+    ``tol`` is relative to the points' total variance.
+    """
+    from sklearn.cluster import kmeans_plusplus
+
+    points = np.asarray(points, np.float64)
+    weights = np.asarray(weights, np.float64)
+    variance = np.average(_sq_norms(points - np.average(points, axis=0, weights=weights)), weights=weights)
+    threshold = tol * max(variance, np.finfo(float).tiny)
+    best = None
+    for run in range(n_init):
+        seed = int(rng.integers(2**31 - 1))
+        centers, _ = kmeans_plusplus(points, k, sample_weight=weights, random_state=seed)
+        for it in range(max_iter):
+            labels, d2 = assign_nearest(points, centers, return_distances=True)
+            new, nonempty = _update_centers(points, weights, labels, centers)
+            if not nonempty.all():
+                # Re-seed empty clusters on the points that are worst served.
+                far = np.argsort(-(weights * d2), kind="stable")[: int((~nonempty).sum())]
+                new[~nonempty] = points[far]
+            shift = float(((new - centers) ** 2).sum())
+            centers = new
+            yield (run + (it + 1) / max_iter) / n_init
+            if shift <= threshold:
+                break
+        labels, d2 = assign_nearest(points, centers, return_distances=True)
+        wcss = float(np.dot(weights, d2))
+        if best is None or wcss < best[2]:
+            best = (centers, labels, wcss)
+        yield (run + 1) / n_init
+    return best

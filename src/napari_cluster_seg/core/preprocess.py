@@ -1,0 +1,272 @@
+"""From an image array to pixel features: loading, validity, smoothing, normalisation.
+
+The functions here work on plain numpy arrays (a dask or other lazy array is
+loaded by :func:`load_array` after a size check) and never modify their input.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Rec. 709 luma weights, used to order RGB clusters by brightness.
+LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
+
+
+def available_memory() -> int:
+    """Bytes of memory currently available (Linux ``MemAvailable``), or a 4 GiB guess."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 * 1024**3
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def load_array(data, *, max_bytes: int | None = None) -> np.ndarray:
+    """Return ``data`` as an in-memory numpy array, after checking that it fits.
+
+    Parameters
+    ----------
+    data : array-like
+        A numpy array (returned as is), or a lazy array such as a dask array.
+    max_bytes : int, optional
+        Largest working-set size accepted. Clustering needs about four times
+        the input's size at float32 precision (input, features, labels); the
+        default is the memory available now.
+
+    Raises
+    ------
+    ValueError
+        If the working set would not fit, with the sizes involved.
+    """
+    shape = tuple(int(s) for s in np.shape(data)) if not hasattr(data, "shape") else tuple(
+        int(s) for s in data.shape
+    )
+    dtype = np.dtype(getattr(data, "dtype", np.asarray(data).dtype))
+    n = int(np.prod(shape, dtype=np.int64))
+    needed = n * (dtype.itemsize + 3 * 4)
+    limit = available_memory() if max_bytes is None else int(max_bytes)
+    if needed > limit:
+        raise ValueError(
+            f"the image of shape {shape} ({dtype}) needs about {_format_bytes(needed)} of memory to "
+            f"cluster, but only {_format_bytes(limit)} is available; crop it, open a lower "
+            "resolution level, or cluster a few frames at a time."
+        )
+    if isinstance(data, np.ndarray):
+        return data
+    if hasattr(data, "compute"):
+        data = data.compute()
+    return np.asarray(data)
+
+
+def check_dtype(image: np.ndarray) -> np.ndarray:
+    """Reject dtypes that have no meaningful ordering; turn booleans into uint8."""
+    if image.dtype == bool:
+        return image.view(np.uint8)
+    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        raise ValueError(
+            f"images of dtype {image.dtype} cannot be clustered; convert the image to an integer "
+            "or floating-point type first (complex data: take its absolute value)."
+        )
+    return image
+
+
+@dataclass
+class PixelData:
+    """The valid pixels of an image, one row per pixel, channels last.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n_valid, n_channels)
+        Pixel values after optional smoothing (input dtype when unsmoothed,
+        float32 otherwise). A view of the input where possible.
+    shape : tuple of int
+        Shape of the label image (the input's shape without its channel axis).
+    valid : ndarray of bool or None
+        Flat mask over ``shape`` of the pixels that take part; None when all do.
+    raw_values : ndarray, shape (n_valid, n_channels)
+        Unsmoothed input values (same object as ``values`` without smoothing).
+    time_axis : int or None
+        Index of the time axis in ``shape``.
+    """
+
+    values: np.ndarray
+    shape: tuple
+    valid: np.ndarray | None
+    raw_values: np.ndarray
+    time_axis: int | None = None
+
+    @property
+    def n_valid(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def n_channels(self) -> int:
+        return self.values.shape[1]
+
+
+def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: int | None):
+    """Gaussian smoothing along spatial axes, ignoring non-finite pixels (normalised convolution)."""
+    from scipy import ndimage
+
+    spatial_sigma = [0.0 if ax == time_axis else sigma for ax in range(image_cl.ndim - 1)]
+    weight = finite.astype(np.float32)
+    norm = ndimage.gaussian_filter(weight, spatial_sigma, mode="nearest")
+    out = np.empty(image_cl.shape, np.float32)
+    for c in range(image_cl.shape[-1]):
+        chan = np.where(finite, image_cl[..., c], 0).astype(np.float32, copy=False)
+        smoothed = ndimage.gaussian_filter(chan * weight, spatial_sigma, mode="nearest")
+        np.divide(smoothed, norm, out=out[..., c], where=norm > 0)
+    return out
+
+
+def pixel_data(
+    image: np.ndarray,
+    *,
+    channel_axis: int | None,
+    rgb: bool,
+    time_axis: int | None,
+    smoothing: float,
+    mask: np.ndarray | None,
+) -> PixelData:
+    """Arrange an image's pixels as rows of channel values, dropping invalid pixels.
+
+    A pixel is invalid (label 0) when any of its channels is NaN or infinite,
+    or when ``mask`` is False there. For RGBA images the alpha channel is ignored.
+    """
+    image = check_dtype(image)
+    if channel_axis is None:
+        image_cl = image[..., np.newaxis]
+    else:
+        image_cl = np.moveaxis(image, channel_axis, -1)
+        if time_axis is not None and time_axis > channel_axis:
+            time_axis -= 1
+    if rgb:
+        if image_cl.shape[-1] not in (3, 4):
+            raise ValueError(
+                f"rgb=True needs 3 (RGB) or 4 (RGBA) channels on the last axis, got "
+                f"{image_cl.shape[-1]}; pass rgb=False and channel_axis for other channel counts."
+            )
+        image_cl = image_cl[..., :3]
+    shape = image_cl.shape[:-1]
+    if len(shape) == 0 or min(shape, default=0) == 0 or image_cl.shape[-1] == 0:
+        raise ValueError(f"the image of shape {image.shape} is empty; pass an image with pixels.")
+
+    if np.issubdtype(image_cl.dtype, np.floating):
+        finite = np.isfinite(image_cl).all(axis=-1)
+    else:
+        finite = None
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != shape:
+            raise ValueError(
+                f"mask has shape {mask.shape} but the image's pixels have shape {shape}; "
+                "pass a mask of the image's shape without its channel axis."
+            )
+        mask = mask.astype(bool, copy=False)
+        finite = mask if finite is None else finite & mask
+    if finite is not None and not finite.any():
+        raise ValueError(
+            "no pixel can be clustered: every pixel is NaN, infinite or masked out; "
+            "check the image and the mask."
+        )
+
+    raw = image_cl.reshape(-1, image_cl.shape[-1])
+    if smoothing > 0:
+        fin = np.ones(shape, bool) if finite is None else finite
+        values = _smooth(image_cl, fin, smoothing, time_axis).reshape(raw.shape)
+    else:
+        values = raw
+    valid = None
+    if finite is not None and not finite.all():
+        valid = finite.ravel()
+        raw = raw[valid]
+        values = raw if smoothing == 0 else values[valid]
+    return PixelData(values=values, shape=tuple(shape), valid=valid, raw_values=raw, time_axis=time_axis)
+
+
+@dataclass
+class Normalizer:
+    """Per-channel affine map ``(clip(v, clip_low, clip_high) - offset) / scale``."""
+
+    offset: np.ndarray
+    scale: np.ndarray
+    clip_low: np.ndarray | None = None
+    clip_high: np.ndarray | None = None
+
+    def __call__(self, values: np.ndarray, dtype=np.float64) -> np.ndarray:
+        out = np.asarray(values, dtype=dtype)
+        if out is values:
+            out = out.copy()
+        if self.clip_low is not None:
+            np.clip(out, self.clip_low.astype(dtype), self.clip_high.astype(dtype), out=out)
+        out -= self.offset.astype(dtype)
+        out /= self.scale.astype(dtype)
+        return out
+
+    def inverse(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(features, np.float64) * self.scale + self.offset
+
+    def to_dict(self) -> dict:
+        d = {"offset": self.offset.tolist(), "scale": self.scale.tolist()}
+        if self.clip_low is not None:
+            d["clip_low"] = self.clip_low.tolist()
+            d["clip_high"] = self.clip_high.tolist()
+        return d
+
+
+def fit_normalizer(values: np.ndarray, how: str, percentiles=(1.0, 99.0)) -> Normalizer:
+    """Per-channel normalisation parameters estimated from ``values`` (n, c).
+
+    ``how`` is ``"none"``, ``"minmax"`` (to [0, 1]), ``"zscore"`` (zero mean,
+    unit variance) or ``"percentile"`` (clip to the given percentiles, then
+    to [0, 1]). Constant channels get a scale of 1.
+    """
+    c = values.shape[1]
+    if how == "none":
+        return Normalizer(np.zeros(c), np.ones(c))
+    clip_low = clip_high = None
+    if how == "minmax":
+        lo = values.min(axis=0).astype(np.float64)
+        hi = values.max(axis=0).astype(np.float64)
+        offset, scale = lo, hi - lo
+    elif how == "zscore":
+        offset = np.empty(c)
+        scale = np.empty(c)
+        for i in range(c):
+            col = values[:, i]
+            offset[i] = col.mean(dtype=np.float64)
+            scale[i] = col.std(dtype=np.float64)
+    else:  # percentile
+        lo = np.empty(c)
+        hi = np.empty(c)
+        for i in range(c):
+            lo[i], hi[i] = np.percentile(values[:, i], percentiles)
+        clip_low, clip_high = lo, hi
+        offset, scale = lo, hi - lo
+    scale = np.where(scale > 0, scale, 1.0)
+    return Normalizer(np.asarray(offset, np.float64), np.asarray(scale, np.float64), clip_low, clip_high)
+
+
+def downsample_mask(shape: tuple, stride: int, time_axis: int | None) -> np.ndarray:
+    """Flat boolean mask selecting every ``stride``-th pixel along each non-time axis."""
+    sel = np.zeros(shape, bool)
+    index = tuple(slice(None) if ax == time_axis else slice(None, None, stride) for ax in range(len(shape)))
+    sel[index] = True
+    return sel.ravel()

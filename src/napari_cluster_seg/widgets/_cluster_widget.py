@@ -1,0 +1,366 @@
+"""The *Cluster segmentation* dock widget: reads layers, runs the core in a worker, writes Labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    Select,
+    SpinBox,
+)
+
+from ..core import NORMALIZATIONS, compare_labels, iter_cluster_image, load_array
+from ._layers import METADATA_KEY, layer_data, output_name, result_metadata, transform_kwargs
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+
+METHOD_CHOICES = [("K-means", "kmeans"), ("Agglomerative", "agglomerative"), ("Divisive", "divisive")]
+LINKAGE_CHOICES = ["ward", "complete", "average", "single"]
+NORMALIZE_CHOICES = [
+    ("min-max", "minmax"),
+    ("z-score", "zscore"),
+    ("percentile clip (1-99%)", "percentile"),
+    ("none", "none"),
+]
+assert {v for _, v in NORMALIZE_CHOICES} == set(NORMALIZATIONS)
+
+
+@dataclass
+class Job:
+    """Everything a run needs, captured on the main thread when Run is pressed."""
+
+    arrays: list  # layer data (possibly lazy), one per channel layer
+    options: dict
+    source_key: int
+    source_name: str
+    method: str
+    layer_kwargs: dict = field(default_factory=dict)
+    new_layer: bool = False
+
+
+def run_job(job: Job):
+    """Worker body (generator): load the data, cluster it, return the result."""
+    arrays = [load_array(a) for a in job.arrays]
+    image = arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=-1)
+    return (yield from iter_cluster_image(image, **job.options))
+
+
+def _axis_choice_list(layer) -> list:
+    choices: list[tuple[str, Any]] = [("none", None)]
+    if layer is not None and not getattr(layer, "rgb", False):
+        labels = getattr(layer, "axis_labels", None) or [str(i) for i in range(layer.ndim)]
+        choices += [(f"axis {i} ({labels[i]})", i) for i in range(layer.ndim)]
+    return choices
+
+
+class ClusterSegWidget(Container):
+    """Cluster the pixels of an Image layer into a Labels layer.
+
+    Controls (also for scripts and tests): ``image``, ``method``,
+    ``linkage``, ``n_clusters``, ``channel_axis``, ``extra_channels``,
+    ``time_axis``, ``normalize``, ``smoothing``, ``fit_stride``, ``seed``,
+    ``new_layer``, ``run``, ``cancel``, and for comparisons ``compare_a``,
+    ``compare_b``, ``compare``. The running worker is ``widget.worker``
+    (None when idle); the last result is ``widget.last_result``.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self.worker = None
+        self.compare_worker = None
+        self.last_result = None
+        self.last_comparison = None
+        self._outputs: dict[tuple[int, str], Any] = {}
+
+        self.image = ComboBox(label="image", choices=self._image_choices, nullable=False)
+        self.channel_axis = ComboBox(label="channel axis", choices=self._axis_choices)
+        self.extra_channels = Select(label="more channels", choices=self._extra_channel_choices)
+        self.extra_channels.tooltip = (
+            "Other single-channel Image layers of the same shape, clustered together with the image "
+            "as channels of one multichannel image."
+        )
+        self.time_axis = ComboBox(label="time axis", choices=self._axis_choices)
+        self.time_axis.tooltip = "One model for all frames; smoothing does not cross frames."
+        self.method = ComboBox(label="method", choices=METHOD_CHOICES, value="kmeans")
+        self.linkage = ComboBox(label="linkage", choices=LINKAGE_CHOICES, value="ward")
+        self.n_clusters = SpinBox(label="clusters", value=3, min=2, max=255)
+        self.normalize = ComboBox(label="normalise", choices=NORMALIZE_CHOICES, value="minmax")
+        self.smoothing = FloatSpinBox(label="smoothing σ (px)", value=0.0, min=0.0, max=50.0, step=0.5)
+        self.fit_stride = SpinBox(label="fit on every n-th pixel", value=1, min=1, max=64)
+        self.fit_stride.tooltip = (
+            "Fit the clusters on a reduced image (every n-th pixel along each spatial axis), "
+            "then label every pixel at full resolution."
+        )
+        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
+        self.new_layer = CheckBox(text="new layer", value=False)
+        self.new_layer.tooltip = "Add a new Labels layer instead of replacing this method's last result."
+        self.run = PushButton(text="Run")
+        self.cancel = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="progress", value=0, min=0, max=100, visible=False)
+        self.status = Label(label="status", value="")
+
+        self.compare_a = ComboBox(label="compare", choices=self._labels_choices)
+        self.compare_b = ComboBox(label="with", choices=self._labels_choices)
+        self.compare = PushButton(text="Compare side by side")
+        self.compare_result = Label(label="agreement", value="")
+
+        self.extend(
+            [
+                self.image,
+                self.channel_axis,
+                self.extra_channels,
+                self.time_axis,
+                self.method,
+                self.linkage,
+                self.n_clusters,
+                self.normalize,
+                self.smoothing,
+                self.fit_stride,
+                self.seed,
+                self.new_layer,
+                Container(widgets=[self.run, self.cancel], layout="horizontal", labels=False),
+                self.progress,
+                self.status,
+                self.compare_a,
+                self.compare_b,
+                self.compare,
+                self.compare_result,
+            ]
+        )
+        self.method.changed.connect(self._on_method)
+        self.image.changed.connect(self._on_image)
+        self.run.clicked.connect(self._on_run)
+        self.cancel.clicked.connect(self._on_cancel)
+        self.compare.clicked.connect(self._on_compare)
+        for event in (viewer.layers.events.inserted, viewer.layers.events.removed, viewer.layers.events.reordered):
+            event.connect(self._refresh_choices)
+        self.extra_channels.native.setMaximumHeight(70)
+        for label in (self.status, self.compare_result):
+            label.native.setWordWrap(True)
+        self._on_method()
+        self._on_image()
+
+    # ----------------------------------------------------------------- choices
+    def _image_layers(self):
+        from napari.layers import Image
+
+        return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
+
+    def _image_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self._image_layers()]
+
+    def _axis_choices(self, _widget=None):
+        return _axis_choice_list(self.image.value if hasattr(self, "image") else None)
+
+    def _extra_channel_choices(self, _widget=None):
+        primary = self.image.value if hasattr(self, "image") else None
+        return [(layer.name, layer) for layer in self._image_layers() if layer is not primary and not layer.rgb]
+
+    def _labels_choices(self, _widget=None):
+        from napari.layers import Labels
+
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]
+
+    def _refresh_choices(self, _event=None):
+        self.reset_choices()
+        self._on_image()
+
+    def _on_method(self, _value=None):
+        self.linkage.visible = self.method.value == "agglomerative"
+
+    def _on_image(self, _value=None):
+        for combo in (self.channel_axis, self.time_axis, self.extra_channels):
+            combo.reset_choices()
+        layer = self.image.value
+        rgb = layer is not None and layer.rgb
+        self.channel_axis.enabled = not rgb
+        self.extra_channels.enabled = not rgb
+
+    # --------------------------------------------------------------------- run
+    def _set_status(self, text: str, *, error: bool = False):
+        self.status.value = text
+        self.status.native.setStyleSheet("color: #ff6060;" if error else "")
+
+    def _collect(self) -> Job:
+        layer = self.image.value
+        if layer is None:
+            raise ValueError("no Image layer selected: open an image (File > Open Sample) and choose it.")
+        channel_axis = self.channel_axis.value
+        extras = list(self.extra_channels.value or [])
+        arrays = [layer_data(layer)]
+        if extras:
+            if channel_axis is not None:
+                raise ValueError(
+                    "choose either a channel axis or more channel layers, not both."
+                )
+            for extra in extras:
+                if tuple(extra.data.shape) != tuple(arrays[0].shape):
+                    raise ValueError(
+                        f"layer {extra.name!r} has shape {tuple(extra.data.shape)} but {layer.name!r} has "
+                        f"{tuple(arrays[0].shape)}; channel layers must have the same shape."
+                    )
+                arrays.append(layer_data(extra))
+            channel_axis = -1
+        method = self.method.value
+        options = {
+            "n_clusters": int(self.n_clusters.value),
+            "method": method,
+            "linkage": self.linkage.value,
+            "rgb": bool(layer.rgb),
+            "channel_axis": None if layer.rgb else channel_axis,
+            "time_axis": self.time_axis.value,
+            "normalize": self.normalize.value,
+            "smoothing": float(self.smoothing.value),
+            "fit_stride": int(self.fit_stride.value),
+            "random_state": int(self.seed.value),
+        }
+        drop = self.channel_axis.value if (not extras and not layer.rgb) else None
+        return Job(
+            arrays=arrays,
+            options=options,
+            source_key=id(layer),
+            source_name=layer.name,
+            method=method,
+            layer_kwargs=transform_kwargs(layer, drop_axis=drop),
+            new_layer=bool(self.new_layer.value),
+        )
+
+    def _on_run(self, _value=None):
+        if self.worker is not None:
+            self._set_status("already running: wait, or press Cancel.")
+            return
+        try:
+            job = self._collect()
+        except ValueError as err:
+            self._report_error(err)
+            return
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(run_job, job, _progress={"desc": "Cluster segmentation"})
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(lambda result: self._on_result(job, result))
+        worker.errored.connect(self._report_error)
+        worker.aborted.connect(lambda: self._set_status("cancelled: earlier results are unchanged."))
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.run.enabled = False
+        self.cancel.enabled = True
+        self.progress.value = 0
+        self.progress.visible = True
+        self._set_status(f"clustering {job.source_name!r} ...")
+        worker.start()
+
+    def _on_progress(self, step):
+        self.progress.value = int(round(100 * step.fraction))
+        self._set_status(step.stage)
+        pbar = getattr(self.worker, "pbar", None)
+        if pbar is not None:
+            pbar.set_description(f"Cluster segmentation: {step.stage}")
+
+    def _on_cancel(self, _value=None):
+        if self.worker is not None:
+            self._set_status("cancelling ...")
+            self.worker.quit()
+
+    def _on_finished(self):
+        self.worker = None
+        self.run.enabled = True
+        self.cancel.enabled = False
+        self.progress.visible = False
+
+    def _report_error(self, err):
+        message = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+        self._set_status(message, error=True)
+        from napari.utils.notifications import show_warning
+
+        show_warning(f"Cluster segmentation: {message}")
+
+    def _on_result(self, job: Job, result):
+        from napari.layers import Labels
+
+        self.last_result = result
+        key = (job.source_key, job.method)
+        layer = None if job.new_layer else self._outputs.get(key)
+        if layer is not None and (layer not in self._viewer.layers or layer.data.shape != result.labels.shape):
+            layer = None
+        metadata = result_metadata(job.source_name, result)
+        if layer is None:
+            layer = Labels(
+                result.labels, name=output_name(job.source_name, job.method), metadata=metadata, **job.layer_kwargs
+            )
+            index = self._source_index(job)
+            self._viewer.layers.insert(index, layer)
+            self._outputs[key] = layer
+        else:
+            layer.data = result.labels
+            layer.metadata = {**layer.metadata, **metadata}
+        self._preselect_comparison(layer)
+        self._set_status(
+            f"{result.n_clusters} clusters in {layer.name!r}; pixels per label: "
+            + ", ".join(str(c) for c in result.counts)
+        )
+
+    def _source_index(self, job: Job) -> int:
+        for i, layer in enumerate(self._viewer.layers):
+            if id(layer) == job.source_key:
+                return i + 1
+        return len(self._viewer.layers)
+
+    # ----------------------------------------------------------------- compare
+    def _preselect_comparison(self, newest):
+        self.compare_a.reset_choices()
+        self.compare_b.reset_choices()
+        source = newest.metadata[METADATA_KEY]["source"]
+        others = [
+            layer
+            for _, layer in self._labels_choices()
+            if layer is not newest
+            and METADATA_KEY in layer.metadata
+            and layer.metadata[METADATA_KEY]["source"] == source
+            and layer.data.shape == newest.data.shape
+        ]
+        if others:
+            self.compare_a.value = others[-1]
+            self.compare_b.value = newest
+
+    def _on_compare(self, _value=None):
+        a, b = self.compare_a.value, self.compare_b.value
+        if a is None or b is None or a is b:
+            self._report_error(ValueError("choose two different Labels layers to compare."))
+            return
+        if a.data.shape != b.data.shape:
+            self._report_error(
+                ValueError(f"{a.name!r} {a.data.shape} and {b.name!r} {b.data.shape} differ in shape; "
+                           "compare results of the same image.")
+            )
+            return
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(compare_labels, np.asarray(a.data), np.asarray(b.data))
+        worker.returned.connect(lambda comp: self._show_comparison(a, b, comp))
+        worker.errored.connect(self._report_error)
+        worker.finished.connect(lambda: setattr(self, "compare_worker", None))
+        self.compare_worker = worker
+        self.compare_result.value = "comparing ..."
+        worker.start()
+
+    def _show_comparison(self, a, b, comparison):
+        self.last_comparison = comparison
+        self.compare_result.value = (
+            f"ARI {comparison.ari:.3f}, NMI {comparison.nmi:.3f} ({comparison.n_pixels} pixels)"
+        )
+        source = a.metadata.get(METADATA_KEY, {}).get("source")
+        for layer in self._viewer.layers:
+            layer.visible = layer is a or layer is b or layer.name == source
+        self._viewer.grid.enabled = True
