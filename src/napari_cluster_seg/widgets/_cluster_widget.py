@@ -247,7 +247,10 @@ class ClusterSegWidget(Container):
             return
         from napari.qt.threading import create_worker
 
-        worker = create_worker(run_job, job, _progress={"desc": "Cluster segmentation"})
+        # Errors are reported by the widget itself (status line and a warning notification).
+        worker = create_worker(
+            run_job, job, _progress={"desc": "Cluster segmentation"}, _ignore_errors=True
+        )
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(lambda result: self._on_result(job, result))
         worker.errored.connect(self._report_error)
@@ -347,7 +350,7 @@ class ClusterSegWidget(Container):
             return
         from napari.qt.threading import create_worker
 
-        worker = create_worker(compare_labels, np.asarray(a.data), np.asarray(b.data))
+        worker = create_worker(compare_labels, np.asarray(a.data), np.asarray(b.data), _ignore_errors=True)
         worker.returned.connect(lambda comp: self._show_comparison(a, b, comp))
         worker.errored.connect(self._report_error)
         worker.finished.connect(lambda: setattr(self, "compare_worker", None))
@@ -361,6 +364,11 @@ class ClusterSegWidget(Container):
             f"ARI {comparison.ari:.3f}, NMI {comparison.nmi:.3f} ({comparison.n_pixels} pixels)"
         )
         source = a.metadata.get(METADATA_KEY, {}).get("source")
+        shown = 0
         for layer in self._viewer.layers:
             layer.visible = layer is a or layer is b or layer.name == source
+            shown += layer.visible
+        # One row: the image and both results side by side.
+        self._viewer.grid.shape = (1, shown)
         self._viewer.grid.enabled = True
+        self._viewer.reset_view()

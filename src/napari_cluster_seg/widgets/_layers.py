@@ -32,16 +32,20 @@ def transform_kwargs(layer, drop_axis: int | None = None) -> dict:
             "axis_labels": layer.axis_labels,
         }
     from napari.utils.transforms import Affine
+    from napari.utils.transforms.transform_utils import decompose_linear_matrix
 
     keep = [i for i in range(layer.ndim) if i != drop_axis]
-    linear = Affine(
+    full = Affine(
         scale=layer.scale, translate=layer.translate, rotate=layer.rotate, shear=layer.shear, ndim=layer.ndim
-    ).set_slice(keep)
+    )
+    # Restrict the composed linear map to the kept axes and decompose it again
+    # (slicing the shear's upper-triangular coefficients directly would be wrong).
+    rotate, scale, shear = decompose_linear_matrix(full.linear_matrix[np.ix_(keep, keep)])
     return {
-        "scale": linear.scale,
-        "translate": linear.translate,
-        "rotate": linear.rotate,
-        "shear": linear.shear,
+        "scale": scale,
+        "translate": full.translate[keep],
+        "rotate": rotate,
+        "shear": shear,
         "affine": layer.affine.set_slice(keep).affine_matrix,
         "units": tuple(layer.units[i] for i in keep),
         "axis_labels": tuple(layer.axis_labels[i] for i in keep),

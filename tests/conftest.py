@@ -1,0 +1,14 @@
+import os
+from pathlib import Path
+
+import pytest
+
+#: The project's shared data folder (beside the project root); tests skip when it is absent.
+SHARED_DATA = Path(os.environ.get("NAPARI_CLUSTER_SEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data():
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+WORKER_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def cluster_widget(make_napari_viewer):
+    """A viewer and the plugin's widget, docked through the npe2 manifest."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-cluster-seg", "Cluster segmentation")
+    return viewer, widget
+
+
+@pytest.fixture
+def run_widget(qtbot):
+    """Press Run and wait until the worker has finished; returns the widget."""
+
+    def run(widget):
+        widget.run.clicked()
+        assert widget.worker is not None or widget.status.value, "Run did not start a worker"
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
+        return widget
+
+    return run
+
+
+@pytest.fixture
+def bands():
+    """A 2D uint16 image of three bands with known truth labels 1..3."""
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(3), 20)[:, None].repeat(30, 1)
+    img = (np.array([500, 5000, 20000])[truth] + rng.normal(0, 50, truth.shape)).astype(np.uint16)
+    return img, truth + 1
