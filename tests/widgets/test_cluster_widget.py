@@ -4,6 +4,7 @@ from napari.layers import Labels
 
 from napari_cluster_seg import cluster_image, compare_labels
 from napari_cluster_seg.widgets import ClusterSegWidget
+from napari_cluster_seg.widgets._cluster_widget import viewer_grid
 from napari_cluster_seg.widgets._layers import METADATA_KEY
 
 from .conftest import WORKER_TIMEOUT_MS
@@ -241,5 +242,5 @@ def test_compare_reports_agreement_and_shows_grid(cluster_widget, run_widget, qt
     assert widget.last_comparison.ari == pytest.approx(expected.ari)
     assert f"ARI {expected.ari:.3f}" in widget.compare_result.value
     assert 0.3 < expected.ari < 1.0
-    assert viewer.grid.enabled
+    assert viewer_grid(viewer).enabled and tuple(viewer_grid(viewer).shape) == (1, 3)
     assert km.visible and ag.visible and image.visible

@@ -65,8 +65,13 @@ class Reduction:
 
 
 def _dense_index(codes: np.ndarray, space: int):
-    """Distinct codes, counts and inverse index of ``codes`` in ``[0, space)``."""
-    if space <= _DENSE_CODES:
+    """Distinct codes, counts and inverse index of ``codes`` in ``[0, space)``.
+
+    Counting into a dense table is fastest, but costs memory in proportion to
+    the code space: it is used only when that space is not much larger than
+    the number of codes; otherwise the codes are sorted.
+    """
+    if space <= min(_DENSE_CODES, 8 * codes.size + 2**16):
         counts = np.bincount(codes, minlength=space)
         occupied = np.flatnonzero(counts)
         lut = np.zeros(space, np.int32)

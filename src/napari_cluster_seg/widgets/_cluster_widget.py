@@ -55,6 +55,12 @@ def run_job(job: Job):
     return (yield from iter_cluster_image(image, **job.options))
 
 
+def viewer_grid(viewer):
+    """The viewer's grid settings (``viewer.canvas.grid`` since napari 0.9, ``viewer.grid`` before)."""
+    canvas = getattr(viewer, "canvas", None)
+    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid
+
+
 def _axis_choice_list(layer) -> list:
     choices: list[tuple[str, Any]] = [("none", None)]
     if layer is not None and not getattr(layer, "rgb", False):
@@ -369,6 +375,7 @@ class ClusterSegWidget(Container):
             layer.visible = layer is a or layer is b or layer.name == source
             shown += layer.visible
         # One row: the image and both results side by side.
-        self._viewer.grid.shape = (1, shown)
-        self._viewer.grid.enabled = True
+        grid = viewer_grid(self._viewer)
+        grid.shape = (1, shown)
+        grid.enabled = True
         self._viewer.reset_view()
