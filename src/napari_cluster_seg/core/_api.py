@@ -11,10 +11,16 @@ from ._params import ClusterParams, validate_params
 from .hierarchy import BisectingTree, LinkageTree, Tree, weighted_linkage
 from .kmeans import assign_nearest, kmeans_1d_optimal, weighted_kmeans
 from .preprocess import LUMA_WEIGHTS, Normalizer, downsample_mask, fit_normalizer, load_array, pixel_data
-from .reduce import Reduction, coarsen, reduce_pixels
+from .reduce import Reduction, coarsen, for_chunks, grid_group, reduce_pixels
 
-#: Full-data Lloyd passes after fitting on grid cells (floats, smoothed images).
-REFINE_PASSES = 2
+#: Most Lloyd passes over all points / pixels after fitting on a coreset or grid cells.
+REFINE_PASSES = 4
+#: Stop refining when a pass improves the within-cluster sum of squares by less than this fraction.
+REFINE_TOL = 1e-5
+#: Largest point set multichannel K-means runs to convergence on (larger ones are merged on a grid).
+FIT_POINTS = 2**16
+#: Points of the coreset on which the n_init seedings are tried.
+SEED_POINTS = 4096
 
 
 class Progress(NamedTuple):
@@ -29,9 +35,12 @@ class _HierarchyState:
     """What :meth:`ClusterResult.cut` needs to relabel a hierarchical result."""
 
     tree: Tree
-    fit_units: np.ndarray  # indices of units in the tree
-    unit_to_fit: np.ndarray  # for every unit: index into fit_units of the unit whose cluster it takes
-    units: Reduction
+    n_fit_units: int
+    unit_to_fit: np.ndarray  # for every unit: index of the fitted unit whose cluster it takes
+    units: np.ndarray  # (u, n_features) normalised unit means
+    unit_raw: np.ndarray  # (u, n_channels) unit means in input units
+    unit_weights: np.ndarray
+    unit_sse: np.ndarray  # (u,) normalised sums of squares within units
     unit_of_pixel: np.ndarray  # (n_valid,) unit of every valid pixel
     valid: np.ndarray | None
     shape: tuple
@@ -49,7 +58,8 @@ class ClusterResult:
         not clustered (NaN, infinite or masked); clusters are 1..k ordered by
         brightness (see :func:`cluster_image`).
     centers : ndarray, shape (k, n_channels)
-        Mean input value of each cluster's pixels, row ``i`` for label ``i + 1``.
+        Mean value (input units; after smoothing, if any) of each cluster's
+        pixels, row ``i`` for label ``i + 1``.
     counts : ndarray, shape (k,)
         Number of pixels of each label 1..k.
     inertia : float
@@ -93,15 +103,13 @@ class ClusterResult:
                 f"cut() needs a hierarchical result, but this one came from method="
                 f"{self.params.method!r}; run method='agglomerative' or 'divisive'."
             )
-        h = self._hierarchy
-        n_fit = h.fit_units.size
+        n_fit = self._hierarchy.n_fit_units
         if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 2 <= n_clusters <= n_fit:
             raise ValueError(
                 f"n_clusters={n_clusters!r} cannot be cut from a hierarchy of {n_fit} units; "
                 f"choose an integer between 2 and {n_fit}."
             )
-        params = replace(self.params, n_clusters=int(n_clusters))
-        return _label_from_units(h, params)
+        return _label_from_units(self._hierarchy, replace(self.params, n_clusters=int(n_clusters)))
 
 
 def _brightness_order(raw_centers: np.ndarray, params: ClusterParams, normalizer: Normalizer) -> np.ndarray:
@@ -119,28 +127,22 @@ def _labels_dtype(k: int):
     return np.uint8 if k < 256 else np.uint16
 
 
-def _finish(internal, k, raw_centers, counts, inertia, params, normalizer, shape, valid, *, point_map=None):
-    """Order clusters by brightness and write the label image.
-
-    ``internal`` holds 0..k-1 per valid pixel, or per point when ``point_map``
-    (the point of every valid pixel) is given.
-    """
+def _rank_lut(raw_centers, params, normalizer):
+    """Table internal cluster (0..k-1) -> label (1..k, darkest first), and the order."""
+    k = raw_centers.shape[0]
     order = _brightness_order(raw_centers, params, normalizer)
-    rank = np.empty(k, np.intp)
-    rank[order] = np.arange(k)
-    dtype = _labels_dtype(k)
-    lut = (rank + 1).astype(dtype)
-    if point_map is not None:
-        valid_labels = lut[internal][point_map]
-    else:
-        valid_labels = lut[internal]
+    lut = np.empty(k, _labels_dtype(k))
+    lut[order] = np.arange(1, k + 1)
+    return lut, order
+
+
+def _scatter(valid_labels, shape, valid):
+    """Label image of ``shape`` from the labels of the valid pixels (0 elsewhere)."""
     if valid is None:
-        labels = valid_labels.reshape(shape)
-    else:
-        labels = np.zeros(int(np.prod(shape)), dtype)
-        labels[valid] = valid_labels
-        labels = labels.reshape(shape)
-    return labels, raw_centers[order], counts[order]
+        return valid_labels.reshape(shape)
+    labels = np.zeros(int(np.prod(shape)), valid_labels.dtype)
+    labels[valid] = valid_labels
+    return labels.reshape(shape)
 
 
 def _group_stats(points, weights, sse, raw_points, labels, k):
@@ -165,21 +167,46 @@ def _too_many_clusters(k, n_distinct, n_channels, exact):
     )
 
 
-def _fit_kmeans(red: Reduction, fit_w, params: ClusterParams, rng):
-    """Generator: fit centres on the points with positive fit weight; returns (centers, sorted?)."""
+def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
+    """Generator: K-means centres fitted on the points with positive fit weight."""
     k = params.n_clusters
     use = np.flatnonzero(fit_w > 0)
-    pts, w = red.points[use], fit_w[use]
+    pts, w = points[use], fit_w[use]
     if pts.shape[1] == 1:
         order = np.argsort(pts[:, 0], kind="stable")
-        lab, _ = kmeans_1d_optimal(pts[order, 0], w[order], k)
-        centers = np.bincount(lab, weights=w[order] * pts[order, 0], minlength=k) / np.bincount(
-            lab, weights=w[order], minlength=k
-        )
+        x, wx = pts[order, 0], w[order]
+        lab, _ = kmeans_1d_optimal(x, wx, k)
+        centers = np.bincount(lab, weights=wx * x, minlength=k) / np.bincount(lab, weights=wx, minlength=k)
         yield 1.0
         return centers[:, None]
-    centers, _, _ = yield from weighted_kmeans(pts, w, k, rng=rng, n_init=params.n_init)
-    return centers
+    # Large point sets: try the n_init seedings on a small coreset (points merged on a coarse
+    # grid), run Lloyd to convergence on a larger one, then finish with a few Lloyd
+    # iterations on all points: as good as Lloyd on all points, far cheaper.
+    n_feat = pts.shape[1]
+    fit_pts, fit_wts = pts, w
+    if pts.shape[0] > FIT_POINTS:
+        fit_pts, fit_wts = grid_group(pts, w, max(2, int(FIT_POINTS ** (1 / n_feat))))
+    tol = 1e-4 if fit_pts is not pts else 1e-5
+    inits = [None]
+    if fit_pts.shape[0] > 4 * SEED_POINTS:
+        seed_pts, seed_w = grid_group(fit_pts, fit_wts, max(2, int(SEED_POINTS ** (1 / n_feat))))
+        if seed_pts.shape[0] >= k:
+            runs = []
+            for _ in range(params.n_init):
+                runs.append((yield from weighted_kmeans(seed_pts, seed_w, k, rng=rng)))
+            # the best coreset solution is not always the best on all points: keep two
+            inits = [r[0] for r in sorted(runs, key=lambda r: r[2])[:2]]
+    best = None
+    for init in inits:
+        run = yield from weighted_kmeans(
+            fit_pts, fit_wts, k, rng=rng, n_init=params.n_init if init is None else 1, init=init, tol=tol
+        )
+        if best is None or run[2] < best[2]:
+            best = run
+    centers = best[0]
+    if fit_pts is not pts:
+        centers, _, _ = yield from weighted_kmeans(pts, w, k, rng=rng, init=centers, max_iter=REFINE_PASSES)
+    return centers[np.lexsort(centers.T[::-1])]
 
 
 def _nearest(features, centers):
@@ -190,72 +217,120 @@ def _nearest(features, centers):
     return assign_nearest(features, centers)
 
 
-def _kmeans(red, fit_w, pix, normalizer, params, rng):
-    """Generator: K-means labels; returns the arguments of :func:`_finish`."""
+def _pixel_pass(values, normalizer: Normalizer, centers, out=None):
+    """One chunked, parallel pass: nearest centre of every pixel, with per-cluster sums.
+
+    Works on the raw pixel values (no normalised copy): with per-channel scale
+    ``s`` and raw-space centres ``m``, the nearest centre minimises
+    ``x @ (-2 m / s**2) + sum(m**2 / s**2)``, one matrix product per chunk.
+    Returns (count, sum of normalised features, sum of raw values, sum of
+    squared normalised distances) per cluster; writes the cluster of every
+    pixel into ``out`` when given.
+    """
+    k, n_feat = centers.shape
+    scale, offset = normalizer.scale, normalizer.offset
+    raw_c = offset + scale * centers
+    inv_s2 = 1.0 / scale**2
+    big = float(np.abs(raw_c * np.sqrt(inv_s2)).max()) > 1e3
+    dtype = np.float64 if big or values.dtype == np.float64 else np.float32
+    clip = normalizer.clip_low is not None
+    one_d = n_feat == 1 and np.all(np.diff(raw_c[:, 0]) > 0)
+    mids = ((raw_c[1:, 0] + raw_c[:-1, 0]) / 2).astype(dtype)  # thresholds, raw units
+    W = (-2 * raw_c * inv_s2).T.astype(dtype)
+    b = (raw_c**2 * inv_s2).sum(axis=1).astype(dtype)
+    inv_s2_t = inv_s2.astype(dtype)
+    raw_ct = raw_c.astype(dtype)
+
+    def work(start, stop):
+        raw = values[start:stop]
+        x = np.asarray(raw, dtype)
+        if clip:
+            x = np.clip(x, normalizer.clip_low.astype(dtype), normalizer.clip_high.astype(dtype))
+        if one_d:
+            # clipping is monotone, so thresholds on raw values give the same labels
+            lab = np.searchsorted(mids, x[:, 0], side="left")
+            diff = x[:, 0] - raw_ct[lab, 0]
+            dist = float(np.dot(diff, diff)) * float(inv_s2[0])
+        else:
+            scores = x @ W
+            scores += b
+            lab = np.argmin(scores, axis=1)
+            dist = float(scores[np.arange(lab.size), lab].sum(dtype=np.float64))
+            dist += float(((x * x) @ inv_s2_t).sum(dtype=np.float64))
+        if out is not None:
+            out[start:stop] = lab
+        cnt = np.bincount(lab, minlength=k)
+        sums = np.stack([np.bincount(lab, weights=x[:, i], minlength=k) for i in range(n_feat)], 1)
+        raw_sums = sums
+        if clip:
+            raw_sums = np.stack([np.bincount(lab, weights=raw[:, i], minlength=k) for i in range(n_feat)], 1)
+        return cnt, sums, raw_sums, dist
+
+    parts = for_chunks(work, values.shape[0])
+    cnt, sums, raw_sums, dist = (sum(p[i] for p in parts) for i in range(4))
+    feature_sums = (sums - cnt[:, None] * offset) / scale
+    return cnt, feature_sums, raw_sums, max(dist, 0.0)
+
+
+def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng):
+    """Generator: K-means; returns (labels of valid pixels, raw centres, counts, wcss)."""
     k = params.n_clusters
-    centers = None
-    gen = _fit_kmeans(red, fit_w, params, rng)
+    gen = _fit_kmeans(points, fit_w, params, rng)
     try:
         while True:
             yield Progress("fitting K-means", 0.3 + 0.4 * next(gen))
     except StopIteration as stop:
         centers = stop.value
-    if centers.shape[1] > 1:  # keep 1D centres sorted for threshold labelling
-        centers = centers[np.lexsort(centers.T[::-1])]
+    dtype = _labels_dtype(k)
     if red.exact:
         yield Progress("labelling", 0.75)
-        lab = _nearest(red.points, centers)
-        raw, counts, wcss = _group_stats(red.points, red.weights, red.sse, red.raw_points, lab, k)
-        return lab, raw, counts, wcss, red.inverse
-    feats = red.features
+        point_labels = _nearest(points, centers)
+        raw, counts, wcss = _group_stats(points, red.weights, np.zeros(red.n_points), red.raw_points, point_labels, k)
+        lut, order = _rank_lut(raw, params, normalizer)
+        out = np.empty(pix.n_valid, dtype)
+        red.map_pixels(pix.values, lut[point_labels], out, table=red.lookup_table(lut[point_labels]))
+        return out, raw[order], counts[order], wcss
+    # Grid cells are only an approximation: refine the centres on every pixel (not when fitting
+    # on a reduced image, whose point is not to touch every pixel), then label every pixel.
     passes = REFINE_PASSES if params.fit_stride == 1 else 0
-    for p in range(passes + 1):
-        yield Progress("labelling all pixels", 0.7 + 0.25 * p / (passes + 1))
-        lab = _nearest(feats, centers)
-        if p < passes:
-            counts = np.bincount(lab, minlength=k)
-            new = np.stack(
-                [np.bincount(lab, weights=feats[:, c], minlength=k) for c in range(feats.shape[1])], axis=1
-            )
-            nonempty = counts > 0
-            new[nonempty] /= counts[nonempty, None]
-            new[~nonempty] = centers[~nonempty]
-            if np.allclose(new, centers, rtol=0, atol=1e-9):
-                break
-            centers = new if new.shape[1] > 1 else np.sort(new, axis=0)
-    counts = np.bincount(lab, minlength=k)
-    raw = np.stack(
-        [np.bincount(lab, weights=pix.raw_values[:, c], minlength=k) for c in range(pix.n_channels)], axis=1
-    ) / np.maximum(counts, 1)[:, None]
-    d2 = 0.0
-    for c in range(feats.shape[1]):
-        diff = feats[:, c] - centers[lab, c].astype(np.float32)
-        d2 += float(np.dot(diff, diff))
-    return lab, raw, counts.astype(np.int64), d2, None
+    previous = np.inf
+    for p in range(passes):
+        yield Progress("refining on all pixels", 0.7 + 0.2 * p / max(passes, 1))
+        cnt, fsum, _, d2 = _pixel_pass(pix.values, normalizer, centers)
+        new = centers.copy()
+        new[cnt > 0] = fsum[cnt > 0] / cnt[cnt > 0, None]
+        centers = np.sort(new, axis=0) if new.shape[1] == 1 else new
+        if previous - d2 <= REFINE_TOL * d2:
+            break
+        previous = d2
+    yield Progress("labelling", 0.9)
+    out = np.empty(pix.n_valid, dtype)
+    cnt, _, rsum, wcss = _pixel_pass(pix.values, normalizer, centers, out=out)
+    raw = rsum / np.maximum(cnt, 1)[:, None]
+    lut, order = _rank_lut(raw, params, normalizer)
+    return lut[out], raw[order], cnt[order].astype(np.int64), wcss
 
 
 def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResult:
     k = params.n_clusters
-    fit_labels = h.tree.cut(k)
-    unit_labels = fit_labels[h.unit_to_fit]
-    u = h.units
-    raw, counts, wcss = _group_stats(u.points, u.weights, u.sse, u.raw_points, unit_labels, k)
-    labels, centers, counts = _finish(
-        unit_labels, k, raw, counts, wcss, params, h.normalizer, h.shape, h.valid, point_map=h.unit_of_pixel
-    )
-    return ClusterResult(labels, centers, counts, wcss, params, _hierarchy=h)
+    unit_labels = h.tree.cut(k)[h.unit_to_fit]
+    raw, counts, wcss = _group_stats(h.units, h.unit_weights, h.unit_sse, h.unit_raw, unit_labels, k)
+    lut, order = _rank_lut(raw, params, h.normalizer)
+    labels = _scatter(lut[unit_labels][h.unit_of_pixel], h.shape, h.valid)
+    return ClusterResult(labels, raw[order], counts[order], wcss, params, _hierarchy=h)
 
 
-def _hierarchical(red, fit_w, pix, normalizer, params, rng):
+def _hierarchical(red: Reduction, points, sse, fit_w, pix, normalizer, params, rng):
     """Generator: build the tree on units; returns the hierarchy state."""
     k = params.n_clusters
     yield Progress("grouping pixels into units", 0.3)
-    unit_of_point, units = coarsen(red, params.max_units)
-    unit_fit_w = np.bincount(unit_of_point, weights=fit_w, minlength=units.n_points)
+    unit_of_point, units, unit_w, unit_sse = coarsen(points, red.weights, sse, params.max_units)
+    unit_raw = _group_stats(points, red.weights, sse, red.raw_points, unit_of_point, units.shape[0])[0]
+    unit_fit_w = np.bincount(unit_of_point, weights=fit_w, minlength=units.shape[0])
     fit_units = np.flatnonzero(unit_fit_w > 0)
     if fit_units.size < k:
-        raise _too_many_clusters(k, fit_units.size, pix.n_channels, units.exact)
-    fit_pts, fit_w_units = units.points[fit_units], unit_fit_w[fit_units]
+        raise _too_many_clusters(k, fit_units.size, pix.n_channels, red.exact and units.shape[0] == red.n_points)
+    fit_pts, fit_w_units = units[fit_units], unit_fit_w[fit_units]
     if params.method == "agglomerative":
         yield Progress(f"agglomerative clustering of {fit_units.size} units", 0.4)
         tree = LinkageTree(weighted_linkage(fit_pts, fit_w_units, params.linkage), fit_units.size)
@@ -264,15 +339,21 @@ def _hierarchical(red, fit_w, pix, normalizer, params, rng):
         for frac in tree.grow(k):
             yield Progress("divisive clustering (bisecting K-means)", 0.4 + 0.4 * frac)
     # Units absent from the fit (fit_stride > 1) follow the nearest fitted unit.
-    unit_to_fit = np.empty(units.n_points, np.intp)
+    unit_to_fit = np.empty(units.shape[0], np.intp)
     unit_to_fit[fit_units] = np.arange(fit_units.size)
     missing = np.flatnonzero(unit_fit_w <= 0)
     if missing.size:
-        unit_to_fit[missing] = assign_nearest(units.points[missing], fit_pts)
+        unit_to_fit[missing] = assign_nearest(units[missing], fit_pts)
     yield Progress("labelling", 0.85)
-    small = np.int16 if units.n_points < 2**15 else np.int32
-    unit_of_pixel = unit_of_point.astype(small)[red.inverse]
-    return _HierarchyState(tree, fit_units, unit_to_fit, units, unit_of_pixel, pix.valid, pix.shape, normalizer)
+    small = np.int16 if units.shape[0] < 2**15 else np.int32
+    per_point = unit_of_point.astype(small)
+    unit_of_pixel = red.map_pixels(
+        pix.values, per_point, np.empty(pix.n_valid, small), table=red.lookup_table(per_point)
+    )
+    return _HierarchyState(
+        tree, fit_units.size, unit_to_fit, units, unit_raw, unit_w, unit_sse,
+        unit_of_pixel, pix.valid, pix.shape, normalizer,
+    )
 
 
 def iter_cluster_image(
@@ -329,29 +410,29 @@ def iter_cluster_image(
         smoothing=params.smoothing,
         mask=mask,
     )
-    normalizer = fit_normalizer(pix.values, params.normalize, params.percentiles)
     yield Progress("finding distinct values", 0.15)
-    red = reduce_pixels(pix.values, normalizer, raw_values=pix.raw_values)
+    red = reduce_pixels(pix.values)
+    normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
+    points = normalizer(red.raw_points)
+    sse = (red.sse / normalizer.scale**2).sum(axis=1)
     if params.fit_stride == 1:
         fit_w = red.weights
     else:
         fit_sel = downsample_mask(pix.shape, params.fit_stride, pix.time_axis)
         if pix.valid is not None:
             fit_sel = fit_sel[pix.valid]
-        fit_w = np.bincount(red.inverse[fit_sel], minlength=red.n_points).astype(np.float64)
+        fit_idx = red.point_index(pix.values[fit_sel])
+        fit_w = np.bincount(fit_idx, minlength=red.n_points).astype(np.float64)
     k = params.n_clusters
     if params.method == "kmeans":
         n_fit = int(np.count_nonzero(fit_w))
         if n_fit < k:
             raise _too_many_clusters(k, n_fit, pix.n_channels, red.exact)
-        lab, raw, counts, wcss, point_map = yield from _kmeans(red, fit_w, pix, normalizer, params, rng)
-        yield Progress("ordering clusters", 0.95)
-        labels, centers, counts = _finish(
-            lab, k, raw, counts, wcss, params, normalizer, pix.shape, pix.valid, point_map=point_map
-        )
-        result = ClusterResult(labels, centers, counts, wcss, params)
+        valid_labels, centers, counts, wcss = yield from _kmeans(red, points, fit_w, pix, normalizer, params, rng)
+        yield Progress("writing labels", 0.97)
+        result = ClusterResult(_scatter(valid_labels, pix.shape, pix.valid), centers, counts, wcss, params)
     else:
-        state = yield from _hierarchical(red, fit_w, pix, normalizer, params, rng)
+        state = yield from _hierarchical(red, points, sse, fit_w, pix, normalizer, params, rng)
         result = _label_from_units(state, params)
     yield Progress("done", 1.0)
     return result

@@ -150,13 +150,14 @@ def _update_centers(points, weights, labels, centers):
     return new, nonempty
 
 
-def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-6):
+def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5, init=None):
     """Weighted K-means (k-means++ seeding, Lloyd iterations); a generator.
 
     Yields the fraction done (0..1) after every iteration, so a caller can
     stop early, and returns ``(centers, labels, wcss)`` through
     ``StopIteration.value`` (use ``yield from``). Of ``n_init`` seedings the
-    one with the lowest weighted within-cluster sum of squares wins.
+    one with the lowest weighted within-cluster sum of squares wins; ``init``
+    (k, n_features) replaces the seeding with given centres.
     ``tol`` is relative to the points' total variance.
     """
     from sklearn.cluster import kmeans_plusplus
@@ -166,9 +167,12 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-6
     variance = np.average(_sq_norms(points - np.average(points, axis=0, weights=weights)), weights=weights)
     threshold = tol * max(variance, np.finfo(float).tiny)
     best = None
-    for run in range(n_init):
-        seed = int(rng.integers(2**31 - 1))
-        centers, _ = kmeans_plusplus(points, k, sample_weight=weights, random_state=seed)
+    for run in range(1 if init is not None else n_init):
+        if init is not None:
+            centers = np.array(init, np.float64)
+        else:
+            seed = int(rng.integers(2**31 - 1))
+            centers, _ = kmeans_plusplus(points, k, sample_weight=weights, random_state=seed)
         for it in range(max_iter):
             labels, d2 = assign_nearest(points, centers, return_distances=True)
             new, nonempty = _update_centers(points, weights, labels, centers)
@@ -178,7 +182,7 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-6
                 new[~nonempty] = points[far]
             shift = float(((new - centers) ** 2).sum())
             centers = new
-            yield (run + (it + 1) / max_iter) / n_init
+            yield min(1.0, (run + (it + 1) / min(max_iter, 30)) / n_init)
             if shift <= threshold:
                 break
         labels, d2 = assign_nearest(points, centers, return_distances=True)

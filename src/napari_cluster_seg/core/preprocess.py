@@ -94,14 +94,12 @@ class PixelData:
     Attributes
     ----------
     values : ndarray, shape (n_valid, n_channels)
-        Pixel values after optional smoothing (input dtype when unsmoothed,
-        float32 otherwise). A view of the input where possible.
+        Pixel values (input dtype when unsmoothed, float32 after smoothing);
+        a view of the input where possible.
     shape : tuple of int
         Shape of the label image (the input's shape without its channel axis).
     valid : ndarray of bool or None
         Flat mask over ``shape`` of the pixels that take part; None when all do.
-    raw_values : ndarray, shape (n_valid, n_channels)
-        Unsmoothed input values (same object as ``values`` without smoothing).
     time_axis : int or None
         Index of the time axis in ``shape``.
     """
@@ -109,7 +107,6 @@ class PixelData:
     values: np.ndarray
     shape: tuple
     valid: np.ndarray | None
-    raw_values: np.ndarray
     time_axis: int | None = None
 
     @property
@@ -187,18 +184,16 @@ def pixel_data(
             "check the image and the mask."
         )
 
-    raw = image_cl.reshape(-1, image_cl.shape[-1])
     if smoothing > 0:
         fin = np.ones(shape, bool) if finite is None else finite
-        values = _smooth(image_cl, fin, smoothing, time_axis).reshape(raw.shape)
+        values = _smooth(image_cl, fin, smoothing, time_axis).reshape(-1, image_cl.shape[-1])
     else:
-        values = raw
+        values = image_cl.reshape(-1, image_cl.shape[-1])
     valid = None
     if finite is not None and not finite.all():
         valid = finite.ravel()
-        raw = raw[valid]
-        values = raw if smoothing == 0 else values[valid]
-    return PixelData(values=values, shape=tuple(shape), valid=valid, raw_values=raw, time_axis=time_axis)
+        values = values[valid]
+    return PixelData(values=values, shape=tuple(shape), valid=valid, time_axis=time_axis)
 
 
 @dataclass
@@ -231,33 +226,35 @@ class Normalizer:
         return d
 
 
-def fit_normalizer(values: np.ndarray, how: str, percentiles=(1.0, 99.0)) -> Normalizer:
-    """Per-channel normalisation parameters estimated from ``values`` (n, c).
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The smallest value whose cumulative weight reaches fraction ``q`` (inverted CDF)."""
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    i = int(np.searchsorted(cum, q * cum[-1], side="left"))
+    return float(values[order][min(i, values.size - 1)])
+
+
+def fit_normalizer(points: np.ndarray, weights: np.ndarray, how: str, percentiles=(1.0, 99.0)) -> Normalizer:
+    """Per-channel normalisation from weighted points (m, c): the pixels' values and counts.
 
     ``how`` is ``"none"``, ``"minmax"`` (to [0, 1]), ``"zscore"`` (zero mean,
     unit variance) or ``"percentile"`` (clip to the given percentiles, then
-    to [0, 1]). Constant channels get a scale of 1.
+    to [0, 1]; percentiles by the inverted CDF of the pixel values). Constant
+    channels get a scale of 1.
     """
-    c = values.shape[1]
+    c = points.shape[1]
     if how == "none":
         return Normalizer(np.zeros(c), np.ones(c))
     clip_low = clip_high = None
     if how == "minmax":
-        lo = values.min(axis=0).astype(np.float64)
-        hi = values.max(axis=0).astype(np.float64)
-        offset, scale = lo, hi - lo
+        offset = points.min(axis=0)
+        scale = points.max(axis=0) - offset
     elif how == "zscore":
-        offset = np.empty(c)
-        scale = np.empty(c)
-        for i in range(c):
-            col = values[:, i]
-            offset[i] = col.mean(dtype=np.float64)
-            scale[i] = col.std(dtype=np.float64)
+        offset = np.average(points, axis=0, weights=weights)
+        scale = np.sqrt(np.average((points - offset) ** 2, axis=0, weights=weights))
     else:  # percentile
-        lo = np.empty(c)
-        hi = np.empty(c)
-        for i in range(c):
-            lo[i], hi[i] = np.percentile(values[:, i], percentiles)
+        lo = np.array([weighted_quantile(points[:, i], weights, percentiles[0] / 100) for i in range(c)])
+        hi = np.array([weighted_quantile(points[:, i], weights, percentiles[1] / 100) for i in range(c)])
         clip_low, clip_high = lo, hi
         offset, scale = lo, hi - lo
     scale = np.where(scale > 0, scale, 1.0)

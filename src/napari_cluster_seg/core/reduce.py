@@ -1,18 +1,23 @@
-"""Reduce the pixels of an image to a few weighted points in feature space.
+"""Reduce the pixels of an image to a few weighted points, chunk by chunk.
 
-Clustering every pixel of a megapixel image separately wastes work: an image
-holds far fewer *distinct* feature vectors than pixels (a uint8 grey image at
-most 256, a uint8 RGB photo typically 10^4-10^6). :func:`reduce_pixels`
-returns those points with their pixel counts as weights and, for every pixel,
-the index of its point, so that a clustering of the points labels every pixel
-with one lookup.
+Clustering every pixel separately wastes work: an image holds far fewer
+*distinct* values than pixels (a uint8 grey image at most 256, a uint8 RGB
+photo typically 10^4-10^6 colours among millions of pixels).
+:func:`reduce_pixels` returns those points with their pixel counts as weights
+and a :class:`Coder` that maps any pixel to its point, so that a clustering of
+the points labels every pixel with one table lookup.
 
-* **Exact** (integer images, no smoothing): the points are the distinct
-  values. K-means on them with the counts as weights is K-means on all pixels.
-* **Grid** (floats, smoothed images, very many distinct values): the feature
-  space is cut into a regular grid; each occupied cell becomes one point at the
-  mean of its pixels, with the cell's own sum of squares kept in ``sse`` so
-  the within-cluster sum of squares of any grouping of cells is exact.
+* **Exact** (integer images, unsmoothed): the points are the distinct values.
+  K-means on them with the counts as weights *is* K-means on all pixels.
+* **Grid** (floats, smoothed images, integer ranges too wide to count): the
+  value space is cut into a regular grid (``levels`` cells per channel); each
+  occupied cell becomes one point at the mean of its pixels, and the cell's own
+  sum of squares is kept, so the within-cluster sum of squares of any grouping
+  of cells is exact.
+
+Every pass over the pixels works on chunks of :data:`CHUNK` pixels, so no
+array of the image's size is made beyond the output labels; label passes use
+all cores (numpy releases the GIL).
 
 :func:`coarsen` merges points on a coarser grid until at most ``max_units``
 remain: the units on which the hierarchical methods build their tree.
@@ -20,12 +25,91 @@ remain: the units on which the hierarchical methods build their tree.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-#: Largest code space for which counting uses a dense ``bincount``.
-_DENSE_CODES = 2**25
+#: Pixels per chunk in passes over the image.
+CHUNK = 2**20
+#: Largest code space counted exactly (uint8 RGB needs 2**24).
+EXACT_SPACE = 2**25
+#: Largest counting table made at once; larger code spaces are counted in slices of the space
+#: (uint8 RGB: two slices, about 235 MB peak for 16.8 million pixels).
+TABLE_SLICE = 2**23
+#: Grid cells for one-channel floats: the bin width is range / 2**16.
+LEVELS_1D = 2**16
+#: Total cells of the grid for several channels (K-means then refines on every pixel).
+LEVELS_ND_TOTAL = 2**15
+
+
+def n_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def for_chunks(fn, n: int, chunk: int = CHUNK, parallel: bool = True):
+    """Call ``fn(start, stop)`` for consecutive chunks of ``range(n)``; results in order."""
+    starts = range(0, n, chunk)
+    if not parallel or n_workers() == 1 or n <= chunk:
+        return [fn(s, min(s + chunk, n)) for s in starts]
+    with ThreadPoolExecutor(n_workers()) as pool:
+        return list(pool.map(lambda s: fn(s, min(s + chunk, n)), starts))
+
+
+@dataclass
+class Coder:
+    """Maps pixel values (n, c) to integer codes of the cells of a regular grid.
+
+    Channel ``i`` is cut into ``levels[i]`` cells of width ``step[i]`` from
+    ``lo[i]``; for exact integer coding ``step`` is None (cell = value).
+    """
+
+    lo: np.ndarray
+    levels: np.ndarray
+    step: np.ndarray | None = None
+
+    @property
+    def space(self) -> int:
+        return int(np.prod(self.levels.astype(object)))
+
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        """Codes of the rows of ``values`` (int32 when the code space allows)."""
+        if self.step is None and values.shape[1] == 1 and self.lo[0] == 0 and values.dtype.kind == "u":
+            return values[:, 0]  # unsigned grey values are their own codes
+        dtype = np.int32 if self.space < 2**31 else np.int64
+        codes = None
+        stride = 1
+        for c in range(values.shape[1]):
+            if self.step is None:
+                q = values[:, c].astype(dtype)
+                if self.lo[c] != 0:
+                    q -= dtype(self.lo[c])
+            else:
+                f = np.subtract(values[:, c], self.lo[c], dtype=np.float64)
+                f /= self.step[c]
+                q = f.astype(dtype)
+                np.clip(q, 0, int(self.levels[c]) - 1, out=q)
+            if stride != 1:
+                if stride & (stride - 1) == 0:
+                    q <<= stride.bit_length() - 1
+                else:
+                    q *= stride
+            if codes is None:
+                codes = q
+            else:
+                codes += q
+            stride *= int(self.levels[c])
+        return codes
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Integer cell coordinates (m, c) of ``codes``."""
+        out = np.empty((codes.size, self.levels.size), np.int64)
+        rem = codes.copy()
+        for c in range(self.levels.size):
+            out[:, c] = rem % int(self.levels[c])
+            rem //= int(self.levels[c])
+        return out
 
 
 @dataclass
@@ -34,197 +118,285 @@ class Reduction:
 
     Attributes
     ----------
-    points : ndarray, shape (m, n_features)
-        Mean feature vector of the pixels of each point.
+    raw_points : ndarray, shape (m, c)
+        Mean input value of each point's pixels (after smoothing, if any).
     weights : ndarray, shape (m,)
         Number of pixels of each point.
-    sse : ndarray, shape (m,)
-        Sum of squared distances of each point's pixels to the point (0 when exact).
-    inverse : ndarray, shape (n_valid,)
-        Index of the point of every valid pixel.
+    sse : ndarray, shape (m, c)
+        Per channel, sum of squared deviations of each point's pixels from
+        the point (zeros when exact).
+    coder : Coder
+        Maps pixel values to codes; ``codes[i]`` is the code of point ``i``.
+    codes : ndarray, shape (m,)
+        Sorted codes of the points.
     exact : bool
         True when every pixel equals its point.
-    raw_points : ndarray, shape (m, n_channels)
-        Mean input value (before smoothing and normalisation) of each point's pixels.
-    features : ndarray or None
-        The per-pixel features (float32) when the reduction is not exact,
-        for refinement passes over all pixels.
     """
 
-    points: np.ndarray
+    raw_points: np.ndarray
     weights: np.ndarray
     sse: np.ndarray
-    inverse: np.ndarray
+    coder: Coder
+    codes: np.ndarray
     exact: bool
-    raw_points: np.ndarray | None = None
-    features: np.ndarray | None = None
 
     @property
     def n_points(self) -> int:
-        return self.points.shape[0]
+        return self.weights.size
+
+    def lookup_table(self, values_per_point: np.ndarray, fill=0) -> np.ndarray | None:
+        """Dense table code -> value (for fast labelling), or None if the code space is too big."""
+        if self.coder.space > EXACT_SPACE:
+            return None
+        table = np.full(self.coder.space, fill, dtype=values_per_point.dtype)
+        table[self.codes] = values_per_point
+        return table
+
+    def point_index(self, values: np.ndarray) -> np.ndarray:
+        """Index of the point of each pixel in ``values`` (n, c)."""
+        idx = np.searchsorted(self.codes, self.coder.codes(values).astype(self.codes.dtype))
+        return np.minimum(idx, self.n_points - 1)
+
+    def map_pixels(self, values: np.ndarray, per_point: np.ndarray, out: np.ndarray, table=None):
+        """Write ``per_point[point of pixel]`` for every pixel of ``values`` into ``out``, in chunks."""
+
+        def work(start, stop):
+            chunk = values[start:stop]
+            if table is not None:
+                np.take(table, self.coder.codes(chunk), out=out[start:stop])
+            else:
+                out[start:stop] = per_point[self.point_index(chunk)]
+
+        for_chunks(work, values.shape[0])
+        return out
 
 
-def _dense_index(codes: np.ndarray, space: int):
-    """Distinct codes, counts and inverse index of ``codes`` in ``[0, space)``.
-
-    Counting into a dense table is fastest, but costs memory in proportion to
-    the code space: it is used only when that space is not much larger than
-    the number of codes; otherwise the codes are sorted.
-    """
-    if space <= min(_DENSE_CODES, 8 * codes.size + 2**16):
-        counts = np.bincount(codes, minlength=space)
+def _count_codes(values: np.ndarray, coder: Coder):
+    """Distinct codes (sorted) and their counts, without a table larger than TABLE_SLICE."""
+    space = coder.space
+    n = values.shape[0]
+    if space <= TABLE_SLICE:
+        # small tables: count chunks in parallel; larger ones: few big chunks, one table at a time
+        parallel = space <= 2**20
+        parts = for_chunks(
+            lambda a, b: np.bincount(coder.codes(values[a:b]), minlength=space),
+            n,
+            chunk=CHUNK * 2 if parallel else CHUNK * 8,
+            parallel=parallel,
+        )
+        counts = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
         occupied = np.flatnonzero(counts)
-        lut = np.zeros(space, np.int32)
-        lut[occupied] = np.arange(occupied.size, dtype=np.int32)
-        return occupied, counts[occupied], lut[codes]
-    occupied, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
-    return occupied, counts, inverse.ravel().astype(np.int32)
+        return occupied, counts[occupied]
+    n_slices = -(-space // TABLE_SLICE)
+    # Large code space: keep the codes once (int32 when they fit), count one slice of the space at a time.
+    dtype = np.int32 if space < 2**31 else np.int64
+    codes = np.empty(n, dtype)
+
+    def fill(start, stop):
+        codes[start:stop] = coder.codes(values[start:stop])
+
+    for_chunks(fill, n)
+    shift = int(np.log2(TABLE_SLICE))
+    found, counted = [], []
+    for s in range(n_slices):
+        low, high = s << shift, (s + 1) << shift
+        if s == 0:
+            part = codes[codes < high]
+        elif s == n_slices - 1:
+            part = codes[codes >= low]
+        else:
+            part = codes[(codes >= low) & (codes < high)]
+        if part.size == 0:
+            continue
+        part -= s << shift
+        counts = np.bincount(part, minlength=TABLE_SLICE)
+        occ = np.flatnonzero(counts)
+        found.append(occ + (s << shift))
+        counted.append(counts[occ])
+        del part, counts
+    return np.concatenate(found), np.concatenate(counted)
 
 
-def _grid_codes(feats: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
-    codes = np.zeros(feats.shape[0], np.int64)
-    stride = 1
-    for c in range(feats.shape[1]):
-        q = np.subtract(feats[:, c], lo[c], dtype=np.float64)
-        q *= levels / span[c]
-        q = q.astype(np.int64)
-        np.clip(q, 0, levels - 1, out=q)
-        q *= stride
-        codes += q
-        stride *= levels
+def _cell_sums(values, coder):
+    """One chunked pass: occupied cells (sorted codes), with pixel count, sum and sum of squares per channel."""
+    space = coder.space
+    c = values.shape[1]
+
+    def work(start, stop):
+        chunk = values[start:stop]
+        codes = coder.codes(chunk)
+        w = np.bincount(codes, minlength=space).astype(np.float64)
+        s = np.empty((space, c))
+        q = np.empty((space, c))
+        for i in range(c):
+            col = chunk[:, i].astype(np.float64)
+            s[:, i] = np.bincount(codes, weights=col, minlength=space)
+            q[:, i] = np.bincount(codes, weights=col * col, minlength=space)
+        return w, s, q
+
+    parts = for_chunks(work, values.shape[0], chunk=CHUNK * 2)
+    w = sum(p[0] for p in parts)
+    occupied = np.flatnonzero(w)
+    s = sum(p[1][occupied] for p in parts)
+    q = sum(p[2][occupied] for p in parts)
+    return occupied, w[occupied], s, q
+
+
+def channel_range(values: np.ndarray):
+    """Per-channel min and max of ``values`` (n, c), fast for many rows and few channels."""
+    n, c = values.shape
+    block = 4096
+    head = n // block * block
+    lo_parts, hi_parts = [], []
+    if head:
+        wide = values[:head].reshape(-1, block * c)
+        lo_parts.append(wide.min(axis=0).reshape(block, c).min(axis=0))
+        hi_parts.append(wide.max(axis=0).reshape(block, c).max(axis=0))
+    if head < n:
+        lo_parts.append(values[head:].min(axis=0))
+        hi_parts.append(values[head:].max(axis=0))
+    return np.min(lo_parts, axis=0), np.max(hi_parts, axis=0)
+
+
+def grid_levels(n_channels: int) -> int:
+    """Cells per channel of the grid for floats: 2**16 in 1D, about 2**15 cells in all otherwise."""
+    if n_channels == 1:
+        return LEVELS_1D
+    return max(2, int(LEVELS_ND_TOTAL ** (1 / n_channels)))
+
+
+def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction:
+    """Reduce pixel ``values`` (n, c) to weighted points.
+
+    Integer values whose code space (product of the channel ranges) is at
+    most :data:`EXACT_SPACE` are reduced exactly; anything else on a regular
+    grid of ``levels`` cells per channel (default :func:`grid_levels`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> red = reduce_pixels(np.array([[3], [7], [3], [3]], np.uint8))
+    >>> red.raw_points[:, 0], red.weights
+    (array([3., 7.]), array([3., 1.]))
+    """
+    n, c = values.shape
+    integer = np.issubdtype(values.dtype, np.integer)
+    if integer and values.dtype.itemsize == 1:
+        info = np.iinfo(values.dtype)
+        lo = np.full(c, info.min, np.int64)
+        hi = np.full(c, info.max, np.int64)
+        if 256**c > EXACT_SPACE:  # many uint8 channels: look at the actual range
+            lo, hi = (x.astype(np.int64) for x in channel_range(values))
+    else:
+        lo, hi = channel_range(values)
+    if integer:
+        if values.dtype.kind == "u" and c == 1 and int(hi[0]) < TABLE_SLICE:
+            lo = np.zeros(1, np.int64)  # values index the table directly
+        ranges = hi.astype(np.int64) - lo.astype(np.int64) + 1
+        if int(np.prod(ranges.astype(object))) <= EXACT_SPACE:
+            coder = Coder(lo=lo.astype(np.int64), levels=ranges)
+            occupied, counts = _count_codes(values, coder)
+            raw = coder.decode(occupied) + coder.lo
+            return Reduction(
+                raw_points=raw.astype(np.float64),
+                weights=counts.astype(np.float64),
+                sse=np.zeros((occupied.size, c)),
+                coder=coder,
+                codes=occupied,
+                exact=True,
+            )
+    levels = grid_levels(c) if levels is None else levels
+    lo = lo.astype(np.float64)
+    span = hi.astype(np.float64) - lo
+    span[span <= 0] = 1.0
+    # Cells of width span / (levels - 1), so the maximum falls inside the last cell.
+    coder = Coder(lo=lo, levels=np.full(c, levels, np.int64), step=span / max(levels - 1, 1))
+    occupied, w, s, q = _cell_sums(values, coder)
+    points = s / w[:, None]
+    sse = np.maximum(q - s * points, 0.0)
+    return Reduction(
+        raw_points=points,
+        weights=w,
+        sse=sse,
+        coder=coder,
+        codes=occupied,
+        exact=bool(np.all(sse == 0)),
+    )
+
+
+def _group(points, weights, labels, m, sse):
+    """Weighted means, total weights and total sums of squares of points grouped by ``labels``.
+
+    ``sse`` (per point) is the points' own sum of squares, added to their group's.
+    """
+    w = np.bincount(labels, weights=weights, minlength=m)
+    out = np.empty((m, points.shape[1]))
+    sq = np.bincount(labels, weights=sse, minlength=m)
+    for c in range(points.shape[1]):
+        col = points[:, c]
+        s = np.bincount(labels, weights=weights * col, minlength=m)
+        out[:, c] = s / w
+        sq += np.bincount(labels, weights=weights * col * col, minlength=m) - s * out[:, c]
+    return out, w, np.maximum(sq, 0.0)
+
+
+def _cell_codes(points: np.ndarray, levels: int, lo, span) -> np.ndarray:
+    q = np.clip(((points - lo) / span * levels).astype(np.int64), 0, levels - 1)
+    codes = np.zeros(points.shape[0], np.int64)
+    for c in range(points.shape[1]):
+        codes = codes * levels + q[:, c]
     return codes
 
 
-def _group(feats: np.ndarray, weights: np.ndarray | None, inverse: np.ndarray, m: int, sse=None):
-    """Weighted means, total weights and sums of squares of ``feats`` grouped by ``inverse``."""
-    w = np.bincount(inverse, weights=weights, minlength=m).astype(np.float64)
-    points = np.empty((m, feats.shape[1]))
-    sq = np.zeros(m) if sse is None else np.bincount(inverse, weights=sse, minlength=m)
-    for c in range(feats.shape[1]):
-        col = feats[:, c].astype(np.float64)
-        wc = col if weights is None else col * weights
-        s = np.bincount(inverse, weights=wc, minlength=m)
-        points[:, c] = s / w
-        sq += np.bincount(inverse, weights=wc * col, minlength=m) - s * points[:, c]
-    np.maximum(sq, 0, out=sq)
-    return points, w, sq
-
-
-def fine_levels(n_features: int) -> int:
-    """Grid levels per feature for the fine (K-means) grid: ~2 million cells at most."""
-    if n_features == 1:
-        return 2**16
-    return max(2, int(2 ** (21 / n_features)))
-
-
-def reduce_pixels(values: np.ndarray, normalizer, *, raw_values=None, max_points: int = 2**21) -> Reduction:
-    """Reduce pixel ``values`` (n, c) to weighted points in normalised feature space.
-
-    Integer values with a code space of at most 2**25 and at most
-    ``max_points`` distinct vectors are reduced exactly; anything else is
-    normalised to float32 features and reduced on the fine grid.
-    ``raw_values`` (default ``values``) are the unsmoothed input values whose
-    means per point are kept as ``raw_points``.
-    """
-    raw_values = values if raw_values is None else raw_values
-    n, c = values.shape
-    if np.issubdtype(values.dtype, np.integer):
-        lo = values.min(axis=0).astype(np.int64)
-        ranges = values.max(axis=0).astype(np.int64) - lo + 1
-        space = int(np.prod(ranges.astype(object)))
-        if space <= _DENSE_CODES:
-            codes = np.zeros(n, np.int64)
-            stride = 1
-            for i in range(c):
-                col = values[:, i].astype(np.int64)
-                col -= lo[i]
-                col *= stride
-                codes += col
-                stride *= int(ranges[i])
-            occupied, counts, inverse = _dense_index(codes, space)
-            del codes
-            if occupied.size <= max_points:
-                raw = np.empty((occupied.size, c), np.int64)
-                rem = occupied.copy()
-                for i in range(c):
-                    raw[:, i] = rem % ranges[i] + lo[i]
-                    rem //= ranges[i]
-                return Reduction(
-                    points=normalizer(raw),
-                    weights=counts.astype(np.float64),
-                    sse=np.zeros(occupied.size),
-                    inverse=inverse,
-                    exact=True,
-                    raw_points=raw.astype(np.float64),
-                )
-    feats = normalizer(values, dtype=np.float32)
-    red = grid_reduce(feats, fine_levels(c))
-    red.features = feats
-    red.raw_points = _group(raw_values, None, red.inverse, red.n_points)[0]
-    return red
-
-
-def grid_reduce(feats: np.ndarray, levels: int) -> Reduction:
-    """Group float features (n, c) into the occupied cells of a ``levels``-per-axis grid."""
-    lo = feats.min(axis=0).astype(np.float64)
-    span = feats.max(axis=0).astype(np.float64) - lo
-    span[span <= 0] = 1.0
-    codes = _grid_codes(feats, levels, lo, span)
-    space = levels ** feats.shape[1]
-    occupied, _, inverse = _dense_index(codes, space)
-    del codes
-    points, weights, sse = _group(feats, None, inverse, occupied.size)
-    exact = bool(np.all(sse == 0))
-    return Reduction(points=points, weights=weights, sse=sse, inverse=inverse, exact=exact)
-
-
 def _count_cells(points: np.ndarray, levels: int, lo, span) -> int:
-    codes = _grid_codes(points, levels, lo, span)
-    space = levels ** points.shape[1]
-    if space <= _DENSE_CODES:
-        return int(np.count_nonzero(np.bincount(codes, minlength=space)))
+    codes = _cell_codes(points, levels, lo, span)
+    if levels ** points.shape[1] <= 8 * codes.size:
+        return int(np.count_nonzero(np.bincount(codes, minlength=levels ** points.shape[1])))
     return int(np.unique(codes).size)
 
 
-def coarsen(red: Reduction, max_units: int, fit_weights: np.ndarray | None = None):
-    """Merge the points of ``red`` on a grid until at most ``max_units`` remain.
+def grid_group(points: np.ndarray, weights: np.ndarray, levels: int):
+    """Merge weighted points that share a cell of a ``levels``-per-axis grid; returns (means, weights)."""
+    lo = points.min(axis=0)
+    span = points.max(axis=0) - lo
+    span[span <= 0] = 1.0
+    _, inverse = np.unique(_cell_codes(points, levels, lo, span), return_inverse=True)
+    inverse = inverse.ravel()
+    m = int(inverse.max()) + 1
+    means, w, _ = _group(points, weights, inverse, m, np.zeros(points.shape[0]))
+    return means, w
 
-    The grid is the finest with the same number of levels on every feature
-    axis (each axis spanning its own range) that leaves no more than
-    ``max_units`` occupied cells.
+
+def coarsen(points: np.ndarray, weights: np.ndarray, sse: np.ndarray, max_units: int):
+    """Merge weighted points (with their own sums of squares ``sse``) on a grid into at most ``max_units`` units.
+
+    The grid is the finest with the same number of cells on every axis
+    (each axis spanning its own range) that leaves at most ``max_units``
+    occupied cells.
 
     Returns
     -------
     unit_of_point : ndarray, shape (m,)
-        The unit of each point of ``red``.
-    units : Reduction
-        The units, with ``inverse`` left empty (use ``unit_of_point``).
+    units, unit_weights, unit_sse : the units' mean points, weights and sums of squares
     """
-    pts, w = red.points, red.weights
-    if red.n_points <= max_units:
-        unit_of_point = np.arange(red.n_points)
-        return unit_of_point, Reduction(
-            pts, w, red.sse, np.empty(0, np.intp), red.exact, raw_points=red.raw_points
-        )
-    lo = pts.min(axis=0)
-    span = pts.max(axis=0) - lo
+    m = points.shape[0]
+    if m <= max_units:
+        return np.arange(m), points, weights, sse
+    lo = points.min(axis=0)
+    span = points.max(axis=0) - lo
     span[span <= 0] = 1.0
-    # Largest level count with few enough cells: double, then bisect.
     good, bad = 1, 2
-    while _count_cells(pts, bad, lo, span) <= max_units:
+    max_levels = int(2 ** (62 / points.shape[1]))  # codes must fit in int64
+    while bad <= max_levels and _count_cells(points, bad, lo, span) <= max_units:
         good, bad = bad, bad * 2
     while bad - good > 1:
         mid = (good + bad) // 2
-        if _count_cells(pts, mid, lo, span) <= max_units:
+        if _count_cells(points, mid, lo, span) <= max_units:
             good = mid
         else:
             bad = mid
-    codes = _grid_codes(pts, good, lo, span)
-    _, unit_of_point = np.unique(codes, return_inverse=True)
+    _, unit_of_point = np.unique(_cell_codes(points, good, lo, span), return_inverse=True)
     unit_of_point = unit_of_point.ravel()
-    m = int(unit_of_point.max()) + 1
-    points, weights, sse = _group(pts, w, unit_of_point, m, sse=red.sse)
-    raw = _group(red.raw_points, w, unit_of_point, m)[0]
-    return unit_of_point, Reduction(
-        points, weights, sse, np.empty(0, np.intp), exact=False, raw_points=raw
-    )
+    k = int(unit_of_point.max()) + 1
+    units, unit_w, unit_sse = _group(points, weights, unit_of_point, k, sse=sse)
+    return unit_of_point, units, unit_w, unit_sse
