@@ -320,3 +320,16 @@ def test_real_nuclei_image_segments_like_the_annotation(shared_data):
         fg = res.labels == 2
         dice = 2 * (fg & mask).sum() / (fg.sum() + mask.sum())
         assert dice > 0.7, (method, dice)
+
+
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_dendrogram_matches_the_labels(method):
+    img, _ = rgb_image()
+    res = cluster_image(img, 3, method, rgb=True)
+    d = res.dendrogram(max_leaves=4)
+    assert d.n_leaves == 4 and d.n_clusters == 3
+    assert sorted(set(d.leaf_labels.tolist())) == [1, 2, 3]
+    for k in (2, 3, 4):
+        assert d.clusters_at(d.cut_height(k)) == k
+    with pytest.raises(ValueError, match="needs a hierarchical result"):
+        cluster_image(img, 3, rgb=True).dendrogram()

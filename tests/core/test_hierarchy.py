@@ -79,3 +79,19 @@ def test_bisecting_splits_the_largest_sse_first():
     tree = BisectingTree(pts, np.ones(6), rng=np.random.default_rng(0))
     two = tree.cut(2)
     assert two[0] == two[1] and two[4] == two[5] and two[0] != two[5]
+
+
+@pytest.mark.parametrize("kind", ["ward", "average", "divisive"])
+def test_top_of_tree_cuts_like_the_tree(kind):
+    pts = np.random.default_rng(3).random((80, 2))
+    if kind == "divisive":
+        tree = BisectingTree(pts, np.ones(80), rng=np.random.default_rng(0))
+    else:
+        tree = LinkageTree(weighted_linkage(pts, np.ones(80), kind), 80)
+    Z, leaf_of_unit = tree.top(12)
+    assert Z.shape == (11, 4) and np.all(np.diff(Z[:, 2]) >= 0)
+    assert Z[-1, 3] == 12
+    assert same_partition(leaf_of_unit, tree.cut(12))
+    for k in (2, 3, 5, 12):
+        top_cut = fcluster(Z, k, "maxclust") if k < 12 else np.arange(12)
+        assert same_partition(top_cut[leaf_of_unit], tree.cut(k))

@@ -1,6 +1,6 @@
 """Pure computation on numpy arrays: no napari, Qt or magicgui imports here."""
 
-from ._api import ClusterResult, Progress, cluster_image, iter_cluster_image
+from ._api import ClusterResult, Dendrogram, Progress, cluster_image, iter_cluster_image
 from ._params import LINKAGES, METHODS, NORMALIZATIONS, ClusterParams
 from .compare import Comparison, compare_labels
 from .preprocess import load_array
@@ -12,6 +12,7 @@ __all__ = [
     "ClusterParams",
     "ClusterResult",
     "Comparison",
+    "Dendrogram",
     "Progress",
     "cluster_image",
     "compare_labels",

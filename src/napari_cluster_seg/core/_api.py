@@ -11,12 +11,10 @@ from ._params import ClusterParams, validate_params
 from .hierarchy import BisectingTree, LinkageTree, Tree, weighted_linkage
 from .kmeans import assign_nearest, kmeans_1d_optimal, weighted_kmeans
 from .preprocess import LUMA_WEIGHTS, Normalizer, downsample_mask, fit_normalizer, load_array, pixel_data
-from .reduce import Reduction, coarsen, for_chunks, grid_group, reduce_pixels
+from .reduce import Reduction, coarsen, grid_group, group_means, reduce_pixels
 
-#: Most Lloyd passes over all points / pixels after fitting on a coreset or grid cells.
-REFINE_PASSES = 4
-#: Stop refining when a pass improves the within-cluster sum of squares by less than this fraction.
-REFINE_TOL = 1e-5
+#: Most Lloyd iterations over all points after converging on the coreset.
+REFINE_PASSES = 1
 #: Largest point set multichannel K-means runs to convergence on (larger ones are merged on a grid).
 FIT_POINTS = 2**16
 #: Points of the coreset on which the n_init seedings are tried.
@@ -31,6 +29,44 @@ class Progress(NamedTuple):
 
 
 @dataclass
+class Dendrogram:
+    """The top of a hierarchical result's tree, ready to draw.
+
+    Attributes
+    ----------
+    Z : ndarray, shape (n_leaves - 1, 4)
+        scipy-format linkage matrix (for :func:`scipy.cluster.hierarchy.dendrogram`)
+        over ``n_leaves`` leaves; merge heights never decrease. Agglomerative:
+        the linkage distance (Ward: ``sqrt(2 * increase in SSE)``); divisive:
+        ``sqrt(2 * SSE)`` of the cluster that was split.
+    leaf_labels : ndarray, shape (n_leaves,)
+        Label (1..k) that each leaf's pixels have in the result.
+    n_clusters : int
+        The result's k.
+    """
+
+    Z: np.ndarray
+    leaf_labels: np.ndarray
+    n_clusters: int
+
+    @property
+    def n_leaves(self) -> int:
+        return self.Z.shape[0] + 1
+
+    def cut_height(self, n_clusters: int | None = None) -> float:
+        """A height at which a horizontal cut leaves ``n_clusters`` clusters (default: the result's)."""
+        k = self.n_clusters if n_clusters is None else n_clusters
+        heights = self.Z[:, 2]
+        above = heights[self.n_leaves - k] if k > 1 else heights[-1] * 1.05
+        below = heights[self.n_leaves - k - 1] if k < self.n_leaves else 0.0
+        return (above + below) / 2
+
+    def clusters_at(self, height: float) -> int:
+        """Number of clusters left by cutting the tree at ``height``."""
+        return int(1 + np.count_nonzero(self.Z[:, 2] > height))
+
+
+@dataclass
 class _HierarchyState:
     """What :meth:`ClusterResult.cut` needs to relabel a hierarchical result."""
 
@@ -40,7 +76,7 @@ class _HierarchyState:
     units: np.ndarray  # (u, n_features) normalised unit means
     unit_raw: np.ndarray  # (u, n_channels) unit means in input units
     unit_weights: np.ndarray
-    unit_sse: np.ndarray  # (u,) normalised sums of squares within units
+    total_sq: np.ndarray  # per channel: sum of squares of all pixel values
     unit_of_pixel: np.ndarray  # (n_valid,) unit of every valid pixel
     valid: np.ndarray | None
     shape: tuple
@@ -75,6 +111,7 @@ class ClusterResult:
     inertia: float
     params: ClusterParams
     _hierarchy: _HierarchyState | None = field(default=None, repr=False)
+    _fit_unit_labels: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_clusters(self) -> int:
@@ -111,6 +148,28 @@ class ClusterResult:
             )
         return _label_from_units(self._hierarchy, replace(self.params, n_clusters=int(n_clusters)))
 
+    def dendrogram(self, max_leaves: int = 30) -> Dendrogram:
+        """The top of the tree (at least this result's k leaves), with each leaf's label.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> img = np.repeat(np.array([0, 10, 100, 110], np.uint8), 4).reshape(4, 4)
+        >>> d = cluster_image(img, 2, "agglomerative").dendrogram()
+        >>> d.n_leaves, d.leaf_labels.tolist(), d.clusters_at(d.cut_height())
+        (4, [1, 1, 2, 2], 2)
+        """
+        if self._hierarchy is None:
+            raise ValueError(
+                f"dendrogram() needs a hierarchical result, but this one came from method="
+                f"{self.params.method!r}; run method='agglomerative' or 'divisive'."
+            )
+        n_leaves = max(max_leaves, self.n_clusters)
+        Z, leaf_of_unit = self._hierarchy.tree.top(n_leaves)
+        leaf_labels = np.zeros(Z.shape[0] + 1, self._fit_unit_labels.dtype)
+        leaf_labels[leaf_of_unit] = self._fit_unit_labels
+        return Dendrogram(Z, leaf_labels, self.n_clusters)
+
 
 def _brightness_order(raw_centers: np.ndarray, params: ClusterParams, normalizer: Normalizer) -> np.ndarray:
     """Permutation of clusters from darkest to brightest (ties: by channel values)."""
@@ -145,17 +204,20 @@ def _scatter(valid_labels, shape, valid):
     return labels.reshape(shape)
 
 
-def _group_stats(points, weights, sse, raw_points, labels, k):
-    """Cluster means (raw units), pixel counts and WCSS of a grouping of weighted points."""
+def _cluster_stats(raw_points, weights, labels, k, total_sq, normalizer):
+    """Cluster means (input units), pixel counts and within-cluster sum of squares.
+
+    The sum of squares is exact from the points' sums and the per-channel sum
+    of squares of all pixels, in the normalised space (percentile clipping
+    aside).
+    """
     wsum = np.bincount(labels, weights=weights, minlength=k)
-    raw = np.empty((k, raw_points.shape[1]))
-    wcss = float(sse.sum())
-    for c in range(raw_points.shape[1]):
-        raw[:, c] = np.bincount(labels, weights=weights * raw_points[:, c], minlength=k) / wsum
-    for c in range(points.shape[1]):
-        s = np.bincount(labels, weights=weights * points[:, c], minlength=k)
-        wcss += float(np.dot(weights, points[:, c] ** 2) - np.dot(s, s / wsum))
-    return raw, np.rint(wsum).astype(np.int64), max(wcss, 0.0)
+    sums = np.stack([np.bincount(labels, weights=weights * raw_points[:, c], minlength=k)
+                     for c in range(raw_points.shape[1])], axis=1)
+    means = sums / wsum[:, None]
+    within = total_sq - (sums * means).sum(axis=0)
+    wcss = float(np.sum(np.maximum(within, 0.0) / normalizer.scale**2))
+    return means, np.rint(wsum).astype(np.int64), wcss
 
 
 def _too_many_clusters(k, n_distinct, n_channels, exact):
@@ -217,115 +279,41 @@ def _nearest(features, centers):
     return assign_nearest(features, centers)
 
 
-def _pixel_pass(values, normalizer: Normalizer, centers, out=None):
-    """One chunked, parallel pass: nearest centre of every pixel, with per-cluster sums.
-
-    Works on the raw pixel values (no normalised copy): with per-channel scale
-    ``s`` and raw-space centres ``m``, the nearest centre minimises
-    ``x @ (-2 m / s**2) + sum(m**2 / s**2)``, one matrix product per chunk.
-    Returns (count, sum of normalised features, sum of raw values, sum of
-    squared normalised distances) per cluster; writes the cluster of every
-    pixel into ``out`` when given.
-    """
-    k, n_feat = centers.shape
-    scale, offset = normalizer.scale, normalizer.offset
-    raw_c = offset + scale * centers
-    inv_s2 = 1.0 / scale**2
-    big = float(np.abs(raw_c * np.sqrt(inv_s2)).max()) > 1e3
-    dtype = np.float64 if big or values.dtype == np.float64 else np.float32
-    clip = normalizer.clip_low is not None
-    one_d = n_feat == 1 and np.all(np.diff(raw_c[:, 0]) > 0)
-    mids = ((raw_c[1:, 0] + raw_c[:-1, 0]) / 2).astype(dtype)  # thresholds, raw units
-    W = (-2 * raw_c * inv_s2).T.astype(dtype)
-    b = (raw_c**2 * inv_s2).sum(axis=1).astype(dtype)
-    inv_s2_t = inv_s2.astype(dtype)
-    raw_ct = raw_c.astype(dtype)
-
-    def work(start, stop):
-        raw = values[start:stop]
-        x = np.asarray(raw, dtype)
-        if clip:
-            x = np.clip(x, normalizer.clip_low.astype(dtype), normalizer.clip_high.astype(dtype))
-        if one_d:
-            # clipping is monotone, so thresholds on raw values give the same labels
-            lab = np.searchsorted(mids, x[:, 0], side="left")
-            diff = x[:, 0] - raw_ct[lab, 0]
-            dist = float(np.dot(diff, diff)) * float(inv_s2[0])
-        else:
-            scores = x @ W
-            scores += b
-            lab = np.argmin(scores, axis=1)
-            dist = float(scores[np.arange(lab.size), lab].sum(dtype=np.float64))
-            dist += float(((x * x) @ inv_s2_t).sum(dtype=np.float64))
-        if out is not None:
-            out[start:stop] = lab
-        cnt = np.bincount(lab, minlength=k)
-        sums = np.stack([np.bincount(lab, weights=x[:, i], minlength=k) for i in range(n_feat)], 1)
-        raw_sums = sums
-        if clip:
-            raw_sums = np.stack([np.bincount(lab, weights=raw[:, i], minlength=k) for i in range(n_feat)], 1)
-        return cnt, sums, raw_sums, dist
-
-    parts = for_chunks(work, values.shape[0])
-    cnt, sums, raw_sums, dist = (sum(p[i] for p in parts) for i in range(4))
-    feature_sums = (sums - cnt[:, None] * offset) / scale
-    return cnt, feature_sums, raw_sums, max(dist, 0.0)
-
-
 def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng):
     """Generator: K-means; returns (labels of valid pixels, raw centres, counts, wcss)."""
     k = params.n_clusters
     gen = _fit_kmeans(points, fit_w, params, rng)
     try:
         while True:
-            yield Progress("fitting K-means", 0.3 + 0.4 * next(gen))
+            yield Progress("fitting K-means", 0.3 + 0.5 * next(gen))
     except StopIteration as stop:
         centers = stop.value
-    dtype = _labels_dtype(k)
-    if red.exact:
-        yield Progress("labelling", 0.75)
-        point_labels = _nearest(points, centers)
-        raw, counts, wcss = _group_stats(points, red.weights, np.zeros(red.n_points), red.raw_points, point_labels, k)
-        lut, order = _rank_lut(raw, params, normalizer)
-        out = np.empty(pix.n_valid, dtype)
-        red.map_pixels(pix.values, lut[point_labels], out, table=red.lookup_table(lut[point_labels]))
-        return out, raw[order], counts[order], wcss
-    # Grid cells are only an approximation: refine the centres on every pixel (not when fitting
-    # on a reduced image, whose point is not to touch every pixel), then label every pixel.
-    passes = REFINE_PASSES if params.fit_stride == 1 else 0
-    previous = np.inf
-    for p in range(passes):
-        yield Progress("refining on all pixels", 0.7 + 0.2 * p / max(passes, 1))
-        cnt, fsum, _, d2 = _pixel_pass(pix.values, normalizer, centers)
-        new = centers.copy()
-        new[cnt > 0] = fsum[cnt > 0] / cnt[cnt > 0, None]
-        centers = np.sort(new, axis=0) if new.shape[1] == 1 else new
-        if previous - d2 <= REFINE_TOL * d2:
-            break
-        previous = d2
-    yield Progress("labelling", 0.9)
-    out = np.empty(pix.n_valid, dtype)
-    cnt, _, rsum, wcss = _pixel_pass(pix.values, normalizer, centers, out=out)
-    raw = rsum / np.maximum(cnt, 1)[:, None]
+    yield Progress("labelling", 0.85)
+    point_labels = _nearest(points, centers)
+    raw, counts, wcss = _cluster_stats(red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer)
     lut, order = _rank_lut(raw, params, normalizer)
-    return lut[out], raw[order], cnt[order].astype(np.int64), wcss
+    per_point = lut[point_labels]
+    out = np.empty(pix.n_valid, per_point.dtype)
+    red.map_pixels(pix.values, per_point, out, table=red.lookup_table(per_point))
+    return out, raw[order], counts[order], wcss
 
 
 def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResult:
     k = params.n_clusters
-    unit_labels = h.tree.cut(k)[h.unit_to_fit]
-    raw, counts, wcss = _group_stats(h.units, h.unit_weights, h.unit_sse, h.unit_raw, unit_labels, k)
+    fit_labels = h.tree.cut(k)
+    unit_labels = fit_labels[h.unit_to_fit]
+    raw, counts, wcss = _cluster_stats(h.unit_raw, h.unit_weights, unit_labels, k, h.total_sq, h.normalizer)
     lut, order = _rank_lut(raw, params, h.normalizer)
     labels = _scatter(lut[unit_labels][h.unit_of_pixel], h.shape, h.valid)
-    return ClusterResult(labels, raw[order], counts[order], wcss, params, _hierarchy=h)
+    return ClusterResult(labels, raw[order], counts[order], wcss, params, _hierarchy=h, _fit_unit_labels=lut[fit_labels])
 
 
-def _hierarchical(red: Reduction, points, sse, fit_w, pix, normalizer, params, rng):
+def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng):
     """Generator: build the tree on units; returns the hierarchy state."""
     k = params.n_clusters
     yield Progress("grouping pixels into units", 0.3)
-    unit_of_point, units, unit_w, unit_sse = coarsen(points, red.weights, sse, params.max_units)
-    unit_raw = _group_stats(points, red.weights, sse, red.raw_points, unit_of_point, units.shape[0])[0]
+    unit_of_point, units, unit_w = coarsen(points, red.weights, params.max_units)
+    unit_raw, _ = group_means(red.raw_points, red.weights, unit_of_point, units.shape[0])
     unit_fit_w = np.bincount(unit_of_point, weights=fit_w, minlength=units.shape[0])
     fit_units = np.flatnonzero(unit_fit_w > 0)
     if fit_units.size < k:
@@ -351,7 +339,7 @@ def _hierarchical(red: Reduction, points, sse, fit_w, pix, normalizer, params, r
         pix.values, per_point, np.empty(pix.n_valid, small), table=red.lookup_table(per_point)
     )
     return _HierarchyState(
-        tree, fit_units.size, unit_to_fit, units, unit_raw, unit_w, unit_sse,
+        tree, fit_units.size, unit_to_fit, units, unit_raw, unit_w, red.total_sq,
         unit_of_pixel, pix.valid, pix.shape, normalizer,
     )
 
@@ -414,7 +402,6 @@ def iter_cluster_image(
     red = reduce_pixels(pix.values)
     normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
     points = normalizer(red.raw_points)
-    sse = (red.sse / normalizer.scale**2).sum(axis=1)
     if params.fit_stride == 1:
         fit_w = red.weights
     else:
@@ -432,7 +419,7 @@ def iter_cluster_image(
         yield Progress("writing labels", 0.97)
         result = ClusterResult(_scatter(valid_labels, pix.shape, pix.valid), centers, counts, wcss, params)
     else:
-        state = yield from _hierarchical(red, points, sse, fit_w, pix, normalizer, params, rng)
+        state = yield from _hierarchical(red, points, fit_w, pix, normalizer, params, rng)
         result = _label_from_units(state, params)
     yield Progress("done", 1.0)
     return result

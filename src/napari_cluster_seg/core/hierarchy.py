@@ -136,6 +136,19 @@ class Tree:
         """Cluster index (0..k-1) of each unit for ``k`` clusters."""
         raise NotImplementedError
 
+    def top(self, n_leaves: int):
+        """The top of the tree, down to ``n_leaves`` clusters, for drawing a dendrogram.
+
+        Returns
+        -------
+        Z : ndarray, shape (n_leaves - 1, 4)
+            scipy-format linkage matrix whose leaves 0..n_leaves-1 are the
+            clusters of ``cut(n_leaves)``; heights never decrease.
+        leaf_of_unit : ndarray, shape (m,)
+            The leaf (cluster of ``cut(n_leaves)``) of each unit.
+        """
+        raise NotImplementedError
+
 
 class LinkageTree(Tree):
     """Agglomerative tree from a scipy-format linkage matrix ``Z``."""
@@ -144,23 +157,40 @@ class LinkageTree(Tree):
         self.Z = Z
         self.n_units = n_units
 
+    def _roots(self, n_merges: int) -> np.ndarray:
+        """Cluster id (scipy numbering) of every unit after the first ``n_merges`` merges."""
+        m = self.n_units
+        parent = np.arange(2 * m - 1)
+        for t in range(n_merges):
+            parent[int(self.Z[t, 0])] = m + t
+            parent[int(self.Z[t, 1])] = m + t
+        while True:  # pointer doubling until every node points at its root
+            nxt = parent[parent]
+            if np.array_equal(nxt, parent):
+                return parent[:m]
+            parent = nxt
+
     def cut(self, k: int) -> np.ndarray:
         m = self.n_units
         if not 1 <= k <= m:
             raise ValueError(f"cannot cut {m} units into {k} clusters; choose 1 <= k <= {m}.")
-        parent = np.arange(2 * m - 1)
-        # Apply the first m - k merges, then find every unit's root by pointer doubling.
-        for t in range(m - k):
-            parent[int(self.Z[t, 0])] = m + t
-            parent[int(self.Z[t, 1])] = m + t
-        while True:
-            nxt = parent[parent]
-            if np.array_equal(nxt, parent):
-                break
-            parent = nxt
-        roots = parent[:m]
-        _, labels = np.unique(roots, return_inverse=True)
+        _, labels = np.unique(self._roots(m - k), return_inverse=True)
         return labels.ravel()
+
+    def top(self, n_leaves: int):
+        m = self.n_units
+        n_leaves = int(np.clip(n_leaves, 1, m))
+        first = m - n_leaves
+        roots, leaf_of_unit = np.unique(self._roots(first), return_inverse=True)
+        node = {int(r): i for i, r in enumerate(roots)}  # scipy cluster id -> top-tree node
+        size = [1] * n_leaves
+        Z = np.empty((n_leaves - 1, 4))
+        for i, t in enumerate(range(first, m - 1)):
+            a, b = node[int(self.Z[t, 0])], node[int(self.Z[t, 1])]
+            node[m + t] = n_leaves + i
+            size.append(size[a] + size[b])
+            Z[i] = (min(a, b), max(a, b), self.Z[t, 2], size[-1])
+        return Z, leaf_of_unit.ravel()
 
 
 class BisectingTree(Tree):
@@ -179,6 +209,8 @@ class BisectingTree(Tree):
         self.assignment = np.zeros(self.n_units, np.intp)
         self._sse = [self._cluster_sse(np.arange(self.n_units))]
         self.splits: list[np.ndarray] = []  # units moved to cluster i + 1 by split i
+        self.split_parent: list[int] = []  # the cluster split i divided
+        self.split_sse: list[float] = []  # its sum of squares (never increases from split to split)
 
     def _cluster_sse(self, members):
         if members.size < 2:
@@ -212,6 +244,8 @@ class BisectingTree(Tree):
             new_id = len(self.splits) + 1
             self.assignment[moved] = new_id
             self.splits.append(moved)
+            self.split_parent.append(target)
+            self.split_sse.append(self._sse[target])
             self._sse[target] = self._cluster_sse(stay)
             self._sse.append(self._cluster_sse(moved))
             yield (len(self.splits) + 1 - start) / max(k - start, 1)
@@ -223,3 +257,18 @@ class BisectingTree(Tree):
         for i, moved in enumerate(self.splits[: k - 1]):
             labels[moved] = i + 1
         return labels
+
+    def top(self, n_leaves: int):
+        n_leaves = int(np.clip(n_leaves, 1, self.n_units))
+        leaf_of_unit = self.cut(n_leaves)
+        # undo the splits from the last to the first: each undo is a merge, at the split's SSE
+        node = list(range(n_leaves))
+        Z = np.empty((n_leaves - 1, 4))
+        size = [1] * n_leaves
+        for i, split in enumerate(range(n_leaves - 2, -1, -1)):
+            a, b = node[self.split_parent[split]], node[split + 1]
+            new = n_leaves + i
+            size.append(size[a] + size[b])
+            Z[i] = (min(a, b), max(a, b), np.sqrt(2 * self.split_sse[split]), size[new])
+            node[self.split_parent[split]] = new
+        return Z, leaf_of_unit

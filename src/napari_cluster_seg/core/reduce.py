@@ -11,9 +11,10 @@ the points labels every pixel with one table lookup.
   K-means on them with the counts as weights *is* K-means on all pixels.
 * **Grid** (floats, smoothed images, integer ranges too wide to count): the
   value space is cut into a regular grid (``levels`` cells per channel); each
-  occupied cell becomes one point at the mean of its pixels, and the cell's own
-  sum of squares is kept, so the within-cluster sum of squares of any grouping
-  of cells is exact.
+  occupied cell becomes one point at the exact mean of its pixels. Pixels of
+  one cell then share a label. With the per-channel sum of squares of all
+  pixels kept, the within-cluster sum of squares of any grouping of cells is
+  still exact.
 
 Every pass over the pixels works on chunks of :data:`CHUNK` pixels, so no
 array of the image's size is made beyond the output labels; label passes use
@@ -40,8 +41,8 @@ EXACT_SPACE = 2**25
 TABLE_SLICE = 2**23
 #: Grid cells for one-channel floats: the bin width is range / 2**16.
 LEVELS_1D = 2**16
-#: Total cells of the grid for several channels (K-means then refines on every pixel).
-LEVELS_ND_TOTAL = 2**15
+#: Total cells of the grid for several channels (about 101 per channel for three channels).
+LEVELS_ND_TOTAL = 2**20
 
 
 def n_workers() -> int:
@@ -122,9 +123,9 @@ class Reduction:
         Mean input value of each point's pixels (after smoothing, if any).
     weights : ndarray, shape (m,)
         Number of pixels of each point.
-    sse : ndarray, shape (m, c)
-        Per channel, sum of squared deviations of each point's pixels from
-        the point (zeros when exact).
+    total_sq : ndarray, shape (c,)
+        Per channel, the sum of squares of all pixel values: with the points'
+        sums it gives the exact within-cluster sum of squares of any grouping.
     coder : Coder
         Maps pixel values to codes; ``codes[i]`` is the code of point ``i``.
     codes : ndarray, shape (m,)
@@ -135,7 +136,7 @@ class Reduction:
 
     raw_points: np.ndarray
     weights: np.ndarray
-    sse: np.ndarray
+    total_sq: np.ndarray
     coder: Coder
     codes: np.ndarray
     exact: bool
@@ -218,7 +219,8 @@ def _count_codes(values: np.ndarray, coder: Coder):
 
 
 def _cell_sums(values, coder):
-    """One chunked pass: occupied cells (sorted codes), with pixel count, sum and sum of squares per channel."""
+    """One chunked pass: occupied cells (sorted codes), their pixel counts and sums per channel,
+    and the per-channel sum of squares of all pixels."""
     space = coder.space
     c = values.shape[1]
 
@@ -227,19 +229,26 @@ def _cell_sums(values, coder):
         codes = coder.codes(chunk)
         w = np.bincount(codes, minlength=space).astype(np.float64)
         s = np.empty((space, c))
-        q = np.empty((space, c))
         for i in range(c):
-            col = chunk[:, i].astype(np.float64)
-            s[:, i] = np.bincount(codes, weights=col, minlength=space)
-            q[:, i] = np.bincount(codes, weights=col * col, minlength=space)
-        return w, s, q
+            s[:, i] = np.bincount(codes, weights=chunk[:, i], minlength=space)
+        return w, s, np.einsum("ij,ij->j", chunk, chunk, dtype=np.float64)
 
-    parts = for_chunks(work, values.shape[0], chunk=CHUNK * 2)
-    w = sum(p[0] for p in parts)
+    w, s, sq = accumulate_chunks(work, values.shape[0], chunk=CHUNK * 2)
     occupied = np.flatnonzero(w)
-    s = sum(p[1][occupied] for p in parts)
-    q = sum(p[2][occupied] for p in parts)
-    return occupied, w[occupied], s, q
+    return occupied, w[occupied], s[occupied], sq
+
+
+def accumulate_chunks(fn, n: int, chunk: int = CHUNK):
+    """Sum the tuples ``fn(start, stop)`` over chunks, using all cores, holding few partial results."""
+    total = None
+    workers = n_workers()
+    starts = list(range(0, n, chunk))
+    with ThreadPoolExecutor(workers) as pool:
+        for batch in range(0, len(starts), workers):
+            parts = pool.map(lambda s: fn(s, min(s + chunk, n)), starts[batch : batch + workers])
+            for part in parts:
+                total = list(part) if total is None else [t + p for t, p in zip(total, part)]
+    return total
 
 
 def channel_range(values: np.ndarray):
@@ -259,7 +268,7 @@ def channel_range(values: np.ndarray):
 
 
 def grid_levels(n_channels: int) -> int:
-    """Cells per channel of the grid for floats: 2**16 in 1D, about 2**15 cells in all otherwise."""
+    """Cells per channel of the grid for floats: 2**16 in 1D, about 2**20 cells in all otherwise."""
     if n_channels == 1:
         return LEVELS_1D
     return max(2, int(LEVELS_ND_TOTAL ** (1 / n_channels)))
@@ -297,10 +306,12 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
             coder = Coder(lo=lo.astype(np.int64), levels=ranges)
             occupied, counts = _count_codes(values, coder)
             raw = coder.decode(occupied) + coder.lo
+            weights = counts.astype(np.float64)
+            raw = raw.astype(np.float64)
             return Reduction(
-                raw_points=raw.astype(np.float64),
-                weights=counts.astype(np.float64),
-                sse=np.zeros((occupied.size, c)),
+                raw_points=raw,
+                weights=weights,
+                total_sq=weights @ raw**2,
                 coder=coder,
                 codes=occupied,
                 exact=True,
@@ -311,33 +322,24 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
     span[span <= 0] = 1.0
     # Cells of width span / (levels - 1), so the maximum falls inside the last cell.
     coder = Coder(lo=lo, levels=np.full(c, levels, np.int64), step=span / max(levels - 1, 1))
-    occupied, w, s, q = _cell_sums(values, coder)
-    points = s / w[:, None]
-    sse = np.maximum(q - s * points, 0.0)
+    occupied, w, s, total_sq = _cell_sums(values, coder)
     return Reduction(
-        raw_points=points,
+        raw_points=s / w[:, None],
         weights=w,
-        sse=sse,
+        total_sq=total_sq,
         coder=coder,
         codes=occupied,
-        exact=bool(np.all(sse == 0)),
+        exact=False,
     )
 
 
-def _group(points, weights, labels, m, sse):
-    """Weighted means, total weights and total sums of squares of points grouped by ``labels``.
-
-    ``sse`` (per point) is the points' own sum of squares, added to their group's.
-    """
+def group_means(points, weights, labels, m):
+    """Weighted means and total weights of points grouped by ``labels`` (0..m-1)."""
     w = np.bincount(labels, weights=weights, minlength=m)
     out = np.empty((m, points.shape[1]))
-    sq = np.bincount(labels, weights=sse, minlength=m)
     for c in range(points.shape[1]):
-        col = points[:, c]
-        s = np.bincount(labels, weights=weights * col, minlength=m)
-        out[:, c] = s / w
-        sq += np.bincount(labels, weights=weights * col * col, minlength=m) - s * out[:, c]
-    return out, w, np.maximum(sq, 0.0)
+        out[:, c] = np.bincount(labels, weights=weights * points[:, c], minlength=m) / w
+    return out, w
 
 
 def _cell_codes(points: np.ndarray, levels: int, lo, span) -> np.ndarray:
@@ -360,15 +362,20 @@ def grid_group(points: np.ndarray, weights: np.ndarray, levels: int):
     lo = points.min(axis=0)
     span = points.max(axis=0) - lo
     span[span <= 0] = 1.0
-    _, inverse = np.unique(_cell_codes(points, levels, lo, span), return_inverse=True)
-    inverse = inverse.ravel()
+    codes = _cell_codes(points, levels, lo, span)
+    space = levels ** points.shape[1]
+    if space <= max(2**16, 4 * codes.size):
+        occupied = np.flatnonzero(np.bincount(codes, minlength=space))
+        inverse = np.searchsorted(occupied, codes)
+    else:
+        _, inverse = np.unique(codes, return_inverse=True)
+        inverse = inverse.ravel()
     m = int(inverse.max()) + 1
-    means, w, _ = _group(points, weights, inverse, m, np.zeros(points.shape[0]))
-    return means, w
+    return group_means(points, weights, inverse, m)
 
 
-def coarsen(points: np.ndarray, weights: np.ndarray, sse: np.ndarray, max_units: int):
-    """Merge weighted points (with their own sums of squares ``sse``) on a grid into at most ``max_units`` units.
+def coarsen(points: np.ndarray, weights: np.ndarray, max_units: int):
+    """Merge weighted points on a grid into at most ``max_units`` units.
 
     The grid is the finest with the same number of cells on every axis
     (each axis spanning its own range) that leaves at most ``max_units``
@@ -377,11 +384,11 @@ def coarsen(points: np.ndarray, weights: np.ndarray, sse: np.ndarray, max_units:
     Returns
     -------
     unit_of_point : ndarray, shape (m,)
-    units, unit_weights, unit_sse : the units' mean points, weights and sums of squares
+    units, unit_weights : the units' mean points and weights
     """
     m = points.shape[0]
     if m <= max_units:
-        return np.arange(m), points, weights, sse
+        return np.arange(m), points, weights
     lo = points.min(axis=0)
     span = points.max(axis=0) - lo
     span[span <= 0] = 1.0
@@ -398,5 +405,5 @@ def coarsen(points: np.ndarray, weights: np.ndarray, sse: np.ndarray, max_units:
     _, unit_of_point = np.unique(_cell_codes(points, good, lo, span), return_inverse=True)
     unit_of_point = unit_of_point.ravel()
     k = int(unit_of_point.max()) + 1
-    units, unit_w, unit_sse = _group(points, weights, unit_of_point, k, sse=sse)
-    return unit_of_point, units, unit_w, unit_sse
+    units, unit_w = group_means(points, weights, unit_of_point, k)
+    return unit_of_point, units, unit_w

@@ -46,6 +46,7 @@ class Job:
     method: str
     layer_kwargs: dict = field(default_factory=dict)
     new_layer: bool = False
+    signature: tuple = ()  # the settings apart from k: a change of k alone re-cuts a hierarchy
 
 
 def run_job(job: Job):
@@ -87,7 +88,9 @@ class ClusterSegWidget(Container):
         self.compare_worker = None
         self.last_result = None
         self.last_comparison = None
+        self.dendrogram_widget = None
         self._outputs: dict[tuple[int, str], Any] = {}
+        self._live = None  # (job, result, layer) of the last hierarchical result, for live re-cuts
 
         self.image = ComboBox(label="image", choices=self._image_choices, nullable=False)
         self.channel_axis = ComboBox(label="channel axis", choices=self._axis_choices)
@@ -144,6 +147,7 @@ class ClusterSegWidget(Container):
                 self.compare_result,
             ]
         )
+        self.n_clusters.changed.connect(self._on_k_changed)
         self.method.changed.connect(self._on_method)
         self.image.changed.connect(self._on_image)
         self.run.clicked.connect(self._on_run)
@@ -219,9 +223,30 @@ class ClusterSegWidget(Container):
                 arrays.append(layer_data(extra))
             channel_axis = -1
         method = self.method.value
-        options = {
+        options = self._options(layer, channel_axis)
+        drop = self.channel_axis.value if (not extras and not layer.rgb) else None
+        return Job(
+            signature=self._signature(layer, extras, options),
+            arrays=arrays,
+            options=options,
+            source_key=id(layer),
+            source_name=layer.name,
+            method=method,
+            layer_kwargs=transform_kwargs(layer, drop_axis=drop),
+            new_layer=bool(self.new_layer.value),
+        )
+
+    @staticmethod
+    def _signature(layer, extras, options) -> tuple:
+        settings = {key: value for key, value in options.items() if key != "n_clusters"}
+        if settings["method"] != "agglomerative":
+            settings.pop("linkage")
+        return (id(layer), tuple(id(extra) for extra in extras), tuple(sorted(settings.items())))
+
+    def _options(self, layer, channel_axis) -> dict:
+        return {
             "n_clusters": int(self.n_clusters.value),
-            "method": method,
+            "method": self.method.value,
             "linkage": self.linkage.value,
             "rgb": bool(layer.rgb),
             "channel_axis": None if layer.rgb else channel_axis,
@@ -231,16 +256,6 @@ class ClusterSegWidget(Container):
             "fit_stride": int(self.fit_stride.value),
             "random_state": int(self.seed.value),
         }
-        drop = self.channel_axis.value if (not extras and not layer.rgb) else None
-        return Job(
-            arrays=arrays,
-            options=options,
-            source_key=id(layer),
-            source_name=layer.name,
-            method=method,
-            layer_kwargs=transform_kwargs(layer, drop_axis=drop),
-            new_layer=bool(self.new_layer.value),
-        )
 
     def _on_run(self, _value=None):
         if self.worker is not None:
@@ -315,10 +330,63 @@ class ClusterSegWidget(Container):
             layer.data = result.labels
             layer.metadata = {**layer.metadata, **metadata}
         self._preselect_comparison(layer)
+        self._report_result(result, layer)
+        self._live = (job, result, layer) if result.is_hierarchical else None
+        if result.is_hierarchical:
+            self._show_dendrogram(result, layer)
+
+    def _report_result(self, result, layer):
         self._set_status(
             f"{result.n_clusters} clusters in {layer.name!r}; pixels per label: "
             + ", ".join(str(c) for c in result.counts)
         )
+
+    # ---------------------------------------------------- hierarchy: live re-cut
+    def _live_target(self):
+        """The (job, result, layer) that a change of k re-cuts, or None."""
+        if self._live is None or self.worker is not None:
+            return None
+        job, result, layer = self._live
+        image = self.image.value
+        if layer not in self._viewer.layers or image is None:
+            return None
+        extras = list(self.extra_channels.value or [])
+        channel_axis = -1 if extras else self.channel_axis.value
+        current = self._signature(image, extras, self._options(image, channel_axis))
+        return self._live if current == job.signature else None
+
+    def _on_k_changed(self, k):
+        target = self._live_target()
+        if target is None or target[1].n_clusters == k:
+            return
+        job, result, layer = target
+        try:
+            new = result.cut(int(k))
+        except ValueError as err:
+            self._report_error(err)
+            return
+        layer.data = new.labels
+        layer.metadata = {**layer.metadata, **result_metadata(job.source_name, new)}
+        self._live = (job, new, layer)
+        self.last_result = new
+        self._report_result(new, layer)
+        self._show_dendrogram(new, layer)
+
+    def _show_dendrogram(self, result, layer):
+        from ._dendrogram import DendrogramWidget
+
+        if self.dendrogram_widget is None:
+            self.dendrogram_widget = DendrogramWidget(self._viewer, on_pick=self._on_dendrogram_pick)
+            window = getattr(self._viewer, "window", None)
+            if window is not None:
+                window.add_dock_widget(self.dendrogram_widget, name="Cluster dendrogram", area="right")
+        linkage = f" ({result.params.linkage})" if result.params.method == "agglomerative" else ""
+        self.dendrogram_widget.show_dendrogram(
+            result.dendrogram(), layer.get_color, title=f"{layer.name}{linkage}, k = {result.n_clusters}"
+        )
+
+    def _on_dendrogram_pick(self, k: int):
+        self.n_clusters.value = min(k, self.n_clusters.max)
 
     def _source_index(self, job: Job) -> int:
         for i, layer in enumerate(self._viewer.layers):

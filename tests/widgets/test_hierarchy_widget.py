@@ -1,0 +1,89 @@
+"""Hierarchical results in the widget: live re-cut when k changes, and the docked dendrogram."""
+
+import numpy as np
+import pytest
+from napari.layers import Labels
+
+from napari_cluster_seg import cluster_image
+
+
+def only_labels(viewer):
+    (layer,) = [layer for layer in viewer.layers if isinstance(layer, Labels)]
+    return layer
+
+
+@pytest.fixture
+def hierarchical_run(cluster_widget, run_widget):
+    def run(method):
+        viewer, widget = cluster_widget
+        (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")
+        widget.image.value = image
+        widget.method.value = method
+        widget.n_clusters.value = 3
+        run_widget(widget)
+        return viewer, widget, image, only_labels(viewer)
+
+    return run
+
+
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_changing_k_recuts_the_same_layer_live(hierarchical_run, method):
+    viewer, widget, image, layer = hierarchical_run(method)
+    widget.n_clusters.value = 6  # no Run: the tree is cut again at once
+    assert widget.worker is None
+    assert only_labels(viewer) is layer
+    expected = cluster_image(image.data, 6, method, rgb=True, random_state=0)
+    np.testing.assert_array_equal(layer.data, expected.labels)
+    assert layer.metadata["napari_cluster_seg"]["params"]["n_clusters"] == 6
+    assert "6 clusters" in widget.status.value
+
+
+def test_no_recut_after_other_settings_change(hierarchical_run):
+    viewer, widget, image, layer = hierarchical_run("agglomerative")
+    before = layer.data.copy()
+    widget.smoothing.value = 1.0
+    widget.n_clusters.value = 5
+    np.testing.assert_array_equal(layer.data, before)  # needs a new Run
+
+
+def test_kmeans_results_are_not_recut(cluster_widget, run_widget):
+    viewer, widget = cluster_widget
+    (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")
+    widget.image.value = image
+    run_widget(widget)
+    before = only_labels(viewer).data.copy()
+    widget.n_clusters.value = 5
+    np.testing.assert_array_equal(only_labels(viewer).data, before)
+    assert widget.dendrogram_widget is None
+
+
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_dendrogram_is_docked_with_label_colours_and_cut(hierarchical_run, method):
+    viewer, widget, image, layer = hierarchical_run(method)
+    dock = widget.dendrogram_widget
+    assert dock is not None
+    assert any(inner is dock for inner in viewer.window.dock_widgets.values())
+    d = dock.dendrogram
+    assert d.n_clusters == 3 and set(d.leaf_labels.tolist()) == {1, 2, 3}
+    assert dock.cut_line.get_ydata()[0] == pytest.approx(d.cut_height())
+    # every label's colour appears among the drawn links
+    drawn = {tuple(np.round(np.asarray(c.get_colors()[0])[:3], 3)) for c in dock.axes.collections}
+    for label in (1, 2, 3):
+        colour = tuple(np.round(np.asarray(layer.get_color(label))[:3], 3))
+        assert any(np.allclose(colour, c, atol=0.01) for c in drawn), label
+
+
+def test_clicking_a_height_in_the_dendrogram_sets_k(hierarchical_run):
+    from matplotlib.backend_bases import MouseEvent
+
+    viewer, widget, image, layer = hierarchical_run("agglomerative")
+    dock = widget.dendrogram_widget
+    d = dock.dendrogram
+    y = d.cut_height(5)
+    x = np.mean(dock.axes.get_xlim())
+    px, py = dock.axes.transData.transform((x, y))
+    MouseEvent("button_press_event", dock.canvas, px, py, button=1)._process()
+    assert widget.n_clusters.value == 5
+    assert len(np.unique(layer.data)) == 5
+    assert dock.dendrogram.n_clusters == 5
+    assert dock.cut_line.get_ydata()[0] == pytest.approx(dock.dendrogram.cut_height())
