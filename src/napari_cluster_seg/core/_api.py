@@ -344,6 +344,45 @@ def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng):
     )
 
 
+def _connected(red: Reduction, pix, normalizer, params):
+    """Generator: superpixels, their adjacency and the connectivity-constrained tree."""
+    from .regions import adjacency, connected_linkage, superpixels
+
+    k = params.n_clusters
+    yield Progress("superpixels (SLIC)", 0.25)
+    n = int(np.prod(pix.shape))
+    feats = np.zeros((n, pix.n_channels), np.float32)
+    if pix.valid is None:
+        feats[:] = normalizer(pix.values, dtype=np.float32)
+    else:
+        feats[pix.valid] = normalizer(pix.values, dtype=np.float32)
+    mask = None if pix.valid is None else pix.valid.reshape(pix.shape)
+    sp = superpixels(feats.reshape(pix.shape + (pix.n_channels,)), mask, n_segments=params.max_units,
+                     time_axis=pix.time_axis)
+    del feats
+    flat = sp.ravel() if pix.valid is None else sp.ravel()[pix.valid]
+    unit_of_pixel = (flat - 1).astype(np.int16 if sp.max() < 2**15 else np.int32)
+    n_units = int(sp.max())
+    if n_units < k:
+        raise ValueError(
+            f"n_clusters={k} is more than the {n_units} superpixels the image was divided into; "
+            f"choose n_clusters <= {n_units}, or raise max_units."
+        )
+    counts = np.bincount(unit_of_pixel, minlength=n_units).astype(np.float64)
+    unit_raw = np.stack(
+        [np.bincount(unit_of_pixel, weights=pix.values[:, c], minlength=n_units) for c in range(pix.n_channels)], 1
+    ) / counts[:, None]
+    units = normalizer(unit_raw)
+    edges = adjacency(sp, pix.time_axis) - 1
+    yield Progress(f"connected agglomerative clustering of {n_units} superpixels", 0.5)
+    tree = LinkageTree(connected_linkage(units, counts, edges, params.linkage), n_units)
+    yield Progress("labelling", 0.85)
+    return _HierarchyState(
+        tree, n_units, np.arange(n_units), units, unit_raw, counts, red.total_sq,
+        unit_of_pixel, pix.valid, pix.shape, normalizer,
+    )
+
+
 def iter_cluster_image(
     image,
     n_clusters=3,
@@ -360,6 +399,7 @@ def iter_cluster_image(
     fit_stride=1,
     n_init=4,
     max_units=2048,
+    connected=False,
     random_state=0,
     max_bytes=None,
 ):
@@ -387,6 +427,7 @@ def iter_cluster_image(
         n_init=n_init,
         max_units=max_units,
         random_state=random_state,
+        connected=connected,
     )
     rng = np.random.default_rng(params.random_state)
     yield Progress("preparing pixels" + (" (smoothing)" if params.smoothing else ""), 0.05)
@@ -418,6 +459,9 @@ def iter_cluster_image(
         valid_labels, centers, counts, wcss = yield from _kmeans(red, points, fit_w, pix, normalizer, params, rng)
         yield Progress("writing labels", 0.97)
         result = ClusterResult(_scatter(valid_labels, pix.shape, pix.valid), centers, counts, wcss, params)
+    elif params.connected:
+        state = yield from _connected(red, pix, normalizer, params)
+        result = _label_from_units(state, params)
     else:
         state = yield from _hierarchical(red, points, fit_w, pix, normalizer, params, rng)
         result = _label_from_units(state, params)
@@ -475,8 +519,12 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
         K-means++ seedings tried (the lowest within-cluster sum of squares
         wins). Not used for one-channel K-means, which is solved exactly.
     max_units : int, default 2048
-        Largest number of units (groups of similar pixels) the hierarchical
-        methods build their tree on.
+        Largest number of units (groups of similar pixels; superpixels with
+        ``connected=True``) the hierarchical methods build their tree on.
+    connected : bool, default False
+        For ``method="agglomerative"``: clusters are spatially connected
+        regions (superpixels merged only with touching ones) instead of
+        classes of similar pixels anywhere in the image.
     random_state : int or None, default 0
         Seed for K-means++ seeding and bisecting; the same seed gives the same
         labels. None draws a fresh seed.

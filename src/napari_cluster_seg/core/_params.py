@@ -39,6 +39,7 @@ class ClusterParams:
     fit_stride: int = 1
     n_init: int = 4
     max_units: int = 2048
+    connected: bool = False
     random_state: int | None = 0
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -98,6 +99,7 @@ def validate_params(
     n_init,
     max_units,
     random_state,
+    connected=False,
 ) -> ClusterParams:
     """Check every option of :func:`cluster_image` against an image of ``ndim`` dims."""
     n_clusters = _check_int(
@@ -146,6 +148,12 @@ def validate_params(
     )
     n_init = _check_int("n_init", n_init, low=1, high=100)
     max_units = _check_int("max_units", max_units, low=16, high=8192)
+    connected = bool(connected)
+    if connected and method != "agglomerative":
+        raise ValueError(
+            f"connected=True needs method='agglomerative' (got method={method!r}): K-means and "
+            "divisive clustering group pixels by value only; use connected=False with them."
+        )
     if random_state is not None:
         random_state = _check_int("random_state", random_state, low=0)
     return ClusterParams(
@@ -161,5 +169,6 @@ def validate_params(
         fit_stride=fit_stride,
         n_init=n_init,
         max_units=max_units,
+        connected=connected,
         random_state=random_state,
     )

@@ -165,10 +165,9 @@ def pixel_data(
     if len(shape) == 0 or min(shape, default=0) == 0 or image_cl.shape[-1] == 0:
         raise ValueError(f"the image of shape {image.shape} is empty; pass an image with pixels.")
 
-    if np.issubdtype(image_cl.dtype, np.floating):
+    finite = None
+    if np.issubdtype(image_cl.dtype, np.floating) and not np.isfinite(image_cl).all():
         finite = np.isfinite(image_cl).all(axis=-1)
-    else:
-        finite = None
     if mask is not None:
         mask = np.asarray(mask)
         if mask.shape != shape:

@@ -49,13 +49,23 @@ def n_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One thread pool for the process (numpy releases the GIL in the chunk work)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(n_workers(), thread_name_prefix="napari-cluster-seg")
+    return _POOL
+
+
 def for_chunks(fn, n: int, chunk: int = CHUNK, parallel: bool = True):
     """Call ``fn(start, stop)`` for consecutive chunks of ``range(n)``; results in order."""
     starts = range(0, n, chunk)
     if not parallel or n_workers() == 1 or n <= chunk:
         return [fn(s, min(s + chunk, n)) for s in starts]
-    with ThreadPoolExecutor(n_workers()) as pool:
-        return list(pool.map(lambda s: fn(s, min(s + chunk, n)), starts))
+    return list(_pool().map(lambda s: fn(s, min(s + chunk, n)), starts))
 
 
 @dataclass
@@ -243,11 +253,10 @@ def accumulate_chunks(fn, n: int, chunk: int = CHUNK):
     total = None
     workers = n_workers()
     starts = list(range(0, n, chunk))
-    with ThreadPoolExecutor(workers) as pool:
-        for batch in range(0, len(starts), workers):
-            parts = pool.map(lambda s: fn(s, min(s + chunk, n)), starts[batch : batch + workers])
-            for part in parts:
-                total = list(part) if total is None else [t + p for t, p in zip(total, part)]
+    for batch in range(0, len(starts), workers):
+        parts = _pool().map(lambda s: fn(s, min(s + chunk, n)), starts[batch : batch + workers])
+        for part in parts:
+            total = list(part) if total is None else [t + p for t, p in zip(total, part)]
     return total
 
 
@@ -290,6 +299,23 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
     """
     n, c = values.shape
     integer = np.issubdtype(values.dtype, np.integer)
+    if integer and c == 1 and values.dtype.kind == "u" and values.dtype.itemsize <= 2:
+        # unsigned 8/16-bit grey: the values index the counting table directly
+        parts = for_chunks(lambda a, b: np.bincount(values[a:b, 0]), n, chunk=CHUNK * 2)
+        counts = np.zeros(max(p.size for p in parts), np.int64)
+        for p in parts:
+            counts[: p.size] += p
+        occupied = np.flatnonzero(counts)
+        raw = occupied.astype(np.float64)[:, None]
+        weights = counts[occupied].astype(np.float64)
+        return Reduction(
+            raw_points=raw,
+            weights=weights,
+            total_sq=weights @ raw**2,
+            coder=Coder(lo=np.zeros(1, np.int64), levels=np.array([counts.size], np.int64)),
+            codes=occupied,
+            exact=True,
+        )
     if integer and values.dtype.itemsize == 1:
         info = np.iinfo(values.dtype)
         lo = np.full(c, info.min, np.int64)

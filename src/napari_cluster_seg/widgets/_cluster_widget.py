@@ -74,7 +74,7 @@ class ClusterSegWidget(Container):
     """Cluster the pixels of an Image layer into a Labels layer.
 
     Controls (also for scripts and tests): ``image``, ``method``,
-    ``linkage``, ``n_clusters``, ``channel_axis``, ``extra_channels``,
+    ``linkage``, ``connected``, ``n_clusters``, ``channel_axis``, ``extra_channels``,
     ``time_axis``, ``normalize``, ``smoothing``, ``fit_stride``, ``seed``,
     ``new_layer``, ``run``, ``cancel``, and for comparisons ``compare_a``,
     ``compare_b``, ``compare``. The running worker is ``widget.worker``
@@ -103,6 +103,11 @@ class ClusterSegWidget(Container):
         self.time_axis.tooltip = "One model for all frames; smoothing does not cross frames."
         self.method = ComboBox(label="method", choices=METHOD_CHOICES, value="kmeans")
         self.linkage = ComboBox(label="linkage", choices=LINKAGE_CHOICES, value="ward")
+        self.connected = CheckBox(text="connected regions", value=False)
+        self.connected.tooltip = (
+            "Clusters are contiguous regions (superpixels merged only with touching ones) instead of "
+            "classes of similar pixels anywhere in the image."
+        )
         self.n_clusters = SpinBox(label="clusters", value=3, min=2, max=255)
         self.normalize = ComboBox(label="normalise", choices=NORMALIZE_CHOICES, value="minmax")
         self.smoothing = FloatSpinBox(label="smoothing σ (px)", value=0.0, min=0.0, max=50.0, step=0.5)
@@ -132,6 +137,7 @@ class ClusterSegWidget(Container):
                 self.time_axis,
                 self.method,
                 self.linkage,
+                self.connected,
                 self.n_clusters,
                 self.normalize,
                 self.smoothing,
@@ -187,7 +193,9 @@ class ClusterSegWidget(Container):
         self._on_image()
 
     def _on_method(self, _value=None):
-        self.linkage.visible = self.method.value == "agglomerative"
+        agglomerative = self.method.value == "agglomerative"
+        self.linkage.visible = agglomerative
+        self.connected.visible = agglomerative
 
     def _on_image(self, _value=None):
         for combo in (self.channel_axis, self.time_axis, self.extra_channels):
@@ -241,6 +249,7 @@ class ClusterSegWidget(Container):
         settings = {key: value for key, value in options.items() if key != "n_clusters"}
         if settings["method"] != "agglomerative":
             settings.pop("linkage")
+            settings.pop("connected")
         return (id(layer), tuple(id(extra) for extra in extras), tuple(sorted(settings.items())))
 
     def _options(self, layer, channel_axis) -> dict:
@@ -248,6 +257,7 @@ class ClusterSegWidget(Container):
             "n_clusters": int(self.n_clusters.value),
             "method": self.method.value,
             "linkage": self.linkage.value,
+            "connected": bool(self.connected.value) and self.method.value == "agglomerative",
             "rgb": bool(layer.rgb),
             "channel_axis": None if layer.rgb else channel_axis,
             "time_axis": self.time_axis.value,

@@ -1,0 +1,119 @@
+"""Hierarchical clustering side by side: napari-cluster-seg against scikit-learn's structured Ward.
+
+Cases: the astronaut photo resized to 512², 1024², 2048² and 4096² (RGB
+uint8) and a 64x512x512 uint16 stack of synthetic nuclei. For each case this
+project runs agglomerative Ward in both flavours (colour classes; connected
+regions) and divisive clustering, and prints the time of the run, its peak
+extra resident memory, and the time of ``result.cut(k')`` for another k.
+
+scikit-learn's ``AgglomerativeClustering(linkage="ward")`` with a
+``grid_to_graph`` pixel connectivity (its way of making Ward tractable) runs
+on the photo at 128², 256² and (with ``--sklearn-512``, ~1 minute) 512²,
+sizes it finishes within 60 s. There, both results' within-cluster sums of
+squares (over all pixels, in the normalised [0, 1] colour space both
+cluster in) are printed relative to scikit-learn's, with their adjusted Rand
+index.
+
+Run: ``.venv/bin/python benchmarks/bench_hierarchy.py`` (a few minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_kmeans import astronaut_rgb, peak_extra_memory, stack_uint16, wcss  # noqa: E402
+
+from napari_cluster_seg import cluster_image  # noqa: E402
+
+K = 6
+K_RECUT = 10
+
+
+def minmax(image):
+    x = image.astype(np.float64)
+    lo = x.reshape(-1, x.shape[-1]).min(0) if image.ndim == 3 else x.min()
+    hi = x.reshape(-1, x.shape[-1]).max(0) if image.ndim == 3 else x.max()
+    return (x - lo) / np.where(hi > lo, hi - lo, 1)
+
+
+def run_ours(image, rgb, **kwargs):
+    t0 = time.perf_counter()
+    result, peak = peak_extra_memory(lambda: cluster_image(image, K, rgb=rgb, **kwargs))
+    elapsed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result.cut(K_RECUT)
+    return result, elapsed, peak, time.perf_counter() - t0
+
+
+def run_sklearn(image):
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.feature_extraction.image import grid_to_graph
+
+    x = minmax(image).reshape(-1, 3)
+    t0 = time.perf_counter()
+
+    def fit():
+        graph = grid_to_graph(*image.shape[:2])
+        return AgglomerativeClustering(n_clusters=K, linkage="ward", connectivity=graph).fit_predict(x)
+
+    labels, peak = peak_extra_memory(fit)
+    return labels.reshape(image.shape[:2]) + 1, time.perf_counter() - t0, peak
+
+
+def main(argv=None):
+    from sklearn.metrics import adjusted_rand_score
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sklearn-512", action="store_true", help="also run scikit-learn at 512² (~1 min)")
+    parser.add_argument("--quick", action="store_true", help="only up to 1024², scikit-learn at 128²")
+    args = parser.parse_args(argv)
+    cluster_image(astronaut_rgb(64), 3, "agglomerative", rgb=True, connected=True)  # warm up imports
+
+    variants = [
+        ("agglomerative ward, colour", {"method": "agglomerative"}),
+        ("agglomerative ward, connected", {"method": "agglomerative", "connected": True}),
+        ("divisive", {"method": "divisive"}),
+    ]
+    print(f"k = {K}; cut() re-cuts to k = {K_RECUT}")
+    head = f"{'case':26s} {'method':32s} {'time s':>8s} {'peak MB':>8s} {'cut() s':>8s}"
+    print(head)
+    print("-" * len(head))
+    sizes = (512, 1024) if args.quick else (512, 1024, 2048, 4096)
+    cases = [(f"RGB {s}² uint8", (lambda s=s: astronaut_rgb(s)), True) for s in sizes]
+    if not args.quick:
+        cases.append(("stack 64x512x512 uint16", stack_uint16, False))
+    for name, make, rgb in cases:
+        image = make()
+        for label, kw in variants:
+            _, t, peak, t_cut = run_ours(image, rgb, **kw)
+            print(f"{name:26s} {label:32s} {t:8.2f} {peak / 2**20:8.0f} {t_cut:8.3f}", flush=True)
+
+    print()
+    print("Against scikit-learn AgglomerativeClustering(ward, grid_to_graph) on the same photo:")
+    head = f"{'size':8s} {'method':32s} {'time s':>8s} {'sk/ours':>8s} {'WCSS/sk':>8s} {'ARI vs sk':>9s}"
+    print(head)
+    print("-" * len(head))
+    sk_sizes = (128,) if args.quick else (128, 256) + ((512,) if args.sklearn_512 else ())
+    for size in sk_sizes:
+        image = astronaut_rgb(size)
+        x = minmax(image).reshape(-1, 3)
+        sk_labels, sk_t, _ = run_sklearn(image)
+        sk_w = wcss(x, sk_labels, 3)
+        print(f"{size:<8d} {'scikit-learn structured ward':32s} {sk_t:8.2f} {'':>8s} {1.0:8.3f} {1.0:9.3f}")
+        for label, kw in variants[:2]:
+            res, t, _, _ = run_ours(image, True, **kw)
+            ratio = wcss(x, res.labels, 3) / sk_w
+            ari = adjusted_rand_score(sk_labels.ravel(), res.labels.ravel())
+            print(f"{size:<8d} {label:32s} {t:8.2f} {sk_t / t:7.1f}x {ratio:8.3f} {ari:9.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

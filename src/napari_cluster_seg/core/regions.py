@@ -1,0 +1,196 @@
+"""Spatially connected hierarchical clustering: superpixels, their adjacency, a constrained tree.
+
+For ``connected=True`` the units of the hierarchy are superpixels (SLIC,
+2D or 3D, per frame of a time series) instead of colour cells, and two
+clusters may only merge when they touch, so every cluster of every cut is
+made of adjacent superpixels (a contiguous region, up to SLIC's own
+connectivity). Large images are over-segmented on a downsampled copy (at most
+:data:`MAX_SLIC_PIXELS` pixels per frame) whose superpixel map is then
+enlarged to full resolution, so region borders follow the image at the
+coarser resolution.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+#: Largest frame (pixels or voxels) SLIC runs on; larger frames are downsampled first.
+MAX_SLIC_PIXELS = 2**20
+
+
+def _frame_slices(shape, time_axis):
+    if time_axis is None:
+        yield (slice(None),) * len(shape)
+        return
+    for t in range(shape[time_axis]):
+        index = [slice(None)] * len(shape)
+        index[time_axis] = t
+        yield tuple(index)
+
+
+def superpixels(features: np.ndarray, mask: np.ndarray | None, *, n_segments: int, time_axis=None) -> np.ndarray:
+    """Superpixel label image (0 outside ``mask``, 1..n inside) of a channels-last feature image.
+
+    ``features`` has the label image's shape plus a trailing channel axis.
+    Frames of a time series are over-segmented separately (no superpixel
+    spans two frames); ``n_segments`` is shared among the frames.
+    """
+    from skimage.segmentation import slic
+
+    shape = features.shape[:-1]
+    labels = np.zeros(shape, np.int32)
+    frames = list(_frame_slices(shape, time_axis))
+    per_frame = max(2, n_segments // len(frames))
+    offset = 0
+    for index in frames:
+        feat = features[index]
+        fmask = None if mask is None else mask[index]
+        fshape = feat.shape[:-1]
+        factor = 1
+        while np.prod([max(1, s // factor) for s in fshape]) > MAX_SLIC_PIXELS:
+            factor *= 2
+        if factor > 1:
+            small = feat[tuple(slice(None, None, factor) for _ in fshape)]
+            smask = None if fmask is None else fmask[tuple(slice(None, None, factor) for _ in fshape)]
+        else:
+            small, smask = feat, fmask
+        sp = slic(
+            small,
+            n_segments=per_frame,
+            slic_zero=True,
+            channel_axis=-1,
+            start_label=1,
+            mask=smask,
+            enforce_connectivity=True,
+        ).astype(np.int32)
+        if factor > 1:
+            for axis, size in enumerate(fshape):
+                sp = np.repeat(sp, factor, axis=axis)
+            sp = sp[tuple(slice(0, s) for s in fshape)]
+            if fmask is not None:
+                holes = (sp == 0) & fmask  # valid pixels whose low-resolution pixel was masked
+                if holes.any():
+                    from scipy import ndimage
+
+                    nearest = ndimage.distance_transform_edt(sp == 0, return_distances=False, return_indices=True)
+                    sp = sp[tuple(nearest)]
+                sp[~fmask] = 0
+        present = np.unique(sp[sp > 0])
+        relabel = np.zeros(int(sp.max()) + 1, np.int32)
+        relabel[present] = np.arange(offset + 1, offset + 1 + present.size, dtype=np.int32)
+        labels[index] = relabel[sp]
+        offset += present.size
+    return labels
+
+
+def adjacency(labels: np.ndarray, time_axis=None) -> np.ndarray:
+    """Pairs (a, b), a < b, of labels > 0 that touch along an axis (not across frames)."""
+    pairs = []
+    n = int(labels.max()) + 1
+    for axis in range(labels.ndim):
+        if axis == time_axis:
+            continue
+        a = np.moveaxis(labels, axis, 0)
+        lo, hi = a[:-1].ravel(), a[1:].ravel()
+        keep = (lo != hi) & (lo > 0) & (hi > 0)
+        lo, hi = lo[keep].astype(np.int64), hi[keep].astype(np.int64)
+        pairs.append(np.unique(np.minimum(lo, hi) * n + np.maximum(lo, hi)))
+    codes = np.unique(np.concatenate(pairs)) if pairs else np.empty(0, np.int64)
+    return np.stack([codes // n, codes % n], axis=1)
+
+
+def _pair_distance(method, ca, wa, ma, cb, wb, mb, points, weights):
+    """Linkage distance between clusters a and b (centroid c, weight w, member units m)."""
+    if method == "ward":
+        d2 = float(((ca - cb) ** 2).sum())
+        return np.sqrt(2 * wa * wb / (wa + wb) * d2)
+    pa, pb = points[ma], points[mb]
+    d = np.sqrt(np.maximum(((pa[:, None, :] - pb[None, :, :]) ** 2).sum(-1), 0))
+    if method == "single":
+        return float(d.min())
+    if method == "complete":
+        return float(d.max())
+    return float(weights[ma] @ d @ weights[mb] / (wa * wb))  # average
+
+
+def connected_linkage(points, weights, edges, method="ward"):
+    """Agglomerative clustering of weighted units where only adjacent clusters merge.
+
+    Parameters
+    ----------
+    points : ndarray, shape (m, n_features)
+        Unit means.
+    weights : ndarray, shape (m,)
+        Unit pixel counts.
+    edges : ndarray, shape (e, 2)
+        Adjacent unit pairs (indices into ``points``).
+    method : {"ward", "complete", "average", "single"}
+
+    Returns
+    -------
+    Z : ndarray, shape (m - 1, 4)
+        scipy-format linkage matrix, merges in order (heights increase for
+        Ward; the recurrences of the other linkages are not guaranteed
+        monotone under a connectivity constraint, so heights are made
+        non-decreasing). Units in separate connected components are joined
+        last, by the same criterion without the constraint.
+    """
+    points = np.asarray(points, np.float64)
+    weights = np.asarray(weights, np.float64)
+    m = points.shape[0]
+    centroid = {i: points[i].copy() for i in range(m)}
+    weight = {i: float(weights[i]) for i in range(m)}
+    members = {i: np.array([i]) for i in range(m)}
+    neighbours = {i: set() for i in range(m)}
+    for a, b in edges:
+        if a != b:
+            neighbours[int(a)].add(int(b))
+            neighbours[int(b)].add(int(a))
+
+    def dist(a, b):
+        return _pair_distance(method, centroid[a], weight[a], members[a], centroid[b], weight[b], members[b],
+                              points, weights)
+
+    heap = [(dist(a, b), a, b) for a in range(m) for b in neighbours[a] if a < b]
+    heapq.heapify(heap)
+    Z = []
+    next_id = m
+    height = 0.0
+    while heap:
+        d, a, b = heapq.heappop(heap)
+        if a not in centroid or b not in centroid:
+            continue
+        new = next_id
+        next_id += 1
+        height = max(height, d)
+        wa, wb = weight.pop(a), weight.pop(b)
+        ca, cb = centroid.pop(a), centroid.pop(b)
+        weight[new] = wa + wb
+        centroid[new] = (wa * ca + wb * cb) / (wa + wb)
+        members[new] = np.concatenate([members.pop(a), members.pop(b)])
+        near = (neighbours.pop(a) | neighbours.pop(b)) - {a, b}
+        neighbours[new] = near
+        for n in near:
+            neighbours[n].discard(a)
+            neighbours[n].discard(b)
+            neighbours[n].add(new)
+            heapq.heappush(heap, (dist(n, new), n, new))
+        Z.append((min(a, b), max(a, b), height, members[new].size))
+    # join what the constraint left apart (separate components), nearest first
+    roots = sorted(centroid)
+    while len(roots) > 1:
+        best = min(((dist(a, b), a, b) for i, a in enumerate(roots) for b in roots[i + 1 :]))
+        d, a, b = best
+        new = next_id
+        next_id += 1
+        height = max(height, d)
+        wa, wb = weight.pop(a), weight.pop(b)
+        ca, cb = centroid.pop(a), centroid.pop(b)
+        weight[new] = wa + wb
+        centroid[new] = (wa * ca + wb * cb) / (wa + wb)
+        members[new] = np.concatenate([members.pop(a), members.pop(b)])
+        Z.append((min(a, b), max(a, b), height, members[new].size))
+        roots = sorted(centroid)
+    return np.array(Z, dtype=np.float64).reshape(-1, 4)

@@ -1,0 +1,96 @@
+"""Spatially connected agglomerative clustering (superpixels + constrained tree)."""
+
+import numpy as np
+import pytest
+from skimage.measure import label as connected_components
+
+from napari_cluster_seg import cluster_image
+from napari_cluster_seg.core.hierarchy import weighted_linkage
+from napari_cluster_seg.core.regions import adjacency, connected_linkage
+
+
+def test_without_constraint_it_is_the_weighted_linkage():
+    rng = np.random.default_rng(0)
+    pts, w = rng.random((25, 2)), rng.integers(1, 9, 25).astype(float)
+    everyone = np.array([(a, b) for a in range(25) for b in range(a + 1, 25)])
+    for method in ("ward", "average", "complete", "single"):
+        Z = connected_linkage(pts, w, everyone, method)
+        np.testing.assert_allclose(Z[:, 2], weighted_linkage(pts, w, method)[:, 2], rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["ward", "average", "complete", "single"])
+def test_only_neighbours_merge_on_a_chain(method):
+    from napari_cluster_seg.core.hierarchy import LinkageTree
+
+    rng = np.random.default_rng(1)
+    values = rng.random((30, 1))
+    chain = np.array([(i, i + 1) for i in range(29)])
+    tree = LinkageTree(connected_linkage(values, np.ones(30), chain, method), 30)
+    for k in range(1, 31):
+        cut = tree.cut(k)
+        # on a chain, a connected cluster is a run of consecutive units
+        assert np.count_nonzero(np.diff(cut)) == k - 1
+
+
+def test_adjacency_pairs_and_frames():
+    lab = np.array([[[1, 1, 2], [3, 3, 2]], [[4, 4, 4], [4, 5, 5]]])
+    pairs = {tuple(p) for p in adjacency(lab, time_axis=0)}
+    assert pairs == {(1, 2), (1, 3), (2, 3), (4, 5)}  # no pair across the two frames
+    assert {tuple(p) for p in adjacency(lab)} >= {(1, 4), (2, 4), (3, 5)}
+
+
+def two_blobs(shape=(48, 64)):
+    img = np.full(shape, 20.0, np.float32)
+    yy, xx = np.indices(shape)
+    img[(yy - 24) ** 2 + (xx - 14) ** 2 < 100] = 200.0
+    img[(yy - 24) ** 2 + (xx - 50) ** 2 < 100] = 200.0
+    return img + np.random.default_rng(0).normal(0, 2, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("linkage", ["ward", "average", "complete", "single"])
+def test_connected_clusters_are_regions(linkage):
+    img = two_blobs()
+    colour = cluster_image(img, 2, "agglomerative", linkage=linkage)
+    assert colour.labels[24, 14] == colour.labels[24, 50]  # same colour, same class
+    region = cluster_image(img, 3, "agglomerative", linkage=linkage, connected=True, max_units=200)
+    assert region.labels[24, 14] != region.labels[24, 50]  # two separate regions
+    for lab in np.unique(region.labels):
+        assert connected_components(region.labels == lab, connectivity=1).max() == 1
+
+
+def test_connected_3d_rgb_time_series_and_nan():
+    stack = np.random.default_rng(0).random((6, 20, 20)).astype(np.float32)
+    stack[:, 5:12, 5:12] += 3
+    res = cluster_image(stack, 3, "agglomerative", connected=True, max_units=100)
+    assert res.labels.shape == stack.shape and set(np.unique(res.labels)) == {1, 2, 3}
+    from skimage import data
+
+    rgb = data.astronaut()[::4, ::4]
+    res = cluster_image(rgb, 5, "agglomerative", connected=True, rgb=True, max_units=300)
+    assert res.labels.shape == rgb.shape[:2] and res.labels.max() == 5
+    movie = np.repeat(two_blobs()[None], 3, axis=0)
+    movie[1, 0, 0] = np.nan
+    res = cluster_image(movie, 3, "agglomerative", connected=True, time_axis=0, max_units=300)
+    assert res.labels[1, 0, 0] == 0
+    for t in range(3):  # regions never span frames
+        for lab in np.unique(res.labels[t][res.labels[t] > 0]):
+            assert connected_components(res.labels[t] == lab, connectivity=1).max() == 1
+
+
+def test_connected_cuts_nest_and_large_images_are_downsampled(monkeypatch):
+    from napari_cluster_seg.core import regions
+
+    monkeypatch.setattr(regions, "MAX_SLIC_PIXELS", 500)  # force SLIC on a reduced copy
+    img = two_blobs()
+    img[3, 3] = np.nan
+    res = cluster_image(img, 2, "agglomerative", connected=True, max_units=60)
+    fine = res.cut(5)
+    assert fine.labels[3, 3] == 0 and (fine.labels[img == img] > 0).all()
+    for lab in np.unique(fine.labels[fine.labels > 0]):
+        assert len(np.unique(res.labels[fine.labels == lab])) == 1
+
+
+@pytest.mark.parametrize("method", ["kmeans", "divisive"])
+def test_connected_needs_agglomerative(method):
+    with pytest.raises(ValueError, match="connected=True needs method='agglomerative'"):
+        cluster_image(two_blobs(), 2, method, connected=True)
