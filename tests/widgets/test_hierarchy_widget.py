@@ -87,3 +87,26 @@ def test_clicking_a_height_in_the_dendrogram_sets_k(hierarchical_run):
     assert len(np.unique(layer.data)) == 5
     assert dock.dendrogram.n_clusters == 5
     assert dock.cut_line.get_ydata()[0] == pytest.approx(dock.dendrogram.cut_height())
+
+
+def test_connected_regions_from_the_widget(cluster_widget, run_widget):
+    from skimage.measure import label as components
+
+    viewer, widget = cluster_widget
+    img = np.full((40, 60), 10.0, np.float32)
+    img[10:30, 5:20] = 100.0
+    img[10:30, 40:55] = 100.0
+    image = viewer.add_image(img, name="two squares")
+    widget.image.value = image
+    widget.method.value = "agglomerative"
+    assert not widget.connected.native.isHidden()  # shown for agglomerative
+    widget.connected.value = True
+    widget.n_clusters.value = 3
+    run_widget(widget)
+    layer = only_labels(viewer)
+    assert layer.data[20, 10] != layer.data[20, 45]  # same brightness, separate regions
+    assert layer.metadata["napari_cluster_seg"]["params"]["connected"] is True
+    for lab in (1, 2, 3):
+        assert components(layer.data == lab).max() == 1
+    widget.n_clusters.value = 2  # live re-cut works for connected trees too
+    assert set(np.unique(layer.data)) == {1, 2}

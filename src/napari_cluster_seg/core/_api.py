@@ -357,8 +357,10 @@ def _connected(red: Reduction, pix, normalizer, params):
     else:
         feats[pix.valid] = normalizer(pix.values, dtype=np.float32)
     mask = None if pix.valid is None else pix.valid.reshape(pix.shape)
-    sp = superpixels(feats.reshape(pix.shape + (pix.n_channels,)), mask, n_segments=params.max_units,
-                     time_axis=pix.time_axis)
+    sp = superpixels(
+        feats.reshape(pix.shape + (pix.n_channels,)), mask, n_segments=params.max_units,
+        time_axis=pix.time_axis, rgb=params.rgb and params.normalize == "minmax",
+    )
     del feats
     flat = sp.ravel() if pix.valid is None else sp.ravel()[pix.valid]
     unit_of_pixel = (flat - 1).astype(np.int16 if sp.max() < 2**15 else np.int32)
@@ -554,14 +556,17 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
     every run and for every method.
 
     **How it scales.** Pixels are first reduced to weighted points: the
-    distinct values of integer images (exact), or the cells of a fine grid in
-    feature space for floats and smoothed images. One-channel K-means is then
-    solved to its global optimum by dynamic programming on those points;
-    multichannel K-means runs weighted Lloyd iterations on them, followed (on
-    the grid) by full-resolution refinement passes. The hierarchical methods
-    merge the points further into at most ``max_units`` units on a coarser
-    grid and build the tree on the units, weighted by pixel counts: pixels
-    with nearly equal features (same unit) always share a cluster.
+    distinct values of integer images (exact), or the cells of a regular grid
+    in value space for floats, smoothed and wide-range images (2**16 bins for
+    one channel, about 2**20 cells for several; pixels of one cell share a
+    label). One-channel K-means is then solved to its global optimum by
+    dynamic programming on those points; multichannel K-means tries its
+    seedings on a small coreset, converges on a larger one and finishes with
+    a Lloyd iteration on all points. Every pixel is then labelled through a
+    lookup table. The hierarchical methods merge the points further into at
+    most ``max_units`` units on a coarser grid (or into superpixels, with
+    ``connected=True``) and build the tree on the units, weighted by pixel
+    counts: pixels of one unit always share a cluster.
 
     Examples
     --------
