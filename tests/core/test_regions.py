@@ -47,50 +47,70 @@ def two_blobs(shape=(48, 64)):
     return img + np.random.default_rng(0).normal(0, 2, shape).astype(np.float32)
 
 
-@pytest.mark.parametrize("linkage", ["ward", "average", "complete", "single"])
-def test_connected_clusters_are_regions(linkage):
+@pytest.mark.parametrize(
+    ("method", "linkage"),
+    [("agglomerative", "ward"), ("agglomerative", "average"), ("agglomerative", "complete"),
+     ("agglomerative", "single"), ("divisive", "ward")],
+)
+def test_connected_clusters_are_regions(method, linkage):
     img = two_blobs()
-    colour = cluster_image(img, 2, "agglomerative", linkage=linkage)
+    colour = cluster_image(img, 2, method, linkage=linkage)
     assert colour.labels[24, 14] == colour.labels[24, 50]  # same colour, same class
-    region = cluster_image(img, 3, "agglomerative", linkage=linkage, connected=True, max_units=200)
+    region = cluster_image(img, 3, method, linkage=linkage, connected=True, max_units=200)
     assert region.labels[24, 14] != region.labels[24, 50]  # two separate regions
     for lab in np.unique(region.labels):
         assert connected_components(region.labels == lab, connectivity=1).max() == 1
 
 
-def test_connected_3d_rgb_time_series_and_nan():
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_connected_3d_rgb_time_series_and_nan(method):
     stack = np.random.default_rng(0).random((6, 20, 20)).astype(np.float32)
     stack[:, 5:12, 5:12] += 3
-    res = cluster_image(stack, 3, "agglomerative", connected=True, max_units=100)
+    res = cluster_image(stack, 3, method, connected=True, max_units=100)
     assert res.labels.shape == stack.shape and set(np.unique(res.labels)) == {1, 2, 3}
+    for lab in (1, 2, 3):
+        assert connected_components(res.labels == lab, connectivity=1).max() == 1
     from skimage import data
 
     rgb = data.astronaut()[::4, ::4]
-    res = cluster_image(rgb, 5, "agglomerative", connected=True, rgb=True, max_units=300)
+    res = cluster_image(rgb, 5, method, connected=True, rgb=True, max_units=300)
     assert res.labels.shape == rgb.shape[:2] and res.labels.max() == 5
     movie = np.repeat(two_blobs()[None], 3, axis=0)
     movie[1, 0, 0] = np.nan
-    res = cluster_image(movie, 3, "agglomerative", connected=True, time_axis=0, max_units=300)
+    res = cluster_image(movie, 4, method, connected=True, time_axis=0, max_units=300)
     assert res.labels[1, 0, 0] == 0
     for t in range(3):  # regions never span frames
         for lab in np.unique(res.labels[t][res.labels[t] > 0]):
             assert connected_components(res.labels[t] == lab, connectivity=1).max() == 1
 
 
-def test_connected_cuts_nest_and_large_images_are_downsampled(monkeypatch):
+def test_spanning_tree_split_removes_the_best_edge():
+    from napari_cluster_seg.core.hierarchy import SpanningTreeSplits
+
+    # a chain 0-1-2-3-4-5 with values 0 0 0 9 9 9: the first split cuts between 2 and 3
+    values = np.array([[0.0], [0.0], [0.1], [9.0], [9.1], [9.0]])
+    chain = np.array([(i, i + 1) for i in range(5)])
+    tree = SpanningTreeSplits(values, np.ones(6), chain)
+    two = tree.cut(2)
+    assert len(set(two[:3])) == 1 and len(set(two[3:])) == 1 and two[0] != two[3]
+    for k in range(1, 7):  # every cut of a chain is a set of runs
+        assert np.count_nonzero(np.diff(tree.cut(k))) == k - 1
+
+
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_connected_cuts_nest_and_large_images_are_downsampled(monkeypatch, method):
     from napari_cluster_seg.core import regions
 
     monkeypatch.setattr(regions, "MAX_SLIC_PIXELS", 500)  # force SLIC on a reduced copy
     img = two_blobs()
     img[3, 3] = np.nan
-    res = cluster_image(img, 2, "agglomerative", connected=True, max_units=60)
+    res = cluster_image(img, 2, method, connected=True, max_units=60)
     fine = res.cut(5)
     assert fine.labels[3, 3] == 0 and (fine.labels[img == img] > 0).all()
     for lab in np.unique(fine.labels[fine.labels > 0]):
         assert len(np.unique(res.labels[fine.labels == lab])) == 1
 
 
-@pytest.mark.parametrize("method", ["kmeans", "divisive"])
-def test_connected_needs_agglomerative(method):
-    with pytest.raises(ValueError, match="connected=True needs method='agglomerative'"):
-        cluster_image(two_blobs(), 2, method, connected=True)
+def test_connected_needs_a_hierarchical_method():
+    with pytest.raises(ValueError, match="connected=True needs a hierarchical method"):
+        cluster_image(two_blobs(), 2, "kmeans", connected=True)

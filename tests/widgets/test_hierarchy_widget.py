@@ -89,7 +89,8 @@ def test_clicking_a_height_in_the_dendrogram_sets_k(hierarchical_run):
     assert dock.cut_line.get_ydata()[0] == pytest.approx(dock.dendrogram.cut_height())
 
 
-def test_connected_regions_from_the_widget(cluster_widget, run_widget):
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_connected_regions_from_the_widget(cluster_widget, run_widget, method):
     from skimage.measure import label as components
 
     viewer, widget = cluster_widget
@@ -98,8 +99,8 @@ def test_connected_regions_from_the_widget(cluster_widget, run_widget):
     img[10:30, 40:55] = 100.0
     image = viewer.add_image(img, name="two squares")
     widget.image.value = image
-    widget.method.value = "agglomerative"
-    assert not widget.connected.native.isHidden()  # shown for agglomerative
+    widget.method.value = method
+    assert not widget.connected.native.isHidden()  # shown for hierarchical methods
     widget.connected.value = True
     widget.n_clusters.value = 3
     run_widget(widget)

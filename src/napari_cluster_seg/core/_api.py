@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._params import ClusterParams, validate_params
-from .hierarchy import BisectingTree, LinkageTree, Tree, weighted_linkage
+from .hierarchy import BisectingTree, LinkageTree, SpanningTreeSplits, Tree, weighted_linkage
 from .kmeans import assign_nearest, kmeans_1d_optimal, weighted_kmeans
 from .preprocess import LUMA_WEIGHTS, Normalizer, downsample_mask, fit_normalizer, load_array, pixel_data
 from .reduce import Reduction, coarsen, grid_group, group_means, reduce_pixels
@@ -376,8 +376,13 @@ def _connected(red: Reduction, pix, normalizer, params):
     ) / counts[:, None]
     units = normalizer(unit_raw)
     edges = adjacency(sp, pix.time_axis) - 1
-    yield Progress(f"connected agglomerative clustering of {n_units} superpixels", 0.5)
-    tree = LinkageTree(connected_linkage(units, counts, edges, params.linkage), n_units)
+    yield Progress(f"connected {params.method} clustering of {n_units} superpixels", 0.5)
+    if params.method == "agglomerative":
+        tree = LinkageTree(connected_linkage(units, counts, edges, params.linkage), n_units)
+    else:
+        tree = SpanningTreeSplits(units, counts, edges)
+        for frac in tree.grow(k):
+            yield Progress("divisive clustering (spanning-tree splits)", 0.5 + 0.3 * frac)
     yield Progress("labelling", 0.85)
     return _HierarchyState(
         tree, n_units, np.arange(n_units), units, unit_raw, counts, red.total_sq,
@@ -524,9 +529,11 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
         Largest number of units (groups of similar pixels; superpixels with
         ``connected=True``) the hierarchical methods build their tree on.
     connected : bool, default False
-        For ``method="agglomerative"``: clusters are spatially connected
-        regions (superpixels merged only with touching ones) instead of
-        classes of similar pixels anywhere in the image.
+        For the hierarchical methods: clusters are spatially connected
+        regions instead of classes of similar pixels anywhere in the image.
+        Agglomerative merges superpixels only with touching ones; divisive
+        splits regions along edges of a minimum spanning tree of the
+        superpixels (SKATER), so both parts stay connected.
     random_state : int or None, default 0
         Seed for K-means++ seeding and bisecting; the same seed gives the same
         labels. None draws a fresh seed.

@@ -149,10 +149,10 @@ def validate_params(
     n_init = _check_int("n_init", n_init, low=1, high=100)
     max_units = _check_int("max_units", max_units, low=16, high=8192)
     connected = bool(connected)
-    if connected and method != "agglomerative":
+    if connected and method == "kmeans":
         raise ValueError(
-            f"connected=True needs method='agglomerative' (got method={method!r}): K-means and "
-            "divisive clustering group pixels by value only; use connected=False with them."
+            "connected=True needs a hierarchical method ('agglomerative' or 'divisive'): K-means "
+            "groups pixels by value only; use connected=False with it."
         )
     if random_state is not None:
         random_state = _check_int("random_state", random_state, low=0)

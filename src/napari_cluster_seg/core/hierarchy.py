@@ -219,28 +219,21 @@ class BisectingTree(Tree):
         mean = np.average(p, axis=0, weights=w)
         return float(np.dot(w, ((p - mean) ** 2).sum(axis=1)))
 
+    #: Whether a cluster of identical units can still be split (by space, not by value).
+    splits_uniform = False
+
     def grow(self, k: int):
-        """Generator: split until there are ``k`` clusters; yields fraction done."""
-        if k > self.n_units:
-            raise ValueError(f"cannot split {self.n_units} units into {k} clusters.")
+        """Generator: split until there are ``k`` clusters, or none can be split; yields fraction done."""
         start = len(self.splits) + 1
-        while len(self.splits) + 1 < k:
-            target = int(np.argmax(self._sse))
+        while len(self.splits) + 1 < min(k, self.n_units):
+            sizes = np.bincount(self.assignment, minlength=len(self._sse))
+            sse = np.where(sizes >= 2, np.array(self._sse), -1.0)
+            if sse.max() < 0 or (sse.max() <= 0 and not self.splits_uniform):
+                return  # nothing left to split
+            # largest sum of squares first; among equal ones the largest cluster
+            target = int(np.lexsort((sizes, sse))[-1])
             members = np.flatnonzero(self.assignment == target)
-            p, w = self.points[members], self.weights[members]
-            if np.unique(p, axis=0).shape[0] < 2:
-                raise ValueError("no cluster can be split further: all remaining units coincide.")
-            gen = weighted_kmeans(p, w, 2, rng=self.rng, n_init=self.n_init)
-            try:
-                while True:
-                    next(gen)
-            except StopIteration as stop:
-                _, lab, _ = stop.value
-            moved = members[lab == 1]
-            stay = members[lab == 0]
-            if moved.size == 0 or stay.size == 0:  # degenerate split: peel one unit off
-                moved = members[-1:]
-                stay = members[:-1]
+            moved, stay = self._split(members)
             new_id = len(self.splits) + 1
             self.assignment[moved] = new_id
             self.splits.append(moved)
@@ -250,16 +243,39 @@ class BisectingTree(Tree):
             self._sse.append(self._cluster_sse(moved))
             yield (len(self.splits) + 1 - start) / max(k - start, 1)
 
+    def _split(self, members):
+        """Divide a cluster's units in two by weighted 2-means; returns (moved, stay)."""
+        p, w = self.points[members], self.weights[members]
+        if np.unique(p, axis=0).shape[0] < 2:
+            raise ValueError("no cluster can be split further: all remaining units coincide.")
+        gen = weighted_kmeans(p, w, 2, rng=self.rng, n_init=self.n_init)
+        try:
+            while True:
+                next(gen)
+        except StopIteration as stop:
+            _, lab, _ = stop.value
+        moved, stay = members[lab == 1], members[lab == 0]
+        if moved.size == 0 or stay.size == 0:  # degenerate split: peel one unit off
+            moved, stay = members[-1:], members[:-1]
+        return moved, stay
+
     def cut(self, k: int) -> np.ndarray:
         for _ in self.grow(k):
             pass
+        if len(self.splits) + 1 < k:
+            raise ValueError(
+                f"only {len(self.splits) + 1} clusters can be told apart in these units, not {k}; "
+                f"choose n_clusters <= {len(self.splits) + 1}."
+            )
         labels = np.zeros(self.n_units, np.intp)
         for i, moved in enumerate(self.splits[: k - 1]):
             labels[moved] = i + 1
         return labels
 
     def top(self, n_leaves: int):
-        n_leaves = int(np.clip(n_leaves, 1, self.n_units))
+        for _ in self.grow(n_leaves):
+            pass
+        n_leaves = int(np.clip(n_leaves, 1, len(self.splits) + 1))
         leaf_of_unit = self.cut(n_leaves)
         # undo the splits from the last to the first: each undo is a merge, at the split's SSE
         node = list(range(n_leaves))
@@ -272,3 +288,85 @@ class BisectingTree(Tree):
             Z[i] = (min(a, b), max(a, b), np.sqrt(2 * self.split_sse[split]), size[new])
             node[self.split_parent[split]] = new
         return Z, leaf_of_unit
+
+
+class SpanningTreeSplits(BisectingTree):
+    """Divisive tree of connected regions: splits cut edges of a minimum spanning tree (SKATER).
+
+    The units' adjacency graph, weighted by the distance between unit means,
+    is reduced to its minimum spanning tree. Every cluster is a subtree; the
+    cluster with the largest sum of squares is split by removing the one
+    tree edge that lowers the total sum of squares most, so both parts stay
+    connected. (Units in separate components, e.g. separate time frames, are
+    separated first.)
+    """
+
+    splits_uniform = True
+
+    def __init__(self, points, weights, edges):
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import minimum_spanning_tree
+
+        super().__init__(points, weights, rng=None)
+        m = self.n_units
+        a, b = np.asarray(edges, np.intp).T if len(edges) else (np.empty(0, np.intp),) * 2
+        dist = np.sqrt(((self.points[a] - self.points[b]) ** 2).sum(axis=1)) + 1e-12
+        mst = minimum_spanning_tree(coo_matrix((dist, (a, b)), shape=(m, m))).tocoo()
+        self.neighbours = [[] for _ in range(m)]
+        for u, v in zip(mst.row.tolist(), mst.col.tolist()):
+            self.neighbours[u].append(v)
+            self.neighbours[v].append(u)
+
+    def _components(self, members):
+        """Connected pieces of the spanning forest restricted to ``members``, each in BFS order,
+        with the BFS parent of every unit."""
+        inside = np.zeros(self.n_units, bool)
+        inside[members] = True
+        seen = np.zeros(self.n_units, bool)
+        parent = np.full(self.n_units, -1, np.intp)
+        pieces = []
+        for root in members.tolist():
+            if seen[root]:
+                continue
+            order = [root]
+            seen[root] = True
+            for u in order:  # grows while iterating: breadth-first
+                for v in self.neighbours[u]:
+                    if inside[v] and not seen[v]:
+                        seen[v] = True
+                        parent[v] = u
+                        order.append(v)
+            pieces.append(np.array(order))
+        return pieces, parent
+
+    def _split(self, members):
+        pieces, parent = self._components(members)
+        if len(pieces) > 1:  # not connected (separate frames): split off the heaviest other piece
+            rest = max(pieces[1:], key=lambda piece: self.weights[piece].sum())
+            return rest, np.setdiff1d(members, rest)
+        order = pieces[0]
+        w = self.weights[order]
+        p = self.points[order]
+        sw = w.copy()
+        s = p * w[:, None]
+        q = w * (p**2).sum(axis=1)
+        index = {u: i for i, u in enumerate(order.tolist())}
+        par = np.array([index.get(int(parent[u]), -1) for u in order])
+        for i in range(order.size - 1, 0, -1):  # subtree sums, leaves first
+            j = par[i]
+            sw[j] += sw[i]
+            s[j] += s[i]
+            q[j] += q[i]
+        total_w, total_s, total_q = sw[0], s[0], q[0]
+        sub = np.arange(1, order.size)  # cutting the edge above unit i splits off its subtree
+        sse_in = q[sub] - (s[sub] ** 2).sum(axis=1) / sw[sub]
+        rest_w = total_w - sw[sub]
+        rest_s = total_s - s[sub]
+        sse_out = (total_q - q[sub]) - (rest_s**2).sum(axis=1) / rest_w
+        best = int(sub[np.argmin(sse_in + sse_out)])
+        # the subtree below the best edge
+        moved_mask = np.zeros(order.size, bool)
+        moved_mask[best] = True
+        for i in range(best + 1, order.size):  # BFS order: parents come before children
+            moved_mask[i] = moved_mask[par[i]]
+        return order[moved_mask], order[~moved_mask]

@@ -193,9 +193,8 @@ class ClusterSegWidget(Container):
         self._on_image()
 
     def _on_method(self, _value=None):
-        agglomerative = self.method.value == "agglomerative"
-        self.linkage.visible = agglomerative
-        self.connected.visible = agglomerative
+        self.linkage.visible = self.method.value == "agglomerative"
+        self.connected.visible = self.method.value != "kmeans"
 
     def _on_image(self, _value=None):
         for combo in (self.channel_axis, self.time_axis, self.extra_channels):
@@ -249,7 +248,6 @@ class ClusterSegWidget(Container):
         settings = {key: value for key, value in options.items() if key != "n_clusters"}
         if settings["method"] != "agglomerative":
             settings.pop("linkage")
-            settings.pop("connected")
         return (id(layer), tuple(id(extra) for extra in extras), tuple(sorted(settings.items())))
 
     def _options(self, layer, channel_axis) -> dict:
@@ -257,7 +255,7 @@ class ClusterSegWidget(Container):
             "n_clusters": int(self.n_clusters.value),
             "method": self.method.value,
             "linkage": self.linkage.value,
-            "connected": bool(self.connected.value) and self.method.value == "agglomerative",
+            "connected": bool(self.connected.value) and self.method.value != "kmeans",
             "rgb": bool(layer.rgb),
             "channel_axis": None if layer.rgb else channel_axis,
             "time_axis": self.time_axis.value,
