@@ -182,7 +182,17 @@ def connected_linkage(points, weights, edges, method="ward"):
             neighbours[n].discard(a)
             neighbours[n].discard(b)
             neighbours[n].add(new)
-            heapq.heappush(heap, (dist(n, new), n, new))
+        if near:
+            near = list(near)
+            if method == "ward":  # all neighbours at once: Ward needs only centroids and weights
+                cn = np.array([centroid[n] for n in near])
+                wn = np.array([weight[n] for n in near])
+                w_new = weight[new]
+                dists = np.sqrt(2 * wn * w_new / (wn + w_new) * ((cn - centroid[new]) ** 2).sum(axis=1))
+            else:
+                dists = [dist(n, new) for n in near]
+            for n, d_n in zip(near, dists):
+                heapq.heappush(heap, (float(d_n), n, new))
         Z.append((min(a, b), max(a, b), height, members[new].size))
     # join what the constraint left apart (separate components), nearest first
     roots = sorted(centroid)
