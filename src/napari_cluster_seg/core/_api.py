@@ -11,7 +11,7 @@ from ._params import ClusterParams, validate_params
 from .hierarchy import BisectingTree, LinkageTree, SpanningTreeSplits, Tree, weighted_linkage
 from .kmeans import assign_nearest, kmeans_1d_optimal, weighted_kmeans
 from .preprocess import LUMA_WEIGHTS, Normalizer, downsample_mask, fit_normalizer, load_array, pixel_data
-from .reduce import Reduction, coarsen, grid_group, group_means, reduce_pixels
+from .reduce import Reduction, accumulate_chunks, coarsen, grid_group, group_means, reduce_pixels
 
 #: Most Lloyd iterations over all points after converging on the coreset.
 REFINE_PASSES = 1
@@ -346,22 +346,27 @@ def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng):
 
 def _connected(red: Reduction, pix, normalizer, params):
     """Generator: superpixels, their adjacency and the connectivity-constrained tree."""
-    from .regions import adjacency, connected_linkage, superpixels
+    from .regions import connected_linkage, superpixels
 
     k = params.n_clusters
     yield Progress("superpixels (SLIC)", 0.25)
-    n = int(np.prod(pix.shape))
-    feats = np.zeros((n, pix.n_channels), np.float32)
     if pix.valid is None:
-        feats[:] = normalizer(pix.values, dtype=np.float32)
+        image = pix.values.reshape(pix.shape + (pix.n_channels,))  # a view where possible
+        mask = None
     else:
-        feats[pix.valid] = normalizer(pix.values, dtype=np.float32)
-    mask = None if pix.valid is None else pix.valid.reshape(pix.shape)
-    sp = superpixels(
-        feats.reshape(pix.shape + (pix.n_channels,)), mask, n_segments=params.max_units,
-        time_axis=pix.time_axis, rgb=params.rgb and params.normalize == "minmax",
+        image = np.zeros((int(np.prod(pix.shape)), pix.n_channels), pix.values.dtype)
+        image[pix.valid] = pix.values
+        image = image.reshape(pix.shape + (pix.n_channels,))
+        mask = pix.valid.reshape(pix.shape)
+
+    def normalise(frame):
+        return normalizer(frame.reshape(-1, frame.shape[-1]), dtype=np.float32).reshape(frame.shape)
+
+    sp, edges = superpixels(
+        image, mask, n_segments=params.max_units, time_axis=pix.time_axis,
+        rgb=params.rgb and params.normalize == "minmax", transform=normalise,
     )
-    del feats
+    del image
     flat = sp.ravel() if pix.valid is None else sp.ravel()[pix.valid]
     unit_of_pixel = (flat - 1).astype(np.int16 if sp.max() < 2**15 else np.int32)
     n_units = int(sp.max())
@@ -370,12 +375,17 @@ def _connected(red: Reduction, pix, normalizer, params):
             f"n_clusters={k} is more than the {n_units} superpixels the image was divided into; "
             f"choose n_clusters <= {n_units}, or raise max_units."
         )
-    counts = np.bincount(unit_of_pixel, minlength=n_units).astype(np.float64)
-    unit_raw = np.stack(
-        [np.bincount(unit_of_pixel, weights=pix.values[:, c], minlength=n_units) for c in range(pix.n_channels)], 1
-    ) / counts[:, None]
+    def unit_sums(start, stop):
+        units_part, values = unit_of_pixel[start:stop], pix.values[start:stop]
+        return np.bincount(units_part, minlength=n_units), np.stack(
+            [np.bincount(units_part, weights=values[:, c], minlength=n_units) for c in range(pix.n_channels)], 1
+        )
+
+    counts, sums = accumulate_chunks(unit_sums, pix.n_valid)
+    counts = counts.astype(np.float64)
+    unit_raw = sums / counts[:, None]
     units = normalizer(unit_raw)
-    edges = adjacency(sp, pix.time_axis) - 1
+    edges = edges - 1
     yield Progress(f"connected {params.method} clustering of {n_units} superpixels", 0.5)
     if params.method == "agglomerative":
         tree = LinkageTree(connected_linkage(units, counts, edges, params.linkage), n_units)
