@@ -12,6 +12,7 @@ from .core import (
     Comparison,
     Progress,
     cluster_image,
+    cluster_table,
     compare_labels,
     iter_cluster_image,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "Comparison",
     "Progress",
     "cluster_image",
+    "cluster_table",
     "compare_labels",
     "iter_cluster_image",
 ]

@@ -333,3 +333,16 @@ def test_dendrogram_matches_the_labels(method):
         assert d.clusters_at(d.cut_height(k)) == k
     with pytest.raises(ValueError, match="needs a hierarchical result"):
         cluster_image(img, 3, rgb=True).dendrogram()
+
+
+def test_cluster_table_in_physical_units_for_a_time_series():
+    from napari_cluster_seg import cluster_table
+
+    img = np.zeros((2, 3, 4, 5), np.float32)  # (t, c, y, x)
+    img[:, 0, :2] = 1.0
+    res = cluster_image(img, 2, time_axis=0, channel_axis=1)
+    table = cluster_table(res, scale=(10.0, 0.5, 0.25), units=("s", "um", "um"))
+    assert table["pixels"].tolist() == [20, 20]
+    np.testing.assert_allclose(table["area"], [20 * 0.125, 20 * 0.125])  # time is not a size
+    assert table["size_unit"][0] == "um^2"
+    assert list(table)[-3:] == ["mean_0", "mean_1", "mean_2"]

@@ -244,3 +244,26 @@ def test_compare_reports_agreement_and_shows_grid(cluster_widget, run_widget, qt
     assert 0.3 < expected.ari < 1.0
     assert viewer_grid(viewer).enabled and tuple(viewer_grid(viewer).shape) == (1, 3)
     assert km.visible and ag.visible and image.visible
+
+
+def test_result_layer_carries_a_per_cluster_table_and_saves_it(cluster_widget, run_widget, bands, tmp_path):
+    import csv
+
+    viewer, widget = cluster_widget
+    img, truth = bands
+    image = viewer.add_image(img, name="bands", scale=(0.5, 2.0), units=("um", "um"))
+    widget.image.value = image
+    run_widget(widget)
+    (out,) = labels_layers(viewer)
+    table = out.features
+    assert table["index"].tolist() == [1, 2, 3] and table["label"].tolist() == [1, 2, 3]
+    counts = [int((out.data == lab).sum()) for lab in (1, 2, 3)]
+    assert table["pixels"].tolist() == counts
+    np.testing.assert_allclose(table["area"], np.array(counts) * 0.5 * 2.0)  # physical units
+    assert set(table["size_unit"]) == {"micrometer^2"}
+    np.testing.assert_allclose(table["fraction"].sum(), 1.0)
+    for lab in (1, 2, 3):
+        np.testing.assert_allclose(table["mean_0"][lab - 1], img[out.data == lab].mean())
+    path = widget.save_table_to(tmp_path / "clusters.csv")
+    rows = list(csv.DictReader(path.open()))
+    assert [int(r["pixels"]) for r in rows] == counts

@@ -18,7 +18,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..core import NORMALIZATIONS, compare_labels, iter_cluster_image, load_array
+from ..core import NORMALIZATIONS, cluster_table, compare_labels, iter_cluster_image, load_array, write_table_csv
 from ._layers import METADATA_KEY, layer_data, output_name, result_metadata, transform_kwargs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,6 +89,7 @@ class ClusterSegWidget(Container):
         self.last_result = None
         self.last_comparison = None
         self.dendrogram_widget = None
+        self._last_output = None
         self._outputs: dict[tuple[int, str], Any] = {}
         self._live = None  # (job, result, layer) of the last hierarchical result, for live re-cuts
 
@@ -121,6 +122,8 @@ class ClusterSegWidget(Container):
         self.new_layer.tooltip = "Add a new Labels layer instead of replacing this method's last result."
         self.run = PushButton(text="Run")
         self.cancel = PushButton(text="Cancel", enabled=False)
+        self.save_table = PushButton(text="Save cluster table (CSV)...")
+        self.save_table.tooltip = "Per-cluster pixel counts, area/volume and channel means of the last result."
         self.progress = ProgressBar(label="progress", value=0, min=0, max=100, visible=False)
         self.status = Label(label="status", value="")
 
@@ -147,6 +150,7 @@ class ClusterSegWidget(Container):
                 Container(widgets=[self.run, self.cancel], layout="horizontal", labels=False),
                 self.progress,
                 self.status,
+                self.save_table,
                 self.compare_a,
                 self.compare_b,
                 self.compare,
@@ -159,6 +163,7 @@ class ClusterSegWidget(Container):
         self.run.clicked.connect(self._on_run)
         self.cancel.clicked.connect(self._on_cancel)
         self.compare.clicked.connect(self._on_compare)
+        self.save_table.clicked.connect(self._on_save_table)
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed, viewer.layers.events.reordered):
             event.connect(self._refresh_choices)
         self.extra_channels.native.setMaximumHeight(70)
@@ -331,17 +336,46 @@ class ClusterSegWidget(Container):
             layer = Labels(
                 result.labels, name=output_name(job.source_name, job.method), metadata=metadata, **job.layer_kwargs
             )
+            self._set_features(layer, result)
             index = self._source_index(job)
             self._viewer.layers.insert(index, layer)
             self._outputs[key] = layer
         else:
             layer.data = result.labels
             layer.metadata = {**layer.metadata, **metadata}
+            self._set_features(layer, result)
+        self._last_output = layer
         self._preselect_comparison(layer)
         self._report_result(result, layer)
         self._live = (job, result, layer) if result.is_hierarchical else None
         if result.is_hierarchical:
             self._show_dendrogram(result, layer)
+
+    @staticmethod
+    def _set_features(layer, result):
+        """Per-cluster table as the layer's features (napari's features table, clusters-plotter)."""
+        layer.features = cluster_table(result, scale=layer.scale, units=layer.units)
+
+    def save_table_to(self, path):
+        """Write the features table of the last result layer to ``path`` (CSV)."""
+        layer = self._last_output
+        if layer is None or layer not in self._viewer.layers:
+            raise ValueError("no cluster result to save yet: press Run first.")
+        features = layer.features
+        return write_table_csv({c: features[c].to_numpy() for c in features.columns}, path)
+
+    def _on_save_table(self, _value=None):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self.native, "Save cluster table", "clusters.csv", "CSV (*.csv)")
+        if not path:
+            return
+        try:
+            self.save_table_to(path)
+        except (ValueError, OSError) as err:
+            self._report_error(err)
+            return
+        self._set_status(f"cluster table saved to {path}")
 
     def _report_result(self, result, layer):
         self._set_status(
@@ -375,6 +409,7 @@ class ClusterSegWidget(Container):
             return
         layer.data = new.labels
         layer.metadata = {**layer.metadata, **result_metadata(job.source_name, new)}
+        self._set_features(layer, new)
         self._live = (job, new, layer)
         self.last_result = new
         self._report_result(new, layer)
