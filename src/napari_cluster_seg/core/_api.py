@@ -11,7 +11,7 @@ from ._params import ClusterParams, validate_params
 from .hierarchy import BisectingTree, LinkageTree, SpanningTreeSplits, Tree, weighted_linkage
 from .kmeans import assign_nearest, kmeans_1d_optimal, weighted_kmeans
 from .preprocess import LUMA_WEIGHTS, Normalizer, downsample_mask, fit_normalizer, load_array, pixel_data
-from .reduce import Reduction, accumulate_chunks, coarsen, grid_group, group_means, reduce_pixels
+from .reduce import Reduction, accumulate_chunks, channel_range, coarsen, grid_group, group_means, reduce_pixels
 
 #: Most Lloyd iterations over all points after converging on the coreset.
 REFINE_PASSES = 1
@@ -344,7 +344,7 @@ def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng):
     )
 
 
-def _connected(red: Reduction, pix, normalizer, params):
+def _connected(pix, normalizer, params):
     """Generator: superpixels, their adjacency and the connectivity-constrained tree."""
     from .regions import connected_linkage, superpixels
 
@@ -377,11 +377,13 @@ def _connected(red: Reduction, pix, normalizer, params):
         )
     def unit_sums(start, stop):
         units_part, values = unit_of_pixel[start:stop], pix.values[start:stop]
-        return np.bincount(units_part, minlength=n_units), np.stack(
+        sums = np.stack(
             [np.bincount(units_part, weights=values[:, c], minlength=n_units) for c in range(pix.n_channels)], 1
         )
+        squares = np.einsum("ij,ij->j", values, values, dtype=np.float64)
+        return np.bincount(units_part, minlength=n_units), sums, squares
 
-    counts, sums = accumulate_chunks(unit_sums, pix.n_valid)
+    counts, sums, total_sq = accumulate_chunks(unit_sums, pix.n_valid)
     counts = counts.astype(np.float64)
     unit_raw = sums / counts[:, None]
     units = normalizer(unit_raw)
@@ -395,7 +397,7 @@ def _connected(red: Reduction, pix, normalizer, params):
             yield Progress("divisive clustering (spanning-tree splits)", 0.5 + 0.3 * frac)
     yield Progress("labelling", 0.85)
     return _HierarchyState(
-        tree, n_units, np.arange(n_units), units, unit_raw, counts, red.total_sq,
+        tree, n_units, np.arange(n_units), units, unit_raw, counts, total_sq,
         unit_of_pixel, pix.valid, pix.shape, normalizer,
     )
 
@@ -456,6 +458,14 @@ def iter_cluster_image(
         smoothing=params.smoothing,
         mask=mask,
     )
+    if params.connected and params.normalize in ("none", "minmax"):
+        # superpixels need no reduction: the channel ranges are all the normalisation needs
+        lo, hi = channel_range(pix.values)
+        normalizer = fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), params.normalize)
+        state = yield from _connected(pix, normalizer, params)
+        result = _label_from_units(state, params)
+        yield Progress("done", 1.0)
+        return result
     yield Progress("finding distinct values", 0.15)
     red = reduce_pixels(pix.values)
     normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
@@ -477,7 +487,7 @@ def iter_cluster_image(
         yield Progress("writing labels", 0.97)
         result = ClusterResult(_scatter(valid_labels, pix.shape, pix.valid), centers, counts, wcss, params)
     elif params.connected:
-        state = yield from _connected(red, pix, normalizer, params)
+        state = yield from _connected(pix, normalizer, params)
         result = _label_from_units(state, params)
     else:
         state = yield from _hierarchical(red, points, fit_w, pix, normalizer, params, rng)
