@@ -214,16 +214,6 @@ class Normalizer:
         out /= self.scale.astype(dtype)
         return out
 
-    def inverse(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(features, np.float64) * self.scale + self.offset
-
-    def to_dict(self) -> dict:
-        d = {"offset": self.offset.tolist(), "scale": self.scale.tolist()}
-        if self.clip_low is not None:
-            d["clip_low"] = self.clip_low.tolist()
-            d["clip_high"] = self.clip_high.tolist()
-        return d
-
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
     """The smallest value whose cumulative weight reaches fraction ``q`` (inverted CDF)."""

@@ -187,20 +187,24 @@ def connected_linkage(points, weights, edges, method="ward"):
     heap = list(zip(first, pairs[:, 0].tolist(), pairs[:, 1].tolist()))
     heapq.heapify(heap)
     Z = []
-    next_id = m
-    height = 0.0
-    while heap:
-        d, a, b = heapq.heappop(heap)
-        if a not in centroid or b not in centroid:
-            continue
-        new = next_id
-        next_id += 1
-        height = max(height, d)
+
+    def merge(a, b, d):
+        """Join clusters a and b at height d (kept non-decreasing); returns the new cluster id."""
+        new = m + len(Z)
+        height = max(Z[-1][2], d) if Z else d
         wa, wb = weight.pop(a), weight.pop(b)
         ca, cb = centroid.pop(a), centroid.pop(b)
         weight[new] = wa + wb
         centroid[new] = (wa * ca + wb * cb) / (wa + wb)
         members[new] = np.concatenate([members.pop(a), members.pop(b)])
+        Z.append((min(a, b), max(a, b), height, members[new].size))
+        return new
+
+    while heap:
+        d, a, b = heapq.heappop(heap)
+        if a not in centroid or b not in centroid:
+            continue  # a stale entry: one of the two has merged since
+        new = merge(a, b, d)
         near = (neighbours.pop(a) | neighbours.pop(b)) - {a, b}
         neighbours[new] = near
         for n in near:
@@ -218,20 +222,10 @@ def connected_linkage(points, weights, edges, method="ward"):
                 dists = [dist(n, new) for n in near]
             for n, d_n in zip(near, dists):
                 heapq.heappush(heap, (float(d_n), n, new))
-        Z.append((min(a, b), max(a, b), height, members[new].size))
     # join what the constraint left apart (separate components), nearest first
     roots = sorted(centroid)
     while len(roots) > 1:
-        best = min(((dist(a, b), a, b) for i, a in enumerate(roots) for b in roots[i + 1 :]))
-        d, a, b = best
-        new = next_id
-        next_id += 1
-        height = max(height, d)
-        wa, wb = weight.pop(a), weight.pop(b)
-        ca, cb = centroid.pop(a), centroid.pop(b)
-        weight[new] = wa + wb
-        centroid[new] = (wa * ca + wb * cb) / (wa + wb)
-        members[new] = np.concatenate([members.pop(a), members.pop(b)])
-        Z.append((min(a, b), max(a, b), height, members[new].size))
+        d, a, b = min((dist(a, b), a, b) for i, a in enumerate(roots) for b in roots[i + 1 :])
+        merge(a, b, d)
         roots = sorted(centroid)
     return np.array(Z, dtype=np.float64).reshape(-1, 4)
