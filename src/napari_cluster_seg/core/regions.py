@@ -18,6 +18,9 @@ import numpy as np
 
 #: Largest frame (pixels or voxels) SLIC runs on; larger frames are downsampled first.
 MAX_SLIC_PIXELS = 2**20
+#: SLIC iterations: 5 instead of scikit-image's 10 halves its time; measured on the astronaut at
+#: 256² and 512², the final connected Ward clusters' sum of squares rose by 1.1-1.3 %.
+SLIC_ITERATIONS = 5
 
 
 def _frame_slices(shape, time_axis):
@@ -79,6 +82,7 @@ def superpixels(
             small,
             n_segments=per_frame,
             slic_zero=True,
+            max_num_iter=SLIC_ITERATIONS,
             convert2lab=rgb,
             channel_axis=-1,
             start_label=1,
