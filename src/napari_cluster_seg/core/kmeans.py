@@ -114,7 +114,7 @@ def _sq_norms(a):
     return np.einsum("ij,ij->i", a, a)
 
 
-def assign_nearest(features, centers, *, chunk=CHUNK_ROWS, out=None, return_distances=False):
+def assign_nearest(features, centers, *, chunk=CHUNK_ROWS, return_distances=False):
     """Index of the nearest centre for every row of ``features``, chunk by chunk.
 
     Ties go to the lower centre index. Works in the features' float precision.
@@ -123,7 +123,7 @@ def assign_nearest(features, centers, *, chunk=CHUNK_ROWS, out=None, return_dist
     dtype = np.float64 if features.dtype == np.float64 else np.float32
     c = np.asarray(centers, dtype)
     c_sq = _sq_norms(c)
-    labels = np.empty(n, np.intp) if out is None else out
+    labels = np.empty(n, np.intp)
     d2 = np.empty(n, dtype) if return_distances else None
     for start in range(0, n, chunk):
         f = np.asarray(features[start : start + chunk], dtype)
@@ -167,7 +167,8 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
     variance = np.average(_sq_norms(points - np.average(points, axis=0, weights=weights)), weights=weights)
     threshold = tol * max(variance, np.finfo(float).tiny)
     best = None
-    for run in range(1 if init is not None else n_init):
+    runs = 1 if init is not None else n_init
+    for run in range(runs):
         if init is not None:
             centers = np.array(init, np.float64)
         else:
@@ -182,12 +183,12 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
                 new[~nonempty] = points[far]
             shift = float(((new - centers) ** 2).sum())
             centers = new
-            yield min(1.0, (run + (it + 1) / min(max_iter, 30)) / n_init)
+            yield min(1.0, (run + (it + 1) / min(max_iter, 30)) / runs)
             if shift <= threshold:
                 break
         labels, d2 = assign_nearest(points, centers, return_distances=True)
         wcss = float(np.dot(weights, d2))
         if best is None or wcss < best[2]:
             best = (centers, labels, wcss)
-        yield (run + 1) / n_init
+        yield (run + 1) / runs
     return best

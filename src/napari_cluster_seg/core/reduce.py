@@ -16,9 +16,10 @@ the points labels every pixel with one table lookup.
   pixels kept, the within-cluster sum of squares of any grouping of cells is
   still exact.
 
-Every pass over the pixels works on chunks of :data:`CHUNK` pixels, so no
-array of the image's size is made beyond the output labels; label passes use
-all cores (numpy releases the GIL).
+Every pass over the pixels works on chunks of :data:`CHUNK` pixels, using all
+cores (numpy releases the GIL), so no float copy of the image is made; the
+only image-sized arrays are the output labels and, for code spaces larger
+than :data:`TABLE_SLICE` (uint8 RGB), one int32 code per pixel while counting.
 
 :func:`coarsen` merges points on a coarser grid until at most ``max_units``
 remain: the units on which the hierarchical methods build their tree.
@@ -60,10 +61,10 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def for_chunks(fn, n: int, chunk: int = CHUNK, parallel: bool = True):
+def for_chunks(fn, n: int, chunk: int = CHUNK):
     """Call ``fn(start, stop)`` for consecutive chunks of ``range(n)``; results in order."""
     starts = range(0, n, chunk)
-    if not parallel or n_workers() == 1 or n <= chunk:
+    if n_workers() == 1 or n <= chunk:
         return [fn(s, min(s + chunk, n)) for s in starts]
     return list(_pool().map(lambda s: fn(s, min(s + chunk, n)), starts))
 
@@ -155,11 +156,11 @@ class Reduction:
     def n_points(self) -> int:
         return self.weights.size
 
-    def lookup_table(self, values_per_point: np.ndarray, fill=0) -> np.ndarray | None:
+    def _lookup_table(self, values_per_point: np.ndarray) -> np.ndarray | None:
         """Dense table code -> value (for fast labelling), or None if the code space is too big."""
         if self.coder.space > EXACT_SPACE:
             return None
-        table = np.full(self.coder.space, fill, dtype=values_per_point.dtype)
+        table = np.zeros(self.coder.space, dtype=values_per_point.dtype)
         table[self.codes] = values_per_point
         return table
 
@@ -168,8 +169,13 @@ class Reduction:
         idx = np.searchsorted(self.codes, self.coder.codes(values).astype(self.codes.dtype))
         return np.minimum(idx, self.n_points - 1)
 
-    def map_pixels(self, values: np.ndarray, per_point: np.ndarray, out: np.ndarray, table=None):
-        """Write ``per_point[point of pixel]`` for every pixel of ``values`` into ``out``, in chunks."""
+    def map_pixels(self, values: np.ndarray, per_point: np.ndarray, out: np.ndarray):
+        """Write ``per_point[point of pixel]`` for every pixel of ``values`` into ``out``, in chunks.
+
+        Through a dense code -> value table where the code space is small
+        enough, by a sorted search of the codes otherwise.
+        """
+        table = self._lookup_table(per_point)
 
         def work(start, stop):
             chunk = values[start:stop]
@@ -187,15 +193,9 @@ def _count_codes(values: np.ndarray, coder: Coder):
     space = coder.space
     n = values.shape[0]
     if space <= TABLE_SLICE:
-        # small tables: count chunks in parallel; larger ones: few big chunks, one table at a time
-        parallel = space <= 2**20
-        parts = for_chunks(
-            lambda a, b: np.bincount(coder.codes(values[a:b]), minlength=space),
-            n,
-            chunk=CHUNK * 2 if parallel else CHUNK * 8,
-            parallel=parallel,
+        (counts,) = accumulate_chunks(
+            lambda a, b: (np.bincount(coder.codes(values[a:b]), minlength=space),), n, chunk=CHUNK * 2
         )
-        counts = parts[0] if len(parts) == 1 else np.sum(parts, axis=0)
         occupied = np.flatnonzero(counts)
         return occupied, counts[occupied]
     n_slices = -(-space // TABLE_SLICE)
