@@ -7,6 +7,7 @@ The public API is pure numpy (importing it does not import napari or Qt)::
 """
 
 from .core import (
+    ClusterModel,
     ClusterParams,
     ClusterResult,
     Comparison,
@@ -15,6 +16,7 @@ from .core import (
     cluster_table,
     compare_labels,
     iter_cluster_image,
+    scan_n_clusters,
 )
 
 try:
@@ -23,6 +25,7 @@ except ImportError:  # pragma: no cover - not installed
     __version__ = "unknown"
 
 __all__ = [
+    "ClusterModel",
     "ClusterParams",
     "ClusterResult",
     "Comparison",
@@ -31,4 +34,5 @@ __all__ = [
     "cluster_table",
     "compare_labels",
     "iter_cluster_image",
+    "scan_n_clusters",
 ]

@@ -2,6 +2,8 @@
 
 from ._api import ClusterResult, Dendrogram, Progress, cluster_image, iter_cluster_image
 from ._params import LINKAGES, METHODS, NORMALIZATIONS, ClusterParams
+from .model import ClusterModel
+from .choose_k import KScan, iter_scan_n_clusters, scan_n_clusters
 from .compare import Comparison, compare_labels
 from .preprocess import load_array
 from .table import cluster_table, write_table_csv
@@ -10,15 +12,19 @@ __all__ = [
     "LINKAGES",
     "METHODS",
     "NORMALIZATIONS",
+    "ClusterModel",
     "ClusterParams",
     "ClusterResult",
     "Comparison",
     "Dendrogram",
+    "KScan",
     "Progress",
     "cluster_image",
     "cluster_table",
     "compare_labels",
     "iter_cluster_image",
+    "iter_scan_n_clusters",
     "load_array",
+    "scan_n_clusters",
     "write_table_csv",
 ]

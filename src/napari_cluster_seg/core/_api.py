@@ -9,9 +9,19 @@ import numpy as np
 
 from ._params import ClusterParams, validate_params
 from .hierarchy import BisectingTree, LinkageTree, SpanningTreeSplits, Tree, weighted_linkage
-from .kmeans import assign_nearest, kmeans_1d_optimal, weighted_kmeans
-from .preprocess import LUMA_WEIGHTS, Normalizer, downsample_mask, fit_normalizer, load_array, pixel_data
-from .reduce import Reduction, accumulate_chunks, channel_range, coarsen, grid_group, group_means, reduce_pixels
+from .kmeans import assign_nearest, kmeans_1d_optimal, nearest_center, weighted_kmeans
+from .preprocess import LUMA_WEIGHTS, Normalizer, downsample_mask, fit_normalizer, load_array, pixels_for
+from .model import ClusterModel
+from .reduce import (
+    Reduction,
+    UnitGrid,
+    accumulate_chunks,
+    channel_range,
+    coarsen,
+    grid_group,
+    group_means,
+    reduce_pixels,
+)
 
 #: Most Lloyd iterations over all points after converging on the coreset.
 REFINE_PASSES = 1
@@ -81,6 +91,9 @@ class _HierarchyState:
     valid: np.ndarray | None
     shape: tuple
     normalizer: Normalizer
+    n_channels: int = 1
+    ndim: int = 2  # dimensions of the input image (with its channel axis)
+    grid: UnitGrid | None = None  # how other pixels find their unit (None: nearest unit mean)
 
 
 @dataclass
@@ -103,6 +116,9 @@ class ClusterResult:
         normalised feature space the clustering worked in.
     params : ClusterParams
         The validated options of the run.
+    model : ClusterModel
+        The fitted model: labels other images (or frames) the same way
+        without refitting, and saves to / loads from JSON.
     """
 
     labels: np.ndarray
@@ -110,6 +126,7 @@ class ClusterResult:
     counts: np.ndarray
     inertia: float
     params: ClusterParams
+    model: ClusterModel | None = field(default=None, repr=False)
     _hierarchy: _HierarchyState | None = field(default=None, repr=False)
     _fit_unit_labels: np.ndarray | None = field(default=None, repr=False)
 
@@ -271,14 +288,6 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
     return centers[np.lexsort(centers.T[::-1])]
 
 
-def _nearest(features, centers):
-    """Nearest-centre labels; in 1D with centres sorted, by thresholds (ties to the lower)."""
-    if centers.shape[1] == 1 and np.all(np.diff(centers[:, 0]) > 0):
-        mids = (centers[1:, 0] + centers[:-1, 0]) / 2
-        return np.searchsorted(mids.astype(features.dtype), features[:, 0], side="left")
-    return assign_nearest(features, centers)
-
-
 def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng):
     """Generator: K-means; returns (labels of valid pixels, raw centres, counts, wcss)."""
     k = params.n_clusters
@@ -289,13 +298,16 @@ def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng):
     except StopIteration as stop:
         centers = stop.value
     yield Progress("labelling", 0.85)
-    point_labels = _nearest(points, centers)
+    point_labels = nearest_center(points, centers)
     raw, counts, wcss = _cluster_stats(red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer)
     lut, order = _rank_lut(raw, params, normalizer)
     per_point = lut[point_labels]
     out = np.empty(pix.n_valid, per_point.dtype)
     red.map_pixels(pix.values, per_point, out)
-    return out, raw[order], counts[order], wcss
+    model = ClusterModel(
+        params, pix.n_channels, pix.ndim, normalizer, "centers", centers[order], np.arange(1, k + 1), None
+    )
+    return out, raw[order], counts[order], wcss, model
 
 
 def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResult:
@@ -304,15 +316,19 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
     unit_labels = fit_labels[h.unit_to_fit]
     raw, counts, wcss = _cluster_stats(h.unit_raw, h.unit_weights, unit_labels, k, h.total_sq, h.normalizer)
     lut, order = _rank_lut(raw, params, h.normalizer)
-    labels = _scatter(lut[unit_labels][h.unit_of_pixel], h.shape, h.valid)
-    return ClusterResult(labels, raw[order], counts[order], wcss, params, _hierarchy=h, _fit_unit_labels=lut[fit_labels])
+    unit_labels = lut[unit_labels]
+    labels = _scatter(unit_labels[h.unit_of_pixel], h.shape, h.valid)
+    model = ClusterModel(params, h.n_channels, h.ndim, h.normalizer, "units", h.units, unit_labels, h.grid)
+    return ClusterResult(
+        labels, raw[order], counts[order], wcss, params, model, _hierarchy=h, _fit_unit_labels=lut[fit_labels]
+    )
 
 
 def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng):
     """Generator: build the tree on units; returns the hierarchy state."""
     k = params.n_clusters
     yield Progress("grouping pixels into units", 0.3)
-    unit_of_point, units, unit_w = coarsen(points, red.weights, params.max_units)
+    unit_of_point, units, unit_w, grid = coarsen(points, red.weights, params.max_units)
     unit_raw, _ = group_means(red.raw_points, red.weights, unit_of_point, units.shape[0])
     unit_fit_w = np.bincount(unit_of_point, weights=fit_w, minlength=units.shape[0])
     fit_units = np.flatnonzero(unit_fit_w > 0)
@@ -338,7 +354,7 @@ def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng):
     unit_of_pixel = red.map_pixels(pix.values, per_point, np.empty(pix.n_valid, small))
     return _HierarchyState(
         tree, fit_units.size, unit_to_fit, units, unit_raw, unit_w, red.total_sq,
-        unit_of_pixel, pix.valid, pix.shape, normalizer,
+        unit_of_pixel, pix.valid, pix.shape, normalizer, pix.n_channels, pix.ndim, grid,
     )
 
 
@@ -396,8 +412,64 @@ def _connected(pix, normalizer, params):
     yield Progress("labelling", 0.85)
     return _HierarchyState(
         tree, n_units, np.arange(n_units), units, unit_raw, counts, total_sq,
-        unit_of_pixel, pix.valid, pix.shape, normalizer,
+        unit_of_pixel, pix.valid, pix.shape, normalizer, pix.n_channels, pix.ndim,
     )
+
+
+@dataclass
+class _Prepared:
+    """Validated options and the image's pixels, reduced and normalised (``red`` is None when
+    the connected flavour needs no reduction)."""
+
+    params: ClusterParams
+    pix: object
+    red: Reduction | None
+    normalizer: Normalizer
+    points: np.ndarray | None
+    fit_w: np.ndarray | None
+    rng: np.random.Generator
+
+
+def _prepare(image, *, mask, max_bytes, **options):
+    """Generator: load, validate, prepare and reduce the pixels; returns a :class:`_Prepared`."""
+    yield Progress("loading image", 0.0)
+    image = load_array(image, max_bytes=max_bytes)
+    params = validate_params(image.ndim, **options)
+    rng = np.random.default_rng(params.random_state)
+    yield Progress("preparing pixels" + (" (smoothing)" if params.smoothing else ""), 0.05)
+    pix = pixels_for(
+        image,
+        channel_axis=params.channel_axis,
+        rgb=params.rgb,
+        time_axis=params.time_axis,
+        smoothing=params.smoothing,
+        mask=mask,
+    )
+    if params.connected and params.normalize in ("none", "minmax"):
+        # superpixels need no reduction: the channel ranges are all the normalisation needs
+        lo, hi = channel_range(pix.values)
+        normalizer = fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), params.normalize)
+        return _Prepared(params, pix, None, normalizer, None, None, rng)
+    yield Progress("finding distinct values", 0.15)
+    red = reduce_pixels(pix.values)
+    normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
+    points = normalizer(red.raw_points)
+    if params.fit_stride == 1:
+        fit_w = red.weights
+    else:
+        fit_sel = downsample_mask(pix.shape, params.fit_stride, pix.time_axis)
+        if pix.valid is not None:
+            fit_sel = fit_sel[pix.valid]
+        fit_idx = red.point_index(pix.values[fit_sel])
+        fit_w = np.bincount(fit_idx, minlength=red.n_points).astype(np.float64)
+    return _Prepared(params, pix, red, normalizer, points, fit_w, rng)
+
+
+def _build_hierarchy(prep: _Prepared):
+    """Generator: the hierarchy state of a prepared image (either flavour)."""
+    if prep.params.connected:
+        return (yield from _connected(prep.pix, prep.normalizer, prep.params))
+    return (yield from _hierarchical(prep.red, prep.points, prep.fit_w, prep.pix, prep.normalizer, prep.params, prep.rng))
 
 
 def iter_cluster_image(
@@ -427,68 +499,25 @@ def iter_cluster_image(
     iter_cluster_image(...)`` inside another generator, or
     :func:`cluster_image` with ``progress=`` for a callback.
     """
-    yield Progress("loading image", 0.0)
-    image = load_array(image, max_bytes=max_bytes)
-    params = validate_params(
-        image.ndim,
-        n_clusters=n_clusters,
-        method=method,
-        linkage=linkage,
-        channel_axis=channel_axis,
-        rgb=rgb,
-        time_axis=time_axis,
-        normalize=normalize,
-        percentiles=percentiles,
-        smoothing=smoothing,
-        fit_stride=fit_stride,
-        n_init=n_init,
-        max_units=max_units,
-        random_state=random_state,
-        connected=connected,
+    prep = yield from _prepare(
+        image, mask=mask, max_bytes=max_bytes, n_clusters=n_clusters, method=method, linkage=linkage,
+        channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, normalize=normalize,
+        percentiles=percentiles, smoothing=smoothing, fit_stride=fit_stride, n_init=n_init,
+        max_units=max_units, random_state=random_state, connected=connected,
     )
-    rng = np.random.default_rng(params.random_state)
-    yield Progress("preparing pixels" + (" (smoothing)" if params.smoothing else ""), 0.05)
-    pix = pixel_data(
-        image,
-        channel_axis=params.channel_axis,
-        rgb=params.rgb,
-        time_axis=params.time_axis,
-        smoothing=params.smoothing,
-        mask=mask,
-    )
-    if params.connected and params.normalize in ("none", "minmax"):
-        # superpixels need no reduction: the channel ranges are all the normalisation needs
-        lo, hi = channel_range(pix.values)
-        normalizer = fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), params.normalize)
-        state = yield from _connected(pix, normalizer, params)
-        result = _label_from_units(state, params)
-        yield Progress("done", 1.0)
-        return result
-    yield Progress("finding distinct values", 0.15)
-    red = reduce_pixels(pix.values)
-    normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
-    points = normalizer(red.raw_points)
-    if params.fit_stride == 1:
-        fit_w = red.weights
-    else:
-        fit_sel = downsample_mask(pix.shape, params.fit_stride, pix.time_axis)
-        if pix.valid is not None:
-            fit_sel = fit_sel[pix.valid]
-        fit_idx = red.point_index(pix.values[fit_sel])
-        fit_w = np.bincount(fit_idx, minlength=red.n_points).astype(np.float64)
+    params, pix, red, normalizer = prep.params, prep.pix, prep.red, prep.normalizer
     k = params.n_clusters
     if params.method == "kmeans":
-        n_fit = int(np.count_nonzero(fit_w))
+        n_fit = int(np.count_nonzero(prep.fit_w))
         if n_fit < k:
             raise _too_many_clusters(k, n_fit, pix.n_channels, red.exact)
-        valid_labels, centers, counts, wcss = yield from _kmeans(red, points, fit_w, pix, normalizer, params, rng)
+        valid_labels, centers, counts, wcss, model = yield from _kmeans(
+            red, prep.points, prep.fit_w, pix, normalizer, params, prep.rng
+        )
         yield Progress("writing labels", 0.97)
-        result = ClusterResult(_scatter(valid_labels, pix.shape, pix.valid), centers, counts, wcss, params)
-    elif params.connected:
-        state = yield from _connected(pix, normalizer, params)
-        result = _label_from_units(state, params)
+        result = ClusterResult(_scatter(valid_labels, pix.shape, pix.valid), centers, counts, wcss, params, model)
     else:
-        state = yield from _hierarchical(red, points, fit_w, pix, normalizer, params, rng)
+        state = yield from _build_hierarchy(prep)
         result = _label_from_units(state, params)
     yield Progress("done", 1.0)
     return result

@@ -139,6 +139,14 @@ def assign_nearest(features, centers, *, chunk=CHUNK_ROWS, return_distances=Fals
     return labels
 
 
+def nearest_center(features, centers):
+    """Nearest-centre labels; in 1D with centres sorted, by thresholds (ties to the lower centre)."""
+    if centers.shape[1] == 1 and np.all(np.diff(centers[:, 0]) > 0):
+        mids = (centers[1:, 0] + centers[:-1, 0]) / 2
+        return np.searchsorted(mids.astype(features.dtype), features[:, 0], side="left")
+    return assign_nearest(features, centers)
+
+
 def _update_centers(points, weights, labels, centers):
     k, nf = centers.shape
     wsum = np.bincount(labels, weights=weights, minlength=k)

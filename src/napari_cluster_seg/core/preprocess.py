@@ -102,12 +102,15 @@ class PixelData:
         Flat mask over ``shape`` of the pixels that take part; None when all do.
     time_axis : int or None
         Index of the time axis in ``shape``.
+    ndim : int
+        Dimensions of the input image (with its channel axis, if any).
     """
 
     values: np.ndarray
     shape: tuple
     valid: np.ndarray | None
     time_axis: int | None = None
+    ndim: int = 2
 
     @property
     def n_valid(self) -> int:
@@ -192,7 +195,14 @@ def pixel_data(
     if finite is not None and not finite.all():
         valid = finite.ravel()
         values = values[valid]
-    return PixelData(values=values, shape=tuple(shape), valid=valid, time_axis=time_axis)
+    return PixelData(values=values, shape=tuple(shape), valid=valid, time_axis=time_axis, ndim=image.ndim)
+
+
+def pixels_for(image, *, channel_axis, rgb, time_axis, smoothing, mask) -> PixelData:
+    """The pixels a model works on: :func:`pixel_data` (the one place features join in)."""
+    return pixel_data(
+        image, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, smoothing=smoothing, mask=mask
+    )
 
 
 @dataclass

@@ -411,10 +411,13 @@ def coarsen(points: np.ndarray, weights: np.ndarray, max_units: int):
     -------
     unit_of_point : ndarray, shape (m,)
     units, unit_weights : the units' mean points and weights
+    grid : UnitGrid or None
+        The grid (None when every point is its own unit), so that other
+        points can be assigned to the same units later.
     """
     m = points.shape[0]
     if m <= max_units:
-        return np.arange(m), points, weights
+        return np.arange(m), points, weights, None
     lo = points.min(axis=0)
     span = points.max(axis=0) - lo
     span[span <= 0] = 1.0
@@ -428,8 +431,24 @@ def coarsen(points: np.ndarray, weights: np.ndarray, max_units: int):
             good = mid
         else:
             bad = mid
-    _, unit_of_point = np.unique(_cell_codes(points, good, lo, span), return_inverse=True)
+    unit_codes, unit_of_point = np.unique(_cell_codes(points, good, lo, span), return_inverse=True)
     unit_of_point = unit_of_point.ravel()
     k = int(unit_of_point.max()) + 1
     units, unit_w = group_means(points, weights, unit_of_point, k)
-    return unit_of_point, units, unit_w
+    return unit_of_point, units, unit_w, UnitGrid(good, lo, span, unit_codes)
+
+
+@dataclass
+class UnitGrid:
+    """The grid :func:`coarsen` grouped points on: ``levels`` cells per axis from ``lo`` over ``span``."""
+
+    levels: int
+    lo: np.ndarray
+    span: np.ndarray
+    unit_codes: np.ndarray  # sorted cell code of every unit
+
+    def unit_of(self, points: np.ndarray) -> np.ndarray:
+        """Unit of each point, or -1 where its cell holds no unit."""
+        codes = _cell_codes(points, self.levels, self.lo, self.span)
+        idx = np.minimum(np.searchsorted(self.unit_codes, codes), self.unit_codes.size - 1)
+        return np.where(self.unit_codes[idx] == codes, idx, -1)

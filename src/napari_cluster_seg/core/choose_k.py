@@ -1,0 +1,184 @@
+"""Help choose the number of clusters: scores for k = 2..k_max from one preparation of the image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ._api import Progress, _build_hierarchy, _cluster_stats, _fit_kmeans, _prepare, _too_many_clusters
+from .kmeans import nearest_center
+
+#: Pixels drawn (seeded) for the silhouette score.
+SILHOUETTE_SAMPLE = 3000
+
+
+@dataclass
+class KScan:
+    """Scores of clusterings with k = 2..k_max clusters.
+
+    Attributes
+    ----------
+    ks : ndarray of int
+        The numbers of clusters tried.
+    inertia : ndarray
+        Within-cluster sum of squares over all clustered pixels (normalised
+        feature space) for each k: look for the elbow.
+    silhouette : ndarray
+        Mean silhouette coefficient (-1..1, higher is better) on a seeded
+        sample of ``sample_size`` pixels.
+    calinski_harabasz : ndarray
+        Between- over within-cluster dispersion, each per degree of freedom,
+        over all pixels (higher is better).
+    suggested : int
+        The suggested k: the one with the highest silhouette score (the
+        smallest such k on ties). NaN scores (a sample holding one cluster
+        only) never win; without any score, the smallest k.
+    """
+
+    ks: np.ndarray
+    inertia: np.ndarray
+    silhouette: np.ndarray
+    calinski_harabasz: np.ndarray
+    suggested: int
+
+    RULE = "highest silhouette score"
+
+
+def _silhouette(features, labels):
+    from sklearn.metrics import silhouette_score
+
+    if np.unique(labels).size < 2:
+        return float("nan")
+    return float(silhouette_score(features, labels))
+
+
+def iter_scan_n_clusters(
+    image,
+    k_max=10,
+    method="kmeans",
+    *,
+    k_min=2,
+    sample_size=SILHOUETTE_SAMPLE,
+    mask=None,
+    max_bytes=None,
+    linkage="ward",
+    channel_axis=None,
+    rgb=False,
+    time_axis=None,
+    normalize="minmax",
+    percentiles=(1.0, 99.0),
+    smoothing=0.0,
+    fit_stride=1,
+    n_init=4,
+    max_units=2048,
+    connected=False,
+    random_state=0,
+):
+    """Generator form of :func:`scan_n_clusters`: yields :class:`Progress`, returns a :class:`KScan`."""
+    if isinstance(k_min, bool) or not isinstance(k_min, (int, np.integer)) or k_min < 2:
+        raise ValueError(f"k_min={k_min!r} must be an integer >= 2.")
+    if isinstance(k_max, bool) or not isinstance(k_max, (int, np.integer)) or k_max <= k_min:
+        raise ValueError(f"k_max={k_max!r} must be an integer larger than k_min={k_min}, e.g. 10.")
+    if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 10:
+        raise ValueError(f"sample_size={sample_size!r} must be an integer >= 10 (pixels for the silhouette).")
+    prep = yield from _prepare(
+        image, mask=mask, max_bytes=max_bytes, n_clusters=int(k_max), method=method, linkage=linkage,
+        channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, normalize=normalize,
+        percentiles=percentiles, smoothing=smoothing, fit_stride=fit_stride, n_init=n_init,
+        max_units=max_units, random_state=random_state, connected=connected,
+    )
+    params, pix, normalizer = prep.params, prep.pix, prep.normalizer
+    ks = np.arange(int(k_min), int(k_max) + 1)
+    sample = prep.rng.integers(0, pix.n_valid, size=min(int(sample_size), pix.n_valid))
+    sample_features = normalizer(pix.values[sample])
+
+    if params.method == "kmeans":
+        red = prep.red
+        n_fit = int(np.count_nonzero(prep.fit_w))
+        if n_fit < ks[-1]:
+            raise _too_many_clusters(int(ks[-1]), n_fit, pix.n_channels, red.exact)
+        sample_points = red.point_index(pix.values[sample])
+        raw, weights, total_sq = red.raw_points, red.weights, red.total_sq
+
+        def fit(k):
+            centers = yield from _fit_kmeans(prep.points, prep.fit_w, replace(params, n_clusters=int(k)), prep.rng)
+            return nearest_center(prep.points, centers), sample_points
+    else:
+        gen = _build_hierarchy(prep)
+        try:
+            while True:
+                step = next(gen)
+                yield Progress(step.stage, 0.2 + 0.3 * step.fraction)
+        except StopIteration as stop:
+            state = stop.value
+        raw, weights, total_sq = state.unit_raw, state.unit_weights, state.total_sq
+        sample_units = state.unit_of_pixel[sample]
+
+        def fit(k):
+            yield 0.0
+            return state.tree.cut(int(k))[state.unit_to_fit], sample_units
+
+    n = float(weights.sum())
+    _, _, total = _cluster_stats(raw, weights, np.zeros(raw.shape[0], np.intp), 1, total_sq, normalizer)
+    inertia, silhouette, ch = [], [], []
+    for i, k in enumerate(ks):
+        stage = f"scoring k = {k}"
+        gen = fit(k)
+        try:
+            while True:
+                frac = next(gen)
+                yield Progress(stage, 0.5 + 0.5 * (i + frac) / ks.size)
+        except StopIteration as stop:
+            labels, sample_index = stop.value
+        _, _, wcss = _cluster_stats(raw, weights, labels, int(k), total_sq, normalizer)
+        inertia.append(wcss)
+        ch.append((total - wcss) / (k - 1) / (wcss / (n - k)) if wcss > 0 and n > k else float("inf"))
+        silhouette.append(_silhouette(sample_features, labels[sample_index]))
+    silhouette = np.asarray(silhouette)
+    suggested = int(ks[np.nanargmax(silhouette)]) if np.isfinite(silhouette).any() else int(ks[0])
+    yield Progress("done", 1.0)
+    return KScan(ks, np.asarray(inertia), silhouette, np.asarray(ch), suggested)
+
+
+def scan_n_clusters(image, k_max=10, method="kmeans", *, progress=None, **options) -> KScan:
+    """Score clusterings of ``image`` with k = 2..k_max clusters, to help choose k.
+
+    The image is loaded, preprocessed and reduced once (the same options as
+    :func:`cluster_image`); then, for K-means, each k is fitted on the
+    reduced points (no pass over the pixels), and for the hierarchical
+    methods one tree is built and cut at every k.
+
+    Parameters
+    ----------
+    image : array-like
+    k_max : int, default 10
+        Largest number of clusters tried.
+    method : {"kmeans", "agglomerative", "divisive"}
+    progress : callable, optional
+        Called as ``progress(stage, fraction)``.
+    **options
+        ``k_min`` (default 2), ``sample_size`` (pixels for the silhouette,
+        default 3000) and any option of :func:`cluster_image`.
+
+    Returns
+    -------
+    KScan
+        Within-cluster sum of squares, silhouette and Calinski-Harabasz
+        scores per k, and the suggested k (highest silhouette).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.repeat(np.array([10, 80, 160, 240], np.uint8), 25).reshape(10, 10)
+    >>> scan_n_clusters(img, k_max=3).ks.tolist()
+    [2, 3]
+    """
+    gen = iter_scan_n_clusters(image, k_max, method, **options)
+    try:
+        while True:
+            step = next(gen)
+            if progress is not None:
+                progress(step.stage, step.fraction)
+    except StopIteration as stop:
+        return stop.value

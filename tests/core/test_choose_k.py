@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from napari_cluster_seg import scan_n_clusters
+from napari_cluster_seg.core import Progress, iter_scan_n_clusters
+
+
+def grey_levels(k, seed=0):
+    rng = np.random.default_rng(seed)
+    levels = np.linspace(20, 230, k)
+    truth = np.repeat(np.arange(k), 60 * 60 // k + 1)[: 60 * 60].reshape(60, 60)
+    return levels[truth] + rng.normal(0, 4, truth.shape)
+
+
+def colour_blobs(k, seed=0):
+    rng = np.random.default_rng(seed)
+    colours = rng.permutation(np.array(np.meshgrid([30, 220], [30, 220], [30, 220])).reshape(3, -1).T)[:k]
+    truth = np.repeat(np.arange(k), 80 * 80 // k + 1)[: 80 * 80].reshape(80, 80)
+    return np.clip(colours[truth] + rng.normal(0, 8, truth.shape + (3,)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("k", [3, 4, 6])
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative", "divisive"])
+def test_suggests_the_known_number_grey(k, method):
+    scan = scan_n_clusters(grey_levels(k), 9, method)
+    assert scan.suggested == k
+    np.testing.assert_array_equal(scan.ks, np.arange(2, 10))
+    assert np.all(np.diff(scan.inertia) <= 1e-9)  # more clusters never fit worse
+    assert int(np.argmax(scan.calinski_harabasz)) + 2 == k
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_suggests_the_known_number_rgb(k):
+    assert scan_n_clusters(colour_blobs(k), 8, rgb=True).suggested == k
+    assert scan_n_clusters(colour_blobs(k), 8, "agglomerative", rgb=True, connected=True).suggested == k
+
+
+def test_inertia_matches_cluster_image():
+    from napari_cluster_seg import cluster_image
+
+    img = colour_blobs(4)
+    scan = scan_n_clusters(img, 6, rgb=True)
+    for k, inertia in zip(scan.ks, scan.inertia):
+        assert inertia == pytest.approx(cluster_image(img, int(k), rgb=True).inertia, rel=1e-6)
+
+
+def test_deterministic_and_reports_progress():
+    img = grey_levels(3)
+    steps = []
+    a = scan_n_clusters(img, 5, progress=lambda s, f: steps.append(f))
+    b = scan_n_clusters(img, 5)
+    np.testing.assert_array_equal(a.silhouette, b.silhouette)
+    assert steps == sorted(steps) and steps[-1] == 1.0
+    gen = iter_scan_n_clusters(img, 5)
+    assert isinstance(next(gen), Progress)
+    gen.close()  # cancelling between steps is allowed
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"k_max": 2}, "k_max=2 must be an integer larger"), ({"k_max": 5, "k_min": 1}, "k_min=1"),
+     ({"k_max": 5, "sample_size": 3}, "sample_size=3"), ({"k_max": 20}, "n_clusters=20 is more than")],
+)
+def test_bad_options(kwargs, match):
+    img = np.repeat(np.arange(10, dtype=np.uint8), 10).reshape(10, 10)
+    with pytest.raises(ValueError, match=match):
+        scan_n_clusters(img, **kwargs)
