@@ -102,7 +102,9 @@ def iter_scan_n_clusters(
         raw, weights, total_sq = red.raw_points, red.weights, red.total_sq
 
         def fit(k):
-            centers = yield from _fit_kmeans(prep.points, prep.fit_w, replace(params, n_clusters=int(k)), prep.rng)
+            # a fresh generator per k: each fit is the one cluster_image makes with this random_state
+            rng = np.random.default_rng(params.random_state)
+            centers = yield from _fit_kmeans(prep.points, prep.fit_w, replace(params, n_clusters=int(k)), rng)
             return nearest_center(prep.points, centers), sample_points
     else:
         gen = _build_hierarchy(prep)
