@@ -105,3 +105,16 @@ def test_load_rejects_other_files(tmp_path):
     bad.write_text(json.dumps(d))
     with pytest.raises(ValueError, match="incomplete or damaged"):
         ClusterModel.load(bad)
+
+
+def test_apply_measures_the_new_image():
+    img = data.camera()
+    res = cluster_image(img, 3)
+    applied = res.model.apply(img)
+    np.testing.assert_array_equal(applied.labels, res.labels)
+    np.testing.assert_allclose(applied.centers, res.centers)
+    np.testing.assert_array_equal(applied.counts, res.counts)
+    assert applied.inertia == pytest.approx(res.inertia)
+    dark = res.model.apply(img[img < 60].reshape(1, -1))  # only the darkest cluster's pixels
+    assert dark.counts[0] == np.count_nonzero(img < 60) and dark.counts[1:].sum() == 0
+    assert np.isnan(dark.centers[2]).all()

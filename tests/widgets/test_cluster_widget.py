@@ -4,7 +4,7 @@ from napari.layers import Labels
 
 from napari_cluster_seg import cluster_image, compare_labels
 from napari_cluster_seg.widgets import ClusterSegWidget
-from napari_cluster_seg.widgets._cluster_widget import viewer_grid
+from napari_cluster_seg.widgets._compare import viewer_grid
 from napari_cluster_seg.widgets._layers import METADATA_KEY
 
 from .conftest import WORKER_TIMEOUT_MS

@@ -90,41 +90,8 @@ class ClusterModel:
             unit[missing] = assign_nearest(points[missing], self.points)
         return self.labels[unit]
 
-    def predict(
-        self, image, *, channel_axis=None, rgb=None, time_axis=None, mask=None, max_bytes=None
-    ) -> np.ndarray:
-        """Label ``image`` with this model, without refitting.
-
-        Parameters
-        ----------
-        image : array-like
-            An image with the same channels as the fitted one (same number;
-            RGB for an RGB model). Any number of spatial and time axes: a
-            model fitted on one frame labels every frame of a time series.
-        channel_axis : int, optional
-            Channel axis of ``image``. Default: the model's, when ``image``
-            has as many dimensions as the fitted image, else the last axis for
-            a multichannel model.
-        rgb : bool, optional
-            Whether ``image`` is RGB(A) (colour channels last). Default: as
-            the model. An RGB image given to a non-RGB model, or the reverse,
-            is an error.
-        time_axis : int, optional
-            Time axis (only matters with smoothing, which never crosses frames).
-        mask : array of bool, optional
-            Pixels to label; the rest get 0 (as do NaN / infinite pixels).
-
-        Returns
-        -------
-        labels : ndarray of uint8 or uint16
-            ``image``'s shape without its channel axis; label ``i`` is the
-            model's cluster ``i``.
-
-        Raises
-        ------
-        ValueError
-            If the image's channels do not match the model's.
-        """
+    def _predict(self, image, *, channel_axis=None, rgb=None, time_axis=None, mask=None, max_bytes=None):
+        """Labels of ``image`` and the reduction they came from (see :meth:`predict`)."""
         image = load_array(image, max_bytes=max_bytes)
         p = self.params
         if rgb is not None and bool(rgb) != p.rgb:
@@ -156,10 +123,69 @@ class ClusterModel:
         per_point = self._label_points(self.normalizer(red.raw_points)).astype(self.labels.dtype)
         out = red.map_pixels(pix.values, per_point, np.empty(pix.n_valid, per_point.dtype))
         if pix.valid is None:
-            return out.reshape(pix.shape)
-        labels = np.zeros(int(np.prod(pix.shape)), out.dtype)
-        labels[pix.valid] = out
-        return labels.reshape(pix.shape)
+            labels = out.reshape(pix.shape)
+        else:
+            labels = np.zeros(int(np.prod(pix.shape)), out.dtype)
+            labels[pix.valid] = out
+            labels = labels.reshape(pix.shape)
+        return labels, red, per_point, channel_axis, time_axis
+
+    def predict(self, image, **options) -> np.ndarray:
+        """Label ``image`` with this model, without refitting.
+
+        Parameters
+        ----------
+        image : array-like
+            An image with the same channels as the fitted one (same number;
+            RGB for an RGB model). Any number of spatial and time axes: a
+            model fitted on one frame labels every frame of a time series.
+        channel_axis : int, optional
+            Channel axis of ``image``. Default: the model's, when ``image``
+            has as many dimensions as the fitted image, else the last axis for
+            a multichannel model.
+        rgb : bool, optional
+            Whether ``image`` is RGB(A) (colour channels last). Default: as
+            the model. An RGB image given to a non-RGB model, or the reverse,
+            is an error.
+        time_axis : int, optional
+            Time axis (only matters with smoothing, which never crosses frames).
+        mask : array of bool, optional
+            Pixels to label; the rest get 0 (as do NaN / infinite pixels).
+
+        Returns
+        -------
+        labels : ndarray of uint8 or uint16
+            ``image``'s shape without its channel axis; label ``i`` is the
+            model's cluster ``i``, 0 where a pixel was masked or not finite.
+
+        Raises
+        ------
+        ValueError
+            If the image's channels do not match the model's.
+        """
+        return self._predict(image, **options)[0]
+
+    def apply(self, image, **options):
+        """Like :meth:`predict` (same options), but returns a :class:`ClusterResult`.
+
+        Its labels are :meth:`predict`'s; centres, counts and inertia are
+        measured on ``image``; ``params`` records the channel and time axes used.
+
+        A cluster that no pixel of ``image`` falls into gets a count of 0
+        and NaN centre values.
+        """
+        from dataclasses import replace
+
+        from ._api import ClusterResult, _cluster_stats
+
+        labels, red, per_point, channel_axis, time_axis = self._predict(image, **options)
+        k = self.n_clusters
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centers, counts, inertia = _cluster_stats(
+                red.raw_points, red.weights, per_point.astype(np.intp) - 1, k, red.total_sq, self.normalizer
+            )
+        params = replace(self.params, channel_axis=channel_axis, time_axis=time_axis)
+        return ClusterResult(labels, centers, counts, inertia, params, self)
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict:

@@ -18,8 +18,18 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ..core import NORMALIZATIONS, cluster_table, compare_labels, iter_cluster_image, load_array, write_table_csv
-from ._layers import METADATA_KEY, layer_data, output_name, result_metadata, transform_kwargs
+from ..core import (
+    NORMALIZATIONS,
+    ClusterModel,
+    Progress,
+    cluster_table,
+    iter_cluster_image,
+    iter_scan_n_clusters,
+    load_array,
+    write_table_csv,
+)
+from ._compare import CompareSection
+from ._layers import layer_data, output_name, result_metadata, transform_kwargs
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -49,17 +59,29 @@ class Job:
     signature: tuple = ()  # the settings apart from k: a change of k alone re-cuts a hierarchy
 
 
+def _job_image(job: Job):
+    arrays = [load_array(a) for a in job.arrays]
+    return arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=-1)
+
+
 def run_job(job: Job):
     """Worker body (generator): load the data, cluster it, return the result."""
-    arrays = [load_array(a) for a in job.arrays]
-    image = arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=-1)
-    return (yield from iter_cluster_image(image, **job.options))
+    return (yield from iter_cluster_image(_job_image(job), **job.options))
 
 
-def viewer_grid(viewer):
-    """The viewer's grid settings (``viewer.canvas.grid`` since napari 0.9, ``viewer.grid`` before)."""
-    canvas = getattr(viewer, "canvas", None)
-    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid
+def scan_job(job: Job, k_max: int):
+    """Worker body (generator): score k = 2..k_max with the job's settings."""
+    options = {key: value for key, value in job.options.items() if key != "n_clusters"}
+    return (yield from iter_scan_n_clusters(_job_image(job), k_max, **options))
+
+
+def apply_job(job: Job, model: ClusterModel):
+    """Worker body: label the job's image with a fitted model."""
+    yield Progress("applying model", 0.1)
+    return model.apply(
+        _job_image(job), channel_axis=job.options["channel_axis"], rgb=job.options["rgb"],
+        time_axis=job.options["time_axis"],
+    )
 
 
 def _axis_choice_list(layer) -> list:
@@ -85,10 +107,11 @@ class ClusterSegWidget(Container):
         super().__init__(labels=True)
         self._viewer = viewer
         self.worker = None
-        self.compare_worker = None
         self.last_result = None
-        self.last_comparison = None
         self.dendrogram_widget = None
+        self.k_plot = None
+        self.last_scan = None
+        self._scan_title = ""
         self._last_output = None
         self._outputs: dict[tuple[int, str], Any] = {}
         self._live = None  # (job, result, layer) of the last hierarchical result, for live re-cuts
@@ -127,10 +150,19 @@ class ClusterSegWidget(Container):
         self.progress = ProgressBar(label="progress", value=0, min=0, max=100, visible=False)
         self.status = Label(label="status", value="")
 
-        self.compare_a = ComboBox(label="compare", choices=self._labels_choices)
-        self.compare_b = ComboBox(label="with", choices=self._labels_choices)
-        self.compare = PushButton(text="Compare side by side")
-        self.compare_result = Label(label="agreement", value="")
+        self.k_max = SpinBox(label="suggest k up to", value=10, min=3, max=50)
+        self.suggest_k = PushButton(text="Suggest k")
+        self.suggest_k.tooltip = (
+            "Score k = 2..K with the current settings (sum of squares, silhouette, Calinski-Harabasz) "
+            "in a docked plot; click a point there to choose k."
+        )
+        self.save_model = PushButton(text="Save model...")
+        self.save_model.tooltip = "Save the last result's fitted model (JSON) to label other images later."
+        self.apply_model = PushButton(text="Apply model to image...")
+        self.apply_model.tooltip = (
+            "Label the chosen image (every frame of a time series) with a saved model, without refitting."
+        )
+        self.comparison = CompareSection(viewer, self._report_error)
 
         self.extend(
             [
@@ -150,11 +182,10 @@ class ClusterSegWidget(Container):
                 Container(widgets=[self.run, self.cancel], layout="horizontal", labels=False),
                 self.progress,
                 self.status,
+                Container(widgets=[self.k_max, self.suggest_k], layout="horizontal", labels=True),
                 self.save_table,
-                self.compare_a,
-                self.compare_b,
-                self.compare,
-                self.compare_result,
+                Container(widgets=[self.save_model, self.apply_model], layout="horizontal", labels=False),
+                self.comparison,
             ]
         )
         self.n_clusters.changed.connect(self._on_k_changed)
@@ -162,13 +193,14 @@ class ClusterSegWidget(Container):
         self.image.changed.connect(self._on_image)
         self.run.clicked.connect(self._on_run)
         self.cancel.clicked.connect(self._on_cancel)
-        self.compare.clicked.connect(self._on_compare)
         self.save_table.clicked.connect(self._on_save_table)
+        self.suggest_k.clicked.connect(self._on_suggest_k)
+        self.save_model.clicked.connect(self._on_save_model)
+        self.apply_model.clicked.connect(self._on_apply_model)
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed, viewer.layers.events.reordered):
             event.connect(self._refresh_choices)
         self.extra_channels.native.setMaximumHeight(70)
-        for label in (self.status, self.compare_result):
-            label.native.setWordWrap(True)
+        self.status.native.setWordWrap(True)
         self._on_method()
         self._on_image()
 
@@ -188,10 +220,13 @@ class ClusterSegWidget(Container):
         primary = self.image.value if hasattr(self, "image") else None
         return [(layer.name, layer) for layer in self._image_layers() if layer is not primary and not layer.rgb]
 
-    def _labels_choices(self, _widget=None):
-        from napari.layers import Labels
-
-        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]
+    # compare section (kept as attributes of the widget for scripts and tests)
+    compare_a = property(lambda self: self.comparison.compare_a)
+    compare_b = property(lambda self: self.comparison.compare_b)
+    compare = property(lambda self: self.comparison.compare)
+    compare_result = property(lambda self: self.comparison.compare_result)
+    compare_worker = property(lambda self: self.comparison.worker)
+    last_comparison = property(lambda self: self.comparison.last_comparison)
 
     def _refresh_choices(self, _event=None):
         self.reset_choices()
@@ -271,32 +306,38 @@ class ClusterSegWidget(Container):
         }
 
     def _on_run(self, _value=None):
+        self._start(run_job, self._on_result, "clustering")
+
+    def _start(self, body, on_done, what: str, *args) -> bool:
+        """Run ``body(job, *args)`` for the current settings in a worker; ``on_done(job, value)``."""
         if self.worker is not None:
             self._set_status("already running: wait, or press Cancel.")
-            return
+            return False
         try:
             job = self._collect()
         except ValueError as err:
             self._report_error(err)
-            return
+            return False
         from napari.qt.threading import create_worker
 
         # Errors are reported by the widget itself (status line and a warning notification).
         worker = create_worker(
-            run_job, job, _progress={"desc": "Cluster segmentation"}, _ignore_errors=True
+            body, job, *args, _progress={"desc": "Cluster segmentation"}, _ignore_errors=True
         )
         worker.yielded.connect(self._on_progress)
-        worker.returned.connect(lambda result: self._on_result(job, result))
+        worker.returned.connect(lambda value: on_done(job, value))
         worker.errored.connect(self._report_error)
         worker.aborted.connect(lambda: self._set_status("cancelled: earlier results are unchanged."))
         worker.finished.connect(self._on_finished)
         self.worker = worker
-        self.run.enabled = False
+        for button in (self.run, self.suggest_k, self.apply_model):
+            button.enabled = False
         self.cancel.enabled = True
         self.progress.value = 0
         self.progress.visible = True
-        self._set_status(f"clustering {job.source_name!r} ...")
+        self._set_status(f"{what} {job.source_name!r} ...")
         worker.start()
+        return True
 
     def _on_progress(self, step):
         self.progress.value = int(round(100 * step.fraction))
@@ -312,7 +353,8 @@ class ClusterSegWidget(Container):
 
     def _on_finished(self):
         self.worker = None
-        self.run.enabled = True
+        for button in (self.run, self.suggest_k, self.apply_model):
+            button.enabled = True
         self.cancel.enabled = False
         self.progress.visible = False
 
@@ -323,18 +365,19 @@ class ClusterSegWidget(Container):
 
         show_warning(f"Cluster segmentation: {message}")
 
-    def _on_result(self, job: Job, result):
+    def _on_result(self, job: Job, result, kind: str | None = None):
         from napari.layers import Labels
 
         self.last_result = result
-        key = (job.source_key, job.method)
+        kind = job.method if kind is None else kind
+        key = (job.source_key, kind)
         layer = None if job.new_layer else self._outputs.get(key)
         if layer is not None and (layer not in self._viewer.layers or layer.data.shape != result.labels.shape):
             layer = None
         metadata = result_metadata(job.source_name, result)
         if layer is None:
             layer = Labels(
-                result.labels, name=output_name(job.source_name, job.method), metadata=metadata, **job.layer_kwargs
+                result.labels, name=output_name(job.source_name, kind), metadata=metadata, **job.layer_kwargs
             )
             self._set_features(layer, result)
             index = self._source_index(job)
@@ -345,10 +388,10 @@ class ClusterSegWidget(Container):
             layer.metadata = {**layer.metadata, **metadata}
             self._set_features(layer, result)
         self._last_output = layer
-        self._preselect_comparison(layer)
+        self.comparison.preselect(layer)
         self._report_result(result, layer)
-        self._live = (job, result, layer) if result.is_hierarchical else None
-        if result.is_hierarchical:
+        self._live = (job, result, layer) if result.is_hierarchical and kind == job.method else None
+        if self._live is not None:
             self._show_dendrogram(result, layer)
 
     @staticmethod
@@ -437,56 +480,65 @@ class ClusterSegWidget(Container):
                 return i + 1
         return len(self._viewer.layers)
 
-    # ----------------------------------------------------------------- compare
-    def _preselect_comparison(self, newest):
-        self.compare_a.reset_choices()
-        self.compare_b.reset_choices()
-        source = newest.metadata[METADATA_KEY]["source"]
-        others = [
-            layer
-            for _, layer in self._labels_choices()
-            if layer is not newest
-            and METADATA_KEY in layer.metadata
-            and layer.metadata[METADATA_KEY]["source"] == source
-            and layer.data.shape == newest.data.shape
-        ]
-        if others:
-            self.compare_a.value = others[-1]
-            self.compare_b.value = newest
+    # ------------------------------------------------------------- suggest k
+    def _on_suggest_k(self, _value=None):
+        self._start(scan_job, self._on_scan, "scoring k = 2..K for", int(self.k_max.value))
 
-    def _on_compare(self, _value=None):
-        a, b = self.compare_a.value, self.compare_b.value
-        if a is None or b is None or a is b:
-            self._report_error(ValueError("choose two different Labels layers to compare."))
-            return
-        if a.data.shape != b.data.shape:
-            self._report_error(
-                ValueError(f"{a.name!r} {a.data.shape} and {b.name!r} {b.data.shape} differ in shape; "
-                           "compare results of the same image.")
-            )
-            return
-        from napari.qt.threading import create_worker
+    def _on_scan(self, job: Job, scan):
+        from ._plots import KScanPlot
 
-        worker = create_worker(compare_labels, np.asarray(a.data), np.asarray(b.data), _ignore_errors=True)
-        worker.returned.connect(lambda comp: self._show_comparison(a, b, comp))
-        worker.errored.connect(self._report_error)
-        worker.finished.connect(lambda: setattr(self, "compare_worker", None))
-        self.compare_worker = worker
-        self.compare_result.value = "comparing ..."
-        worker.start()
-
-    def _show_comparison(self, a, b, comparison):
-        self.last_comparison = comparison
-        self.compare_result.value = (
-            f"ARI {comparison.ari:.3f}, NMI {comparison.nmi:.3f} ({comparison.n_pixels} pixels)"
+        self.last_scan = scan
+        if self.k_plot is None:
+            self.k_plot = KScanPlot(self._viewer, on_pick=self._on_k_pick)
+            window = getattr(self._viewer, "window", None)
+            if window is not None:
+                window.add_dock_widget(self.k_plot, name="Choose k", area="right")
+        method = dict((v, n) for n, v in METHOD_CHOICES)[job.method]
+        self._scan_title = f"{job.source_name}, {method}"
+        self.k_plot.show_scan(scan, current_k=int(self.n_clusters.value), title=self._scan_title)
+        self._set_status(
+            f"suggested k = {scan.suggested} ({scan.RULE}); click a point of the plot to choose k, then Run."
         )
-        source = a.metadata.get(METADATA_KEY, {}).get("source")
-        shown = 0
-        for layer in self._viewer.layers:
-            layer.visible = layer is a or layer is b or layer.name == source
-            shown += layer.visible
-        # One row: the image and both results side by side.
-        grid = viewer_grid(self._viewer)
-        grid.shape = (1, shown)
-        grid.enabled = True
-        self._viewer.reset_view()
+
+    def _on_k_pick(self, k: int):
+        self.n_clusters.value = min(k, self.n_clusters.max)
+        if self.k_plot is not None and self.last_scan is not None:
+            self.k_plot.show_scan(self.last_scan, current_k=int(self.n_clusters.value), title=self._scan_title)
+
+    # ----------------------------------------------------------------- models
+    def save_model_to(self, path):
+        """Save the fitted model of the last result to ``path`` (JSON)."""
+        if self.last_result is None or self.last_result.model is None:
+            raise ValueError("no fitted model yet: press Run first.")
+        return self.last_result.model.save(path)
+
+    def apply_model_from(self, path) -> bool:
+        """Label the chosen image with the model saved at ``path``, in a worker (new Labels layer)."""
+        try:
+            model = ClusterModel.load(path)
+        except (ValueError, OSError) as err:
+            self._report_error(ValueError(str(err)))
+            return False
+        return self._start(
+            apply_job, lambda job, result: self._on_result(job, result, kind="model"), "applying the model to", model
+        )
+
+    def _on_save_model(self, _value=None):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self.native, "Save model", "model.json", "JSON (*.json)")
+        if not path:
+            return
+        try:
+            self.save_model_to(path)
+        except (ValueError, OSError) as err:
+            self._report_error(err)
+            return
+        self._set_status(f"model saved to {path}")
+
+    def _on_apply_model(self, _value=None):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, "Apply model", "", "JSON (*.json)")
+        if path:
+            self.apply_model_from(path)

@@ -10,51 +10,24 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+
+from ._plots import ThemedPlot, hex_colour, theme_colours
 
 
-def _theme_colours(viewer):
-    """(background, foreground, grey) hex colours of the viewer's napari theme."""
-    try:
-        from napari.utils.theme import get_theme
-
-        theme = get_theme(viewer.theme)
-        return theme.background.as_hex(), theme.text.as_hex(), theme.secondary.as_hex()
-    except Exception:  # pragma: no cover - very old / exotic napari themes
-        return "#262930", "#f0f1f2", "#888888"
-
-
-def _hex(rgba) -> str:
-    r, g, b = (int(round(255 * float(c))) for c in np.asarray(rgba)[:3])
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-class DendrogramWidget(QWidget):
+class DendrogramWidget(ThemedPlot):
     """Draws :class:`napari_cluster_seg.core.Dendrogram` objects; ``on_pick(k)`` on clicks."""
 
     def __init__(self, viewer, on_pick: Callable[[int], None] | None = None, parent=None):
-        super().__init__(parent)
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        self._viewer = viewer
+        super().__init__(viewer, nrows=1, height=220, parent=parent)
         self.on_pick = on_pick
-        self.figure = Figure(figsize=(4, 3), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.axes = self.figure.add_subplot()
         self.dendrogram = None
         self.cut_line = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas)
-        self.canvas.mpl_connect("button_press_event", self._on_click)
-        self.setMinimumHeight(220)
 
     def show_dendrogram(self, dendrogram, label_colour: Callable[[int], object], title: str = ""):
         """Draw ``dendrogram``; ``label_colour(label)`` gives the Labels layer's RGBA of a label."""
         from scipy.cluster.hierarchy import dendrogram as draw
 
-        background, foreground, grey = _theme_colours(self._viewer)
+        _, foreground, grey, _ = theme_colours(self._viewer)
         self.dendrogram = dendrogram
         ax = self.axes
         ax.clear()
@@ -65,7 +38,7 @@ class DendrogramWidget(QWidget):
         for i, (a, b, _, _) in enumerate(Z):
             la, lb = node_label.get(int(a)), node_label.get(int(b))
             node_label[n + i] = la if la is not None and la == lb else None
-        colours = {lab: _hex(label_colour(lab)) for lab in set(dendrogram.leaf_labels.tolist())}
+        colours = {lab: hex_colour(label_colour(lab)) for lab in set(dendrogram.leaf_labels.tolist())}
 
         def link_colour(node):
             lab = node_label.get(int(node))
@@ -75,13 +48,9 @@ class DendrogramWidget(QWidget):
             draw(Z, ax=ax, link_color_func=link_colour, no_labels=True, above_threshold_color=grey)
         height = dendrogram.cut_height()
         self.cut_line = ax.axhline(height, color=foreground, linestyle="--", linewidth=1)
-        ax.set_title(title or f"cut at k = {dendrogram.n_clusters} (click to change)", color=foreground, fontsize=9)
-        ax.set_ylabel("merge height", color=foreground, fontsize=8)
-        self.figure.set_facecolor(background)
-        ax.set_facecolor(background)
-        ax.tick_params(colors=foreground, labelsize=7)
-        for spine in ax.spines.values():
-            spine.set_color(grey)
+        ax.set_title(title or f"cut at k = {dendrogram.n_clusters} (click to change)", fontsize=9)
+        ax.set_ylabel("merge height", fontsize=8)
+        self.style()
         self.canvas.draw_idle()
 
     def _on_click(self, event):
