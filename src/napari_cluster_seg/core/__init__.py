@@ -4,11 +4,18 @@ from ._api import ClusterResult, Dendrogram, Progress, cluster_image, iter_clust
 from ._params import LINKAGES, METHODS, NORMALIZATIONS, ClusterParams
 from .model import ClusterModel
 from .choose_k import KScan, iter_scan_n_clusters, scan_n_clusters
+from .cleanup import clean_labels
 from .compare import Comparison, compare_labels
+from .features import COLOR_SPACES, DEFAULT_FEATURES, FILTERS, FeatureSpec
 from .preprocess import load_array
 from .table import cluster_table, write_table_csv
 
 __all__ = [
+    "COLOR_SPACES",
+    "DEFAULT_FEATURES",
+    "FILTERS",
+    "FeatureSpec",
+    "clean_labels",
     "LINKAGES",
     "METHODS",
     "NORMALIZATIONS",

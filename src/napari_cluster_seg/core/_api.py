@@ -10,9 +10,20 @@ import numpy as np
 from ._params import ClusterParams, validate_params
 from .hierarchy import BisectingTree, LinkageTree, SpanningTreeSplits, Tree, weighted_linkage
 from .kmeans import assign_nearest, kmeans_1d_optimal, nearest_center, weighted_kmeans
-from .preprocess import LUMA_WEIGHTS, Normalizer, downsample_mask, fit_normalizer, load_array, pixels_for
+from .preprocess import (
+    LUMA_WEIGHTS,
+    Normalizer,
+    downsample_mask,
+    fit_normalizer,
+    fix_coordinates,
+    load_array,
+    pixels_for,
+)
+from .cleanup import clean_labels
 from .model import ClusterModel
 from .reduce import (
+    GRID_MAX_CHANNELS,
+    PixelSample,
     Reduction,
     UnitGrid,
     accumulate_chunks,
@@ -20,7 +31,9 @@ from .reduce import (
     coarsen,
     grid_group,
     group_means,
+    label_pixels,
     reduce_pixels,
+    sample_pixels,
 )
 
 #: Most Lloyd iterations over all points after converging on the coreset.
@@ -29,6 +42,10 @@ REFINE_PASSES = 1
 FIT_POINTS = 2**16
 #: Points of the coreset on which the n_init seedings are tried.
 SEED_POINTS = 4096
+#: Units of a hierarchy over many features (K-means centres of a pixel sample).
+SAMPLED_UNITS = 256
+#: Sampled pixels those units are fitted on.
+SAMPLED_UNIT_FIT = 2**14
 
 
 class Progress(NamedTuple):
@@ -94,6 +111,9 @@ class _HierarchyState:
     n_channels: int = 1
     ndim: int = 2  # dimensions of the input image (with its channel axis)
     grid: UnitGrid | None = None  # how other pixels find their unit (None: nearest unit mean)
+    unit_base: np.ndarray | None = None  # with features: (u, n_channels) unit means of the channels
+    base_normalizer: Normalizer | None = None
+    feature_names: tuple | None = None
 
 
 @dataclass
@@ -119,6 +139,11 @@ class ClusterResult:
     model : ClusterModel
         The fitted model: labels other images (or frames) the same way
         without refitting, and saves to / loads from JSON.
+    feature_centers : ndarray, shape (k, n_features)
+        Cluster means in the normalised feature space the clustering worked
+        in (the channels themselves unless features were chosen).
+    feature_names : tuple of str or None
+        Names of the features (None: the channels).
     """
 
     labels: np.ndarray
@@ -127,6 +152,8 @@ class ClusterResult:
     inertia: float
     params: ClusterParams
     model: ClusterModel | None = field(default=None, repr=False)
+    feature_centers: np.ndarray | None = field(default=None, repr=False)
+    feature_names: tuple | None = field(default=None, repr=False)
     _hierarchy: _HierarchyState | None = field(default=None, repr=False)
     _fit_unit_labels: np.ndarray | None = field(default=None, repr=False)
 
@@ -212,6 +239,18 @@ def _rank_lut(raw_centers, params, normalizer):
     return lut, order
 
 
+def _clean(labels, counts, params: ClusterParams):
+    """Optional spatial clean-up of a label image; returns (labels, counts)."""
+    if params.min_size <= 1 and params.hole_size <= 0:
+        return labels, counts
+    time_axis = params.time_axis
+    if time_axis is not None and params.channel_axis is not None and time_axis > params.channel_axis:
+        time_axis -= 1
+    labels = clean_labels(labels, min_size=params.min_size, hole_size=params.hole_size, time_axis=time_axis)
+    counts = np.bincount(labels.ravel(), minlength=counts.size + 1)[1:].astype(np.int64)
+    return labels, counts
+
+
 def _scatter(valid_labels, shape, valid):
     """Label image of ``shape`` from the labels of the valid pixels (0 elsewhere)."""
     if valid is None:
@@ -235,6 +274,20 @@ def _cluster_stats(raw_points, weights, labels, k, total_sq, normalizer):
     within = total_sq - (sums * means).sum(axis=0)
     wcss = float(np.sum(np.maximum(within, 0.0) / normalizer.scale**2))
     return means, np.rint(wsum).astype(np.int64), wcss
+
+
+def _pixel_group_means(values, labels, k):
+    """Mean of ``values`` (n, c) per label 0..k-1 of ``labels`` (n,), in chunks."""
+    def part(start, stop):
+        lab = labels[start:stop]
+        v = values[start:stop]
+        return np.bincount(lab, minlength=k), np.stack(
+            [np.bincount(lab, weights=v[:, c], minlength=k) for c in range(v.shape[1])], axis=1
+        )
+
+    counts, sums = accumulate_chunks(part, labels.shape[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts[:, None]
 
 
 def _too_many_clusters(k, n_distinct, n_channels, exact):
@@ -288,8 +341,13 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
     return centers[np.lexsort(centers.T[::-1])]
 
 
-def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng):
-    """Generator: K-means; returns (labels of valid pixels, raw centres, counts, wcss)."""
+def _transform(normalizer):
+    """Rows of pixel values -> normalised float32 features (for chunked labelling)."""
+    return lambda chunk: normalizer(chunk, dtype=np.float32)
+
+
+def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng, base_normalizer):
+    """Generator: K-means; returns (labels of valid pixels, centres, counts, wcss, model, feature centres)."""
     k = params.n_clusters
     gen = _fit_kmeans(points, fit_w, params, rng)
     try:
@@ -298,16 +356,34 @@ def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng):
     except StopIteration as stop:
         centers = stop.value
     yield Progress("labelling", 0.85)
+    if isinstance(red, PixelSample):  # many features: every pixel to its nearest centre
+        internal, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer), centers)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            raw = sums / counts[:, None]
+        _, _, wcss = _cluster_stats(
+            sums / np.maximum(counts, 1)[:, None], counts.astype(np.float64), np.arange(k), k, total_sq, normalizer
+        )
+        base_means = _pixel_group_means(pix.base_values, internal, k)
+        lut, order = _rank_lut(base_means, params, base_normalizer)
+        model = ClusterModel(
+            params, pix.base_values.shape[1], pix.ndim, normalizer, "centers", centers[order], np.arange(1, k + 1)
+        )
+        return lut[internal], base_means[order], counts[order], wcss, model, normalizer(raw[order])
     point_labels = nearest_center(points, centers)
     raw, counts, wcss = _cluster_stats(red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer)
-    lut, order = _rank_lut(raw, params, normalizer)
-    per_point = lut[point_labels]
-    out = np.empty(pix.n_valid, per_point.dtype)
-    red.map_pixels(pix.values, per_point, out)
+    if pix.base is None:
+        base_means = raw
+        lut, order = _rank_lut(base_means, params, base_normalizer)
+        out = red.map_pixels(pix.values, lut[point_labels], np.empty(pix.n_valid, _labels_dtype(k)))
+    else:  # features: order by the mean channel values, one more pass over the pixels
+        internal = red.map_pixels(pix.values, point_labels.astype(np.int16), np.empty(pix.n_valid, np.int16))
+        base_means = _pixel_group_means(pix.base, internal, k)
+        lut, order = _rank_lut(base_means, params, base_normalizer)
+        out = lut[internal]
     model = ClusterModel(
-        params, pix.n_channels, pix.ndim, normalizer, "centers", centers[order], np.arange(1, k + 1), None
+        params, pix.base_values.shape[1], pix.ndim, normalizer, "centers", centers[order], np.arange(1, k + 1), None
     )
-    return out, raw[order], counts[order], wcss, model
+    return out, base_means[order], counts[order], wcss, model, normalizer(raw[order])
 
 
 def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResult:
@@ -315,22 +391,45 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
     fit_labels = h.tree.cut(k)
     unit_labels = fit_labels[h.unit_to_fit]
     raw, counts, wcss = _cluster_stats(h.unit_raw, h.unit_weights, unit_labels, k, h.total_sq, h.normalizer)
-    lut, order = _rank_lut(raw, params, h.normalizer)
+    if h.unit_base is None:
+        base_means = raw
+    else:
+        base_means, _ = group_means(h.unit_base, h.unit_weights, unit_labels, k)
+    lut, order = _rank_lut(base_means, params, h.base_normalizer or h.normalizer)
     unit_labels = lut[unit_labels]
     labels = _scatter(unit_labels[h.unit_of_pixel], h.shape, h.valid)
+    counts = counts[order]
+    labels, counts = _clean(labels, counts, params)
     model = ClusterModel(params, h.n_channels, h.ndim, h.normalizer, "units", h.units, unit_labels, h.grid)
     return ClusterResult(
-        labels, raw[order], counts[order], wcss, params, model, _hierarchy=h, _fit_unit_labels=lut[fit_labels]
+        labels, base_means[order], counts, wcss, params, model,
+        feature_centers=h.normalizer(raw[order]), feature_names=h.feature_names,
+        _hierarchy=h, _fit_unit_labels=lut[fit_labels],
     )
 
 
-def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng):
+def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng, base_normalizer=None):
     """Generator: build the tree on units; returns the hierarchy state."""
     k = params.n_clusters
     yield Progress("grouping pixels into units", 0.3)
-    unit_of_point, units, unit_w, grid = coarsen(points, red.weights, params.max_units)
-    unit_raw, _ = group_means(red.raw_points, red.weights, unit_of_point, units.shape[0])
-    unit_fit_w = np.bincount(unit_of_point, weights=fit_w, minlength=units.shape[0])
+    sampled = isinstance(red, PixelSample)
+    if sampled:  # many features: units are K-means centres of the sample; pixels go to the nearest
+        n_units = min(params.max_units, SAMPLED_UNITS, red.n_points)
+        pick = rng.choice(red.n_points, min(red.n_points, SAMPLED_UNIT_FIT), replace=False)
+        units, _, _ = yield from weighted_kmeans(points[pick], red.weights[pick], n_units, rng=rng, max_iter=10)
+        unit_of_pixel, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer), units)
+        keep = np.flatnonzero(counts > 0)
+        units, counts, sums = units[keep], counts[keep], sums[keep]
+        relabel = np.full(n_units, -1, np.intp)
+        relabel[keep] = np.arange(keep.size)
+        unit_of_pixel = relabel[unit_of_pixel].astype(unit_of_pixel.dtype)
+        unit_w = counts.astype(np.float64)
+        unit_raw = sums / unit_w[:, None]
+        unit_fit_w, grid = unit_w, None
+    else:
+        unit_of_point, units, unit_w, grid = coarsen(points, red.weights, params.max_units)
+        unit_raw, _ = group_means(red.raw_points, red.weights, unit_of_point, units.shape[0])
+        unit_fit_w = np.bincount(unit_of_point, weights=fit_w, minlength=units.shape[0])
     fit_units = np.flatnonzero(unit_fit_w > 0)
     if fit_units.size < k:
         raise _too_many_clusters(k, fit_units.size, pix.n_channels, red.exact and units.shape[0] == red.n_points)
@@ -349,16 +448,20 @@ def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng):
     if missing.size:
         unit_to_fit[missing] = assign_nearest(units[missing], fit_pts)
     yield Progress("labelling", 0.85)
-    small = np.int16 if units.shape[0] < 2**15 else np.int32
-    per_point = unit_of_point.astype(small)
-    unit_of_pixel = red.map_pixels(pix.values, per_point, np.empty(pix.n_valid, small))
+    if not sampled:
+        small = np.int16 if units.shape[0] < 2**15 else np.int32
+        per_point = unit_of_point.astype(small)
+        unit_of_pixel = red.map_pixels(pix.values, per_point, np.empty(pix.n_valid, small))
+        total_sq = red.total_sq
+    unit_base = None if pix.base is None else _pixel_group_means(pix.base, unit_of_pixel, units.shape[0])
     return _HierarchyState(
-        tree, fit_units.size, unit_to_fit, units, unit_raw, unit_w, red.total_sq,
-        unit_of_pixel, pix.valid, pix.shape, normalizer, pix.n_channels, pix.ndim, grid,
+        tree, fit_units.size, unit_to_fit, units, unit_raw, unit_w, total_sq,
+        unit_of_pixel, pix.valid, pix.shape, normalizer, pix.base_values.shape[1], pix.ndim, grid,
+        unit_base, base_normalizer, pix.names,
     )
 
 
-def _connected(pix, normalizer, params):
+def _connected(pix, normalizer, params, base_normalizer=None):
     """Generator: superpixels, their adjacency and the connectivity-constrained tree."""
     from .regions import connected_linkage, superpixels
 
@@ -378,7 +481,7 @@ def _connected(pix, normalizer, params):
 
     sp, edges = superpixels(
         image, mask, n_segments=params.max_units, time_axis=pix.time_axis,
-        rgb=params.rgb and params.normalize == "minmax", transform=normalise,
+        rgb=params.rgb and params.normalize == "minmax" and pix.base is None, transform=normalise,
     )
     del image
     flat = sp.ravel() if pix.valid is None else sp.ravel()[pix.valid]
@@ -401,6 +504,7 @@ def _connected(pix, normalizer, params):
     counts = counts.astype(np.float64)
     unit_raw = sums / counts[:, None]
     units = normalizer(unit_raw)
+    unit_base = None if pix.base is None else _pixel_group_means(pix.base, unit_of_pixel, n_units)
     edges = edges - 1
     yield Progress(f"connected {params.method} clustering of {n_units} superpixels", 0.5)
     if params.method == "agglomerative":
@@ -412,7 +516,8 @@ def _connected(pix, normalizer, params):
     yield Progress("labelling", 0.85)
     return _HierarchyState(
         tree, n_units, np.arange(n_units), units, unit_raw, counts, total_sq,
-        unit_of_pixel, pix.valid, pix.shape, normalizer, pix.n_channels, pix.ndim,
+        unit_of_pixel, pix.valid, pix.shape, normalizer, pix.base_values.shape[1], pix.ndim,
+        None, unit_base, base_normalizer, pix.names,
     )
 
 
@@ -428,6 +533,7 @@ class _Prepared:
     points: np.ndarray | None
     fit_w: np.ndarray | None
     rng: np.random.Generator
+    base_normalizer: Normalizer | None = None  # orders multichannel clusters (the normalizer without features)
 
 
 def _prepare(image, *, mask, max_bytes, **options):
@@ -444,32 +550,48 @@ def _prepare(image, *, mask, max_bytes, **options):
         time_axis=params.time_axis,
         smoothing=params.smoothing,
         mask=mask,
+        features=params.features,
+        spacing=params.spacing,
     )
+    base_normalizer = None
+    if pix.base is not None:
+        lo, hi = channel_range(pix.base)
+        base_normalizer = fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), "minmax")
     if params.connected and params.normalize in ("none", "minmax"):
         # superpixels need no reduction: the channel ranges are all the normalisation needs
         lo, hi = channel_range(pix.values)
         normalizer = fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), params.normalize)
-        return _Prepared(params, pix, None, normalizer, None, None, rng)
-    yield Progress("finding distinct values", 0.15)
-    red = reduce_pixels(pix.values)
-    normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
-    points = normalizer(red.raw_points)
-    if params.fit_stride == 1:
-        fit_w = red.weights
-    else:
+        normalizer = fix_coordinates(normalizer, pix.n_coordinates)
+        return _Prepared(params, pix, None, normalizer, None, None, rng, base_normalizer)
+    fit_sel = None
+    if params.fit_stride > 1:
         fit_sel = downsample_mask(pix.shape, params.fit_stride, pix.time_axis)
         if pix.valid is not None:
             fit_sel = fit_sel[pix.valid]
+    if pix.n_channels > GRID_MAX_CHANNELS:
+        yield Progress(f"sampling pixels ({pix.n_channels} features)", 0.15)
+        red = sample_pixels(pix.values, rng, fit_sel)
+    else:
+        yield Progress("finding distinct values", 0.15)
+        red = reduce_pixels(pix.values)
+    normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
+    normalizer = fix_coordinates(normalizer, pix.n_coordinates)
+    points = normalizer(red.raw_points)
+    if params.fit_stride == 1 or isinstance(red, PixelSample):
+        fit_w = red.weights
+    else:
         fit_idx = red.point_index(pix.values[fit_sel])
         fit_w = np.bincount(fit_idx, minlength=red.n_points).astype(np.float64)
-    return _Prepared(params, pix, red, normalizer, points, fit_w, rng)
+    return _Prepared(params, pix, red, normalizer, points, fit_w, rng, base_normalizer)
 
 
 def _build_hierarchy(prep: _Prepared):
     """Generator: the hierarchy state of a prepared image (either flavour)."""
     if prep.params.connected:
-        return (yield from _connected(prep.pix, prep.normalizer, prep.params))
-    return (yield from _hierarchical(prep.red, prep.points, prep.fit_w, prep.pix, prep.normalizer, prep.params, prep.rng))
+        return (yield from _connected(prep.pix, prep.normalizer, prep.params, prep.base_normalizer))
+    return (yield from _hierarchical(
+        prep.red, prep.points, prep.fit_w, prep.pix, prep.normalizer, prep.params, prep.rng, prep.base_normalizer
+    ))
 
 
 def iter_cluster_image(
@@ -490,6 +612,14 @@ def iter_cluster_image(
     max_units=2048,
     connected=False,
     random_state=0,
+    color_space="rgb",
+    filters=(),
+    scales=(1.0, 4.0),
+    spatial_weight=0.0,
+    intensity=True,
+    spacing=None,
+    min_size=0,
+    hole_size=0,
     max_bytes=None,
 ):
     """Generator form of :func:`cluster_image`: yields :class:`Progress`, returns the result.
@@ -503,7 +633,9 @@ def iter_cluster_image(
         image, mask=mask, max_bytes=max_bytes, n_clusters=n_clusters, method=method, linkage=linkage,
         channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, normalize=normalize,
         percentiles=percentiles, smoothing=smoothing, fit_stride=fit_stride, n_init=n_init,
-        max_units=max_units, random_state=random_state, connected=connected,
+        max_units=max_units, random_state=random_state, connected=connected, color_space=color_space,
+        filters=filters, scales=scales, spatial_weight=spatial_weight, intensity=intensity, spacing=spacing,
+        min_size=min_size, hole_size=hole_size,
     )
     params, pix, red, normalizer = prep.params, prep.pix, prep.red, prep.normalizer
     k = params.n_clusters
@@ -511,11 +643,15 @@ def iter_cluster_image(
         n_fit = int(np.count_nonzero(prep.fit_w))
         if n_fit < k:
             raise _too_many_clusters(k, n_fit, pix.n_channels, red.exact)
-        valid_labels, centers, counts, wcss, model = yield from _kmeans(
-            red, prep.points, prep.fit_w, pix, normalizer, params, prep.rng
+        valid_labels, centers, counts, wcss, model, feature_centers = yield from _kmeans(
+            red, prep.points, prep.fit_w, pix, normalizer, params, prep.rng, prep.base_normalizer or normalizer
         )
         yield Progress("writing labels", 0.97)
-        result = ClusterResult(_scatter(valid_labels, pix.shape, pix.valid), centers, counts, wcss, params, model)
+        labels, counts = _clean(_scatter(valid_labels, pix.shape, pix.valid), counts, params)
+        result = ClusterResult(
+            labels, centers, counts, wcss, params, model,
+            feature_centers=feature_centers, feature_names=pix.names,
+        )
     else:
         state = yield from _build_hierarchy(prep)
         result = _label_from_units(state, params)
@@ -584,6 +720,34 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
     random_state : int or None, default 0
         Seed for K-means++ seeding and bisecting; the same seed gives the same
         labels. None draws a fresh seed.
+    color_space : {"rgb", "lab", "hsv"}, default "rgb"
+        Colour space of an RGB image's features: as given, CIELAB, or the HSV
+        cone ``(S cos H, S sin H, V)`` (hue as an angle).
+    filters : sequence of str, default ()
+        Filter responses added as features for every channel and scale:
+        "gaussian", "gradient" (magnitude), "log" (Laplacian of Gaussian),
+        "dog" (difference of Gaussians), "structure" (structure-tensor
+        eigenvalues), "hessian" (Hessian eigenvalues); see
+        :mod:`napari_cluster_seg.core.features`.
+    scales : sequence of float, default (1, 4)
+        Sigmas (pixels) of the filters.
+    spatial_weight : float, default 0
+        Adds the pixel coordinates as features (in physical units from
+        ``spacing``), scaled so the image's largest extent spans
+        ``spatial_weight``: higher values give more compact clusters.
+    intensity : bool, default True
+        Use the (colour-converted, smoothed) channel values as features.
+    spacing : sequence of float, optional
+        Physical pixel size along each spatial axis (a napari layer's scale
+        without channel and time axes): for the coordinates, and filters
+        are anisotropic accordingly (sigmas are pixels of the finest axis).
+    min_size : int, default 0
+        Clean-up: connected regions of one label smaller than this many
+        pixels take the label of most of their neighbours (see
+        :func:`~napari_cluster_seg.core.cleanup.clean_labels`).
+    hole_size : int, default 0
+        Clean-up: regions of up to this many pixels enclosed by one label take
+        that label.
     max_bytes : int, optional
         Memory limit for loading a lazy image (default: available memory).
 
@@ -603,6 +767,17 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
 
     Notes
     -----
+    **Features.** By default pixels are clustered on their channel values.
+    ``color_space``, ``filters`` and ``spatial_weight`` replace them by
+    feature vectors (each normalised by ``normalize``, coordinates jointly);
+    ``centers`` and the label order still use the channel values, and
+    ``feature_centers`` holds the clusters in feature space.
+
+    **Clean-up.** ``min_size`` and ``hole_size`` change labels after
+    clustering; ``counts`` are then those of the cleaned labels, while
+    ``centers``, ``feature_centers`` and ``inertia`` describe the clusters
+    before clean-up.
+
     **Label order.** Clusters are numbered from the darkest (label 1) to the
     brightest (label k): by the cluster's mean value for one channel, by
     luminance (Rec. 709 weights) for RGB, and by the mean of the normalised

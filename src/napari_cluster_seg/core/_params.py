@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .features import FeatureSpec, validate_features
+
 METHODS = ("kmeans", "agglomerative", "divisive")
 LINKAGES = ("ward", "complete", "average", "single")
 NORMALIZATIONS = ("none", "minmax", "zscore", "percentile")
@@ -41,6 +43,10 @@ class ClusterParams:
     max_units: int = 2048
     connected: bool = False
     random_state: int | None = 0
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+    spacing: tuple | None = None
+    min_size: int = 0
+    hole_size: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict:
@@ -48,7 +54,21 @@ class ClusterParams:
         d = asdict(self)
         d.pop("extra")
         d["percentiles"] = list(self.percentiles)
+        d["features"] = self.features.as_dict()
+        d["spacing"] = None if self.spacing is None else list(self.spacing)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClusterParams:
+        """Inverse of :meth:`as_dict`."""
+        d = dict(d)
+        d["percentiles"] = tuple(d["percentiles"])
+        f = dict(d.get("features") or {})
+        f["filters"] = tuple(f.get("filters", ()))
+        f["scales"] = tuple(f.get("scales", (1.0, 4.0)))
+        d["features"] = FeatureSpec(**f)
+        d["spacing"] = None if d.get("spacing") is None else tuple(d["spacing"])
+        return cls(**d)
 
 
 def _check_int(name, value, *, low, high=None, fix=""):
@@ -100,6 +120,14 @@ def validate_params(
     max_units,
     random_state,
     connected=False,
+    color_space="rgb",
+    filters=(),
+    scales=(1.0, 4.0),
+    spatial_weight=0.0,
+    intensity=True,
+    spacing=None,
+    min_size=0,
+    hole_size=0,
 ) -> ClusterParams:
     """Check every option of :func:`cluster_image` against an image of ``ndim`` dims."""
     n_clusters = _check_int(
@@ -156,6 +184,21 @@ def validate_params(
         )
     if random_state is not None:
         random_state = _check_int("random_state", random_state, low=0)
+    if not isinstance(spatial_weight, numbers.Real):
+        raise ValueError(f"spatial_weight={spatial_weight!r} must be a number >= 0 (0 turns it off).")
+    min_size = _check_int("min_size", min_size, low=0, fix="Islands smaller than this many pixels are merged; 0 keeps all.")
+    hole_size = _check_int("hole_size", hole_size, low=0, fix="Holes up to this many pixels are filled; 0 keeps all.")
+    features = validate_features(color_space, filters, scales, spatial_weight, intensity, rgb=bool(rgb))
+    if spacing is not None:
+        try:
+            spacing = tuple(float(abs(s)) for s in spacing)
+        except (TypeError, ValueError):
+            raise ValueError(f"spacing must be a sequence of pixel sizes, one per spatial axis, got {spacing!r}.") from None
+        if len(spacing) != n_spatial or not all(np.isfinite(s) and s > 0 for s in spacing):
+            raise ValueError(
+                f"spacing={spacing!r} needs {n_spatial} positive pixel sizes, one per spatial axis "
+                "(not the channel or time axis)."
+            )
     return ClusterParams(
         n_clusters=n_clusters,
         method=method,
@@ -171,4 +214,8 @@ def validate_params(
         max_units=max_units,
         connected=connected,
         random_state=random_state,
+        features=features,
+        spacing=spacing,
+        min_size=min_size,
+        hole_size=hole_size,
     )

@@ -8,6 +8,7 @@ import numpy as np
 
 from ._api import Progress, _build_hierarchy, _cluster_stats, _fit_kmeans, _prepare, _too_many_clusters
 from .kmeans import nearest_center
+from .reduce import PixelSample
 
 #: Pixels drawn (seeded) for the silhouette score.
 SILHOUETTE_SAMPLE = 3000
@@ -74,6 +75,12 @@ def iter_scan_n_clusters(
     max_units=2048,
     connected=False,
     random_state=0,
+    color_space="rgb",
+    filters=(),
+    scales=(1.0, 4.0),
+    spatial_weight=0.0,
+    intensity=True,
+    spacing=None,
 ):
     """Generator form of :func:`scan_n_clusters`: yields :class:`Progress`, returns a :class:`KScan`."""
     if isinstance(k_min, bool) or not isinstance(k_min, (int, np.integer)) or k_min < 2:
@@ -86,7 +93,8 @@ def iter_scan_n_clusters(
         image, mask=mask, max_bytes=max_bytes, n_clusters=int(k_max), method=method, linkage=linkage,
         channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, normalize=normalize,
         percentiles=percentiles, smoothing=smoothing, fit_stride=fit_stride, n_init=n_init,
-        max_units=max_units, random_state=random_state, connected=connected,
+        max_units=max_units, random_state=random_state, connected=connected, color_space=color_space,
+        filters=filters, scales=scales, spatial_weight=spatial_weight, intensity=intensity, spacing=spacing,
     )
     params, pix, normalizer = prep.params, prep.pix, prep.normalizer
     ks = np.arange(int(k_min), int(k_max) + 1)
@@ -98,7 +106,11 @@ def iter_scan_n_clusters(
         n_fit = int(np.count_nonzero(prep.fit_w))
         if n_fit < ks[-1]:
             raise _too_many_clusters(int(ks[-1]), n_fit, pix.n_channels, red.exact)
-        sample_points = red.point_index(pix.values[sample])
+        if isinstance(red, PixelSample):  # many features: the silhouette sample is part of the pixel sample
+            sample_points = prep.rng.choice(red.n_points, min(int(sample_size), red.n_points), replace=False)
+            sample_features = prep.points[sample_points]
+        else:
+            sample_points = red.point_index(pix.values[sample])
         raw, weights, total_sq = red.raw_points, red.weights, red.total_sq
 
         def fit(k):

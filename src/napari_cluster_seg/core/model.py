@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from ._params import ClusterParams, normalize_axis
+from .cleanup import clean_labels
 from .kmeans import assign_nearest, nearest_center
 from .preprocess import Normalizer, load_array, pixels_for
-from .reduce import UnitGrid, reduce_pixels
+from .reduce import GRID_MAX_CHANNELS, UnitGrid, label_pixels, reduce_pixels
 
 FORMAT = "napari-cluster-seg model"
 VERSION = 1
@@ -90,7 +91,9 @@ class ClusterModel:
             unit[missing] = assign_nearest(points[missing], self.points)
         return self.labels[unit]
 
-    def _predict(self, image, *, channel_axis=None, rgb=None, time_axis=None, mask=None, max_bytes=None):
+    def _predict(
+        self, image, *, channel_axis=None, rgb=None, time_axis=None, mask=None, spacing=None, max_bytes=None
+    ):
         """Labels of ``image`` and the reduction they came from (see :meth:`predict`)."""
         image = load_array(image, max_bytes=max_bytes)
         p = self.params
@@ -116,19 +119,32 @@ class ClusterModel:
                 + ("" if channel_axis is None else f" on axis {channel_axis}")
                 + "; apply it to an image with the same channels (or pass channel_axis)."
             )
+        if spacing is None and p.spacing is not None and image.ndim == self.ndim:
+            spacing = p.spacing
         pix = pixels_for(
-            image, channel_axis=channel_axis, rgb=p.rgb, time_axis=time_axis, smoothing=p.smoothing, mask=mask
+            image, channel_axis=channel_axis, rgb=p.rgb, time_axis=time_axis, smoothing=p.smoothing, mask=mask,
+            features=p.features, spacing=spacing,
         )
-        red = reduce_pixels(pix.values)
-        per_point = self._label_points(self.normalizer(red.raw_points)).astype(self.labels.dtype)
-        out = red.map_pixels(pix.values, per_point, np.empty(pix.n_valid, per_point.dtype))
+        if pix.n_channels > GRID_MAX_CHANNELS:  # many features: each pixel to its nearest centre / unit
+            nearest, counts, sums, total_sq = label_pixels(
+                pix.values, lambda chunk: self.normalizer(chunk, dtype=np.float32), self.points
+            )
+            out = self.labels[nearest]
+            stats = (self.labels, counts, sums, total_sq)
+        else:
+            red = reduce_pixels(pix.values)
+            per_point = self._label_points(self.normalizer(red.raw_points)).astype(self.labels.dtype)
+            out = red.map_pixels(pix.values, per_point, np.empty(pix.n_valid, per_point.dtype))
+            stats = (red, per_point)
         if pix.valid is None:
             labels = out.reshape(pix.shape)
         else:
             labels = np.zeros(int(np.prod(pix.shape)), out.dtype)
             labels[pix.valid] = out
             labels = labels.reshape(pix.shape)
-        return labels, red, per_point, channel_axis, time_axis
+        if p.min_size > 1 or p.hole_size > 0:
+            labels = clean_labels(labels, min_size=p.min_size, hole_size=p.hole_size, time_axis=pix.time_axis)
+        return labels, pix, stats, channel_axis, time_axis
 
     def predict(self, image, **options) -> np.ndarray:
         """Label ``image`` with this model, without refitting.
@@ -151,6 +167,10 @@ class ClusterModel:
             Time axis (only matters with smoothing, which never crosses frames).
         mask : array of bool, optional
             Pixels to label; the rest get 0 (as do NaN / infinite pixels).
+        spacing : sequence of float, optional
+            Pixel size per spatial axis (for spatial-coordinate features and
+            anisotropic filters). Default: the model's, for an image with as
+            many dimensions as the fitted one.
 
         Returns
         -------
@@ -168,24 +188,40 @@ class ClusterModel:
     def apply(self, image, **options):
         """Like :meth:`predict` (same options), but returns a :class:`ClusterResult`.
 
-        Its labels are :meth:`predict`'s; centres, counts and inertia are
-        measured on ``image``; ``params`` records the channel and time axes used.
+        Its labels are :meth:`predict`'s; centres (mean channel values) and
+        counts are measured on ``image`` (after any clean-up), the inertia
+        before clean-up; ``params`` records the channel and time axes used.
 
         A cluster that no pixel of ``image`` falls into gets a count of 0
         and NaN centre values.
         """
         from dataclasses import replace
 
-        from ._api import ClusterResult, _cluster_stats
+        from ._api import ClusterResult, _cluster_stats, _pixel_group_means
 
-        labels, red, per_point, channel_axis, time_axis = self._predict(image, **options)
+        labels, pix, stats, channel_axis, time_axis = self._predict(image, **options)
         k = self.n_clusters
         with np.errstate(invalid="ignore", divide="ignore"):
-            centers, counts, inertia = _cluster_stats(
-                red.raw_points, red.weights, per_point.astype(np.intp) - 1, k, red.total_sq, self.normalizer
-            )
-        params = replace(self.params, channel_axis=channel_axis, time_axis=time_axis)
-        return ClusterResult(labels, centers, counts, inertia, params, self)
+            if len(stats) == 2:  # points of a reduction and their labels
+                red, per_point = stats
+                feature_means, _, inertia = _cluster_stats(
+                    red.raw_points, red.weights, per_point.astype(np.intp) - 1, k, red.total_sq, self.normalizer
+                )
+            else:  # per centre / unit: its label, pixel count and feature sums; sums of squares
+                point_labels, counts, sums, total_sq = stats
+                feature_means, _, inertia = _cluster_stats(
+                    sums / np.maximum(counts, 1)[:, None], counts.astype(np.float64),
+                    point_labels.astype(np.intp) - 1, k, total_sq, self.normalizer,
+                )
+        flat = labels.ravel() if pix.valid is None else labels.ravel()[pix.valid]
+        centers = _pixel_group_means(pix.base_values, flat, k + 1)[1:]
+        counts = np.bincount(labels.ravel(), minlength=k + 1)[1:].astype(np.int64)
+        spacing = options.get("spacing", self.params.spacing)
+        params = replace(self.params, channel_axis=channel_axis, time_axis=time_axis, spacing=spacing)
+        return ClusterResult(
+            labels, centers, counts, inertia, params, self,
+            feature_centers=self.normalizer(feature_means), feature_names=pix.names,
+        )
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict:
@@ -228,9 +264,7 @@ class ClusterModel:
                 f"(reads version {VERSION}); refit the model or upgrade napari-cluster-seg."
             )
         try:
-            pd = dict(d["params"])
-            pd["percentiles"] = tuple(pd["percentiles"])
-            params = ClusterParams(**pd)
+            params = ClusterParams.from_dict(d["params"])
             nd = d["normalizer"]
 
             def arr(x):

@@ -104,6 +104,14 @@ class PixelData:
         Index of the time axis in ``shape``.
     ndim : int
         Dimensions of the input image (with its channel axis, if any).
+    base : ndarray, shape (n_valid, n_channels) or None
+        With features: the channel values behind them (else None: ``values``
+        are the channel values).
+    names : tuple of str or None
+        Feature names (with features).
+    n_coordinates : int
+        Number of trailing spatial-coordinate features (scaled jointly, never
+        normalised one by one).
     """
 
     values: np.ndarray
@@ -111,6 +119,14 @@ class PixelData:
     valid: np.ndarray | None
     time_axis: int | None = None
     ndim: int = 2
+    base: np.ndarray | None = None
+    names: tuple | None = None
+    n_coordinates: int = 0
+
+    @property
+    def base_values(self) -> np.ndarray:
+        """The channel values (``values`` itself when no features are computed)."""
+        return self.values if self.base is None else self.base
 
     @property
     def n_valid(self) -> int:
@@ -198,10 +214,64 @@ def pixel_data(
     return PixelData(values=values, shape=tuple(shape), valid=valid, time_axis=time_axis, ndim=image.ndim)
 
 
-def pixels_for(image, *, channel_axis, rgb, time_axis, smoothing, mask) -> PixelData:
-    """The pixels a model works on: :func:`pixel_data` (the one place features join in)."""
-    return pixel_data(
-        image, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, smoothing=smoothing, mask=mask
+def pixels_for(
+    image, *, channel_axis, rgb, time_axis, smoothing, mask, features=None, spacing=None
+) -> PixelData:
+    """The pixels a model works on: :func:`pixel_data`, then the features of ``features``, if any.
+
+    With features, ``values`` holds the feature vectors (float32) and
+    ``base`` the channel values (for cluster means and label order).
+    """
+    pix = pixel_data(image, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, smoothing=smoothing, mask=mask)
+    if features is None or not features.active:
+        return pix
+    from .features import convert_color, coordinate_features, feature_names, filter_features
+
+    image = check_dtype(image)
+    image_cl = image[..., np.newaxis] if channel_axis is None else np.moveaxis(image, channel_axis, -1)
+    if rgb:
+        image_cl = image_cl[..., :3]
+    shape = pix.shape
+    n_pix = int(np.prod(shape))
+    spatial = [ax for ax in range(len(shape)) if ax != pix.time_axis]
+    channels = convert_color(image_cl, features.color_space)
+    finite = None if pix.valid is None else pix.valid.reshape(shape)
+    if finite is not None:  # filters need numbers everywhere: fill the gaps with the channel means
+        channels = channels.astype(np.float32, copy=True)
+        for c in range(channels.shape[-1]):
+            chan = channels[..., c]
+            ok = finite & np.isfinite(chan)
+            chan[~ok] = chan[ok].mean() if ok.any() else 0.0
+    if features.color_space == "rgb":
+        names = ["R", "G", "B"] if rgb else [str(c) for c in range(channels.shape[-1])]
+    else:
+        names = {"lab": ["L", "a", "b"], "hsv": ["Scos(H)", "Ssin(H)", "V"]}[features.color_space]
+    all_names = feature_names(features, names, len(spatial))
+    parts = []
+    if features.intensity:
+        if features.color_space == "rgb" and finite is None:
+            parts.append(pix.values.astype(np.float32).reshape(shape + (-1,)))
+        elif smoothing > 0:
+            parts.append(_smooth(channels, np.ones(shape, bool) if finite is None else finite, smoothing, pix.time_axis))
+        else:
+            parts.append(channels.astype(np.float32, copy=False))
+    if features.filters:
+        parts.append(filter_features(channels, features, time_axis=pix.time_axis, spacing=spacing))
+    if features.spatial_weight > 0:
+        parts.append(coordinate_features(shape, time_axis=pix.time_axis, spacing=spacing, weight=features.spatial_weight))
+    n_feat = sum(p.shape[-1] for p in parts)
+    values = np.empty((n_pix, n_feat), np.float32)
+    col = 0
+    for part in parts:
+        values[:, col : col + part.shape[-1]] = part.reshape(n_pix, -1)
+        col += part.shape[-1]
+    del parts
+    if pix.valid is not None:
+        values = values[pix.valid]
+    return PixelData(
+        values=values, shape=shape, valid=pix.valid, time_axis=pix.time_axis, ndim=pix.ndim,
+        base=pix.values, names=tuple(all_names),
+        n_coordinates=len(spatial) if features.spatial_weight > 0 else 0,
     )
 
 
@@ -258,6 +328,21 @@ def fit_normalizer(points: np.ndarray, weights: np.ndarray, how: str, percentile
         offset, scale = lo, hi - lo
     scale = np.where(scale > 0, scale, 1.0)
     return Normalizer(np.asarray(offset, np.float64), np.asarray(scale, np.float64), clip_low, clip_high)
+
+
+def fix_coordinates(normalizer: Normalizer, n_coordinates: int) -> Normalizer:
+    """Leave the last ``n_coordinates`` features as they are (already scaled jointly)."""
+    if n_coordinates == 0:
+        return normalizer
+    offset, scale = normalizer.offset.copy(), normalizer.scale.copy()
+    offset[-n_coordinates:] = 0.0
+    scale[-n_coordinates:] = 1.0
+    clip_low, clip_high = normalizer.clip_low, normalizer.clip_high
+    if clip_low is not None:
+        clip_low, clip_high = clip_low.copy(), clip_high.copy()
+        clip_low[-n_coordinates:] = -np.inf
+        clip_high[-n_coordinates:] = np.inf
+    return Normalizer(offset, scale, clip_low, clip_high)
 
 
 def downsample_mask(shape: tuple, stride: int, time_axis: int | None) -> np.ndarray:

@@ -44,6 +44,11 @@ TABLE_SLICE = 2**23
 LEVELS_1D = 2**16
 #: Total cells of the grid for several channels (about 101 per channel for three channels).
 LEVELS_ND_TOTAL = 2**20
+#: Most channels reduced on a grid (32 levels each at 4); more (feature vectors) are fitted on a
+#: sample of pixels instead, and every pixel is then labelled by its nearest centre or unit.
+GRID_MAX_CHANNELS = 4
+#: Pixels in that sample.
+SAMPLE_POINTS = 2**16
 
 
 def n_workers() -> int:
@@ -452,3 +457,65 @@ class UnitGrid:
         codes = _cell_codes(points, self.levels, self.lo, self.span)
         idx = np.minimum(np.searchsorted(self.unit_codes, codes), self.unit_codes.size - 1)
         return np.where(self.unit_codes[idx] == codes, idx, -1)
+
+
+@dataclass
+class PixelSample:
+    """A seeded random sample of pixels standing for all of them (for many channels / features).
+
+    Attributes
+    ----------
+    raw_points : ndarray, shape (s, c)
+        The sampled pixels' values.
+    weights : ndarray, shape (s,)
+        Pixels each sampled pixel stands for (n / s).
+    total_sq : ndarray, shape (c,)
+        ``weights @ raw_points**2``: with sums over the sample, sample
+        estimates of sums of squares stay consistent.
+    index : ndarray, shape (s,)
+        Rows of the sampled pixels.
+    """
+
+    raw_points: np.ndarray
+    weights: np.ndarray
+    total_sq: np.ndarray
+    index: np.ndarray
+    exact: bool = False
+
+    @property
+    def n_points(self) -> int:
+        return self.weights.size
+
+
+def sample_pixels(values: np.ndarray, rng: np.random.Generator, select: np.ndarray | None = None,
+                  size: int = SAMPLE_POINTS) -> PixelSample:
+    """Sample up to ``size`` rows of ``values`` (among ``select``, a boolean row mask, if given)."""
+    rows = np.arange(values.shape[0]) if select is None else np.flatnonzero(select)
+    if rows.size > size:
+        rows = np.sort(rng.choice(rows, size, replace=False))
+    raw = values[rows].astype(np.float64)
+    weights = np.full(rows.size, values.shape[0] / rows.size)
+    return PixelSample(raw, weights, weights @ raw**2, rows)
+
+
+def label_pixels(values: np.ndarray, transform, centers: np.ndarray):
+    """Nearest centre (in the space ``transform`` maps rows to) of every row of ``values``, in chunks.
+
+    Returns ``(labels, counts, sums, total_sq)``: labels (int16/int32),
+    pixels per centre, per-centre sums of the untransformed values, and the
+    per-channel sum of squares of all values (for exact sums of squares).
+    """
+    from .kmeans import assign_nearest
+
+    k = centers.shape[0]
+    labels = np.empty(values.shape[0], np.int16 if k < 2**15 else np.int32)
+    centers32 = np.asarray(centers, np.float32)
+
+    def work(start, stop):
+        chunk = values[start:stop]
+        lab = assign_nearest(transform(chunk), centers32)
+        labels[start:stop] = lab
+        sums = np.stack([np.bincount(lab, weights=chunk[:, c], minlength=k) for c in range(chunk.shape[1])], 1)
+        return np.bincount(lab, minlength=k), sums, np.einsum("ij,ij->j", chunk, chunk, dtype=np.float64)
+
+    return (labels, *accumulate_chunks(work, values.shape[0], chunk=CHUNK // 4))
