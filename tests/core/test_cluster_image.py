@@ -345,4 +345,24 @@ def test_cluster_table_in_physical_units_for_a_time_series():
     assert table["pixels"].tolist() == [20, 20]
     np.testing.assert_allclose(table["area"], [20 * 0.125, 20 * 0.125])  # time is not a size
     assert table["size_unit"][0] == "um^2"
-    assert list(table)[-3:] == ["mean_0", "mean_1", "mean_2"]
+    assert [c for c in table if c.startswith("mean_")] == ["mean_0", "mean_1", "mean_2"]
+    # centres in the normalised feature space: min-max scaled channel means
+    np.testing.assert_allclose(table["center_0"], [0.0, 1.0])
+    np.testing.assert_allclose(table["center_1"], [0.0, 0.0])
+
+
+def test_cluster_table_feature_centres_with_features():
+    from napari_cluster_seg import cluster_table
+    from skimage import data
+
+    img = data.camera()[::4, ::4]
+    res = cluster_image(img, 3, filters=("log",), scales=(2.0,), normalize="zscore")
+    table = cluster_table(res)
+    assert [c for c in table if c.startswith("center_")] == ["center_0", "center_log_0_s2"]
+    from napari_cluster_seg.core.preprocess import pixels_for
+
+    pix = pixels_for(img, channel_axis=None, rgb=False, time_axis=None, smoothing=0, mask=None,
+                     features=res.params.features)
+    feats = res.model.normalizer(pix.values).reshape(img.shape + (2,))
+    for lab in (1, 2, 3):
+        np.testing.assert_allclose(table["center_log_0_s2"][lab - 1], feats[res.labels == lab, 1].mean(), atol=2e-3)

@@ -16,7 +16,9 @@ def cluster_table(result, *, scale=None, units=None, channel_names=None) -> dict
     ``pixels``, ``fraction`` (of the clustered pixels), ``area`` (2D) or
     ``volume`` (3D and more: the product over spatial axes) in physical units
     (pixel count times the product of ``scale``; the unit in ``size_unit``),
-    and the mean input value of each channel (``mean_<channel>``).
+    the mean input value of each channel (``mean_<channel>``), and the
+    cluster's centre in the normalised feature space it was clustered in
+    (``center_<feature>``: the channels, or the chosen features).
 
     Parameters
     ----------
@@ -68,6 +70,10 @@ def cluster_table(result, *, scale=None, units=None, channel_names=None) -> dict
         channel_names = ["R", "G", "B"] if result.params.rgb else [str(c) for c in range(n_channels)]
     for c, name in enumerate(channel_names[:n_channels]):
         table[f"mean_{name}"] = result.centers[:, c]
+    if result.feature_centers is not None:
+        names = result.feature_names or channel_names[: result.feature_centers.shape[1]]
+        for c, name in enumerate(names):
+            table[f"center_{name}"] = result.feature_centers[:, c]
     return table
 
 

@@ -29,6 +29,7 @@ from ..core import (
     write_table_csv,
 )
 from ._compare import CompareSection
+from ._features import FeatureSection
 from ._layers import layer_data, output_name, result_metadata, transform_kwargs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,7 +72,8 @@ def run_job(job: Job):
 
 def scan_job(job: Job, k_max: int):
     """Worker body (generator): score k = 2..k_max with the job's settings."""
-    options = {key: value for key, value in job.options.items() if key != "n_clusters"}
+    # k is what is scanned; the clean-up does not change the clustering's scores
+    options = {key: value for key, value in job.options.items() if key not in ("n_clusters", "min_size", "hole_size")}
     return (yield from iter_scan_n_clusters(_job_image(job), k_max, **options))
 
 
@@ -141,6 +143,7 @@ class ClusterSegWidget(Container):
             "then label every pixel at full resolution."
         )
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
+        self.feature_section = FeatureSection(self._set_smoothing_and_normalize)
         self.new_layer = CheckBox(text="new layer", value=False)
         self.new_layer.tooltip = "Add a new Labels layer instead of replacing this method's last result."
         self.run = PushButton(text="Run")
@@ -178,6 +181,7 @@ class ClusterSegWidget(Container):
                 self.smoothing,
                 self.fit_stride,
                 self.seed,
+                self.feature_section,
                 self.new_layer,
                 Container(widgets=[self.run, self.cancel], layout="horizontal", labels=False),
                 self.progress,
@@ -243,6 +247,7 @@ class ClusterSegWidget(Container):
         rgb = layer is not None and layer.rgb
         self.channel_axis.enabled = not rgb
         self.extra_channels.enabled = not rgb
+        self.feature_section.set_rgb(rgb)
 
     # --------------------------------------------------------------------- run
     def _set_status(self, text: str, *, error: bool = False):
@@ -290,8 +295,23 @@ class ClusterSegWidget(Container):
             settings.pop("linkage")
         return (id(layer), tuple(id(extra) for extra in extras), tuple(sorted(settings.items())))
 
+    def _set_smoothing_and_normalize(self, smoothing: float, normalize: str):
+        self.smoothing.value = smoothing
+        self.normalize.value = normalize
+
+    @staticmethod
+    def _spacing(layer, channel_axis, time_axis, n_extra: int) -> tuple:
+        """Pixel size along the spatial axes of the clustered image (the layer's scale)."""
+        drop = {time_axis} | ({channel_axis} if channel_axis is not None and n_extra == 0 else set())
+        return tuple(float(abs(s)) for ax, s in enumerate(layer.scale) if ax not in drop)
+
     def _options(self, layer, channel_axis) -> dict:
+        features = self.feature_section.options()
+        if features["filters"] or features["spatial_weight"] > 0:
+            extras = len(self.extra_channels.value or [])
+            features["spacing"] = self._spacing(layer, channel_axis, self.time_axis.value, extras)
         return {
+            **features,
             "n_clusters": int(self.n_clusters.value),
             "method": self.method.value,
             "linkage": self.linkage.value,
