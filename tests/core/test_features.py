@@ -229,3 +229,22 @@ def test_time_series_features_never_cross_frames():
     res = cluster_image(movie, 2, time_axis=0, filters=("gaussian",), scales=(3.0,))
     assert res.labels.shape == movie.shape
     assert len(np.unique(res.labels[1])) == 1  # the empty frame sees no blur from frame 0
+
+
+def test_colour_conversion_in_blocks_equals_whole(monkeypatch):
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (40, 30, 3)).astype(np.uint8)
+    whole = convert_color(rgb, "lab")
+    monkeypatch.setattr(F, "BLOCK_PIXELS", 4 * 97)
+    np.testing.assert_array_equal(convert_color(rgb, "lab"), whole)
+    assert convert_color(rgb, "hsv").shape == rgb.shape
+
+
+def test_features_with_nan_pixels_leave_them_unclustered():
+    img = np.random.default_rng(6).random((40, 40)).astype(np.float32)
+    img[:20] += 2.0
+    img[5:8, 5:8] = np.nan
+    res = cluster_image(img, 2, filters=("gaussian", "log"), scales=(1.0, 2.0))
+    assert np.all(res.labels[5:8, 5:8] == 0)
+    assert np.all(res.labels[img == img] > 0)
+    assert np.mean(res.labels[25:] == 1) > 0.95 and np.mean(res.labels[10:18] == 2) > 0.95

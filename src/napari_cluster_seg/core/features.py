@@ -147,16 +147,22 @@ def convert_color(rgb: np.ndarray, color_space: str) -> np.ndarray:
     """
     if color_space == "rgb":
         return rgb.astype(np.float32)
-    unit = _unit_range(rgb)
-    if color_space == "lab":
-        from skimage.color import rgb2lab
+    from skimage.color import rgb2hsv, rgb2lab
 
-        return rgb2lab(unit).astype(np.float32)
-    from skimage.color import rgb2hsv
-
-    hsv = rgb2hsv(unit).astype(np.float32)
-    angle = 2 * np.pi * hsv[..., 0]
-    return np.stack([hsv[..., 1] * np.cos(angle), hsv[..., 1] * np.sin(angle), hsv[..., 2]], axis=-1)
+    flat = rgb.reshape(-1, 3)
+    out = np.empty(flat.shape, np.float32)
+    step = BLOCK_PIXELS // 4  # skimage converts in float64: bound its temporaries
+    for start in range(0, flat.shape[0], step):
+        unit = _unit_range(flat[start : start + step])[:, np.newaxis, :]
+        if color_space == "lab":
+            out[start : start + step] = rgb2lab(unit)[:, 0]
+        else:
+            hsv = rgb2hsv(unit)[:, 0]
+            angle = 2 * np.pi * hsv[:, 0]
+            out[start : start + step] = np.stack(
+                [hsv[:, 1] * np.cos(angle), hsv[:, 1] * np.sin(angle), hsv[:, 2]], axis=-1
+            )
+    return out.reshape(rgb.shape[:-1] + (3,))
 
 
 def feature_names(spec: FeatureSpec, channel_names, n_spatial: int) -> list[str]:
