@@ -32,3 +32,17 @@ def bands():
     truth = np.repeat(np.arange(3), 20)[:, None].repeat(30, 1)
     img = (np.array([500, 5000, 20000])[truth] + rng.normal(0, 50, truth.shape)).astype(np.uint16)
     return img, truth + 1
+
+
+@pytest.fixture
+def kmeans_and_agglomerative(cluster_widget, run_widget):
+    """The astronaut sample clustered by K-means and agglomerative (k = 4) in the widget."""
+    viewer, widget = cluster_widget
+    (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")
+    widget.image.value = image
+    widget.n_clusters.value = 4
+    run_widget(widget)
+    widget.method.value = "agglomerative"
+    run_widget(widget)
+    km, ag = viewer.layers["astronaut K-means"], viewer.layers["astronaut agglomerative"]
+    return viewer, widget, image, km, ag

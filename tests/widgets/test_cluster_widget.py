@@ -226,15 +226,8 @@ def test_viewer_stays_responsive_while_running(cluster_widget, qtbot):
     assert len(labels_layers(viewer)) == 1
 
 
-def test_compare_reports_agreement_and_shows_grid(cluster_widget, run_widget, qtbot):
-    viewer, widget = cluster_widget
-    (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")
-    widget.image.value = image
-    widget.n_clusters.value = 4
-    run_widget(widget)
-    widget.method.value = "agglomerative"
-    run_widget(widget)
-    km, ag = (viewer.layers["astronaut K-means"], viewer.layers["astronaut agglomerative"])
+def test_compare_reports_agreement_and_shows_grid(kmeans_and_agglomerative, qtbot):
+    viewer, widget, image, km, ag = kmeans_and_agglomerative
     assert {widget.compare_a.value, widget.compare_b.value} == {km, ag}
     widget.compare.clicked()
     qtbot.waitUntil(lambda: widget.compare_worker is None, timeout=WORKER_TIMEOUT_MS)

@@ -58,16 +58,8 @@ def test_suggest_k_bad_settings_report_in_the_widget(cluster_widget, qtbot):
     assert widget.last_scan is None
 
 
-def test_heat_map_of_the_comparison_and_a_click_highlights_pixels(cluster_widget, run_widget, qtbot):
-    viewer, widget = cluster_widget
-    (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")
-    widget.image.value = image
-    widget.n_clusters.value = 4
-    run_widget(widget)
-    widget.method.value = "agglomerative"
-    widget.n_clusters.value = 3
-    run_widget(widget)
-    km, ag = viewer.layers["astronaut K-means"], viewer.layers["astronaut agglomerative"]
+def test_heat_map_of_the_comparison_and_a_click_highlights_pixels(kmeans_and_agglomerative, qtbot):
+    viewer, widget, image, km, ag = kmeans_and_agglomerative
     widget.compare_a.value, widget.compare_b.value = km, ag
     widget.compare.clicked()
     qtbot.waitUntil(lambda: widget.compare_worker is None, timeout=WORKER_TIMEOUT_MS)
@@ -75,7 +67,7 @@ def test_heat_map_of_the_comparison_and_a_click_highlights_pixels(cluster_widget
     assert any(inner is heat for inner in viewer.window.dock_widgets.values())
     expected = compare_labels(km.data, ag.data)
     np.testing.assert_array_equal(heat.table, expected.contingency[1:, 1:])
-    assert heat.table.shape == (4, 3)
+    assert heat.table.shape == (4, 4)
     assert f"NMI {expected.nmi:.3f}" in heat.axes.get_title()
     click(heat, heat.axes, 2, 3)  # column = agglomerative label 2, row = K-means label 3
     assert heat.selected == (3, 2)
@@ -90,7 +82,7 @@ def test_heat_map_of_the_comparison_and_a_click_highlights_pixels(cluster_widget
     assert f"highlighted {int(((km.data == 1) & (ag.data == 1)).sum())} pixels" in widget.compare_result.value
     # the highlight layer is not offered for comparisons
     assert highlight not in widget.compare_a.choices
-    assert km.data.max() == 4 and ag.data.max() == 3  # compared layers untouched
+    assert km.data.max() == 4 and ag.data.max() == 4  # compared layers untouched
 
 
 @pytest.mark.parametrize("method", ["kmeans", "agglomerative"])

@@ -63,24 +63,8 @@ def iter_scan_n_clusters(
     sample_size=SILHOUETTE_SAMPLE,
     mask=None,
     max_bytes=None,
-    linkage="ward",
-    channel_axis=None,
-    rgb=False,
-    time_axis=None,
-    normalize="minmax",
-    percentiles=(1.0, 99.0),
-    smoothing=0.0,
-    fit_stride=1,
-    n_init=4,
-    max_units=2048,
-    connected=False,
     random_state=0,
-    color_space="rgb",
-    filters=(),
-    scales=(1.0, 4.0),
-    spatial_weight=0.0,
-    intensity=True,
-    spacing=None,
+    **options,
 ):
     """Generator form of :func:`scan_n_clusters`: yields :class:`Progress`, returns a :class:`KScan`."""
     if isinstance(k_min, bool) or not isinstance(k_min, (int, np.integer)) or k_min < 2:
@@ -89,12 +73,10 @@ def iter_scan_n_clusters(
         raise ValueError(f"k_max={k_max!r} must be an integer larger than k_min={k_min}, e.g. 10.")
     if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 10:
         raise ValueError(f"sample_size={sample_size!r} must be an integer >= 10 (pixels for the silhouette).")
+    options.pop("n_clusters", None)
     prep = yield from _prepare(
-        image, mask=mask, max_bytes=max_bytes, n_clusters=int(k_max), method=method, linkage=linkage,
-        channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, normalize=normalize,
-        percentiles=percentiles, smoothing=smoothing, fit_stride=fit_stride, n_init=n_init,
-        max_units=max_units, random_state=random_state, connected=connected, color_space=color_space,
-        filters=filters, scales=scales, spatial_weight=spatial_weight, intensity=intensity, spacing=spacing,
+        image, mask=mask, max_bytes=max_bytes, n_clusters=int(k_max), method=method,
+        random_state=random_state, **options,
     )
     params, pix, normalizer = prep.params, prep.pix, prep.normalizer
     ks = np.arange(int(k_min), int(k_max) + 1)
@@ -173,7 +155,9 @@ def scan_n_clusters(image, k_max=10, method="kmeans", *, progress=None, **option
         Called as ``progress(stage, fraction)``.
     **options
         ``k_min`` (default 2), ``sample_size`` (pixels for the silhouette,
-        default 3000) and any option of :func:`cluster_image`.
+        default 3000) and the options of :func:`cluster_image` (``mask``,
+        ``rgb``, ``channel_axis``, ``normalize``, features, ...; the clean-up
+        options are accepted but do not change the scores).
 
     Returns
     -------
