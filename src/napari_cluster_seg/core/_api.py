@@ -809,7 +809,11 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
     >>> res.centers[:, 0]
     array([  0.,  10., 200.])
     """
-    gen = iter_cluster_image(image, n_clusters, method, **options)
+    return run_with_progress(iter_cluster_image(image, n_clusters, method, **options), progress)
+
+
+def run_with_progress(gen, progress=None):
+    """Run a generator of :class:`Progress` to its end, calling ``progress(stage, fraction)``; its value."""
     try:
         while True:
             step = next(gen)

@@ -6,7 +6,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._api import Progress, _build_hierarchy, _cluster_stats, _fit_kmeans, _prepare, _too_many_clusters
+from ._api import (
+    Progress,
+    _build_hierarchy,
+    _cluster_stats,
+    _fit_kmeans,
+    _prepare,
+    _too_many_clusters,
+    run_with_progress,
+)
 from .kmeans import nearest_center
 from .reduce import PixelSample
 
@@ -172,11 +180,4 @@ def scan_n_clusters(image, k_max=10, method="kmeans", *, progress=None, **option
     >>> scan_n_clusters(img, k_max=3).ks.tolist()
     [2, 3]
     """
-    gen = iter_scan_n_clusters(image, k_max, method, **options)
-    try:
-        while True:
-            step = next(gen)
-            if progress is not None:
-                progress(step.stage, step.fraction)
-    except StopIteration as stop:
-        return stop.value
+    return run_with_progress(iter_scan_n_clusters(image, k_max, method, **options), progress)
