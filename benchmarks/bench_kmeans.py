@@ -41,9 +41,9 @@ def astronaut_rgb(size):
     from skimage import data, transform
 
     img = data.astronaut()
-    return (transform.resize(img, (size, size), order=1, preserve_range=True, anti_aliasing=False) + 0.5).astype(
-        np.uint8
-    )
+    return (
+        transform.resize(img, (size, size), order=1, preserve_range=True, anti_aliasing=False) + 0.5
+    ).astype(np.uint8)
 
 
 def microscopy_uint16(size):

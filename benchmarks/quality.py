@@ -52,7 +52,13 @@ SETS = {
 
 #: Best settings found per set (on these images: an optimistic reference, not a target).
 BEST = {
-    "dsb2018-nuclei": {"n_clusters": 5, "smoothing": 1.0, "filters": ("log",), "scales": (4.0,), "normalize": "percentile"},
+    "dsb2018-nuclei": {
+        "n_clusters": 5,
+        "smoothing": 1.0,
+        "filters": ("log",),
+        "scales": (4.0,),
+        "normalize": "percentile",
+    },
     "dsb2018-tissue": {"n_clusters": 8, "color_space": "lab", "smoothing": 1.0, "normalize": "percentile"},
 }
 
@@ -108,7 +114,7 @@ def sklearn_labels(image, rgb, k):
     key = centres @ np.array([0.2126, 0.7152, 0.0722]) if rgb else centres[:, 0]
     rank = np.empty(k, np.uint8)
     rank[np.argsort(key)] = np.arange(1, k + 1)
-    return rank[km.labels_].reshape(image.shape[: 2])
+    return rank[km.labels_].reshape(image.shape[:2])
 
 
 def ours(options):

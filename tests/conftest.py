@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 
 #: The project's shared data folder (beside the project root); tests skip when it is absent.
-SHARED_DATA = Path(os.environ.get("NAPARI_CLUSTER_SEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("NAPARI_CLUSTER_SEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 
 @pytest.fixture

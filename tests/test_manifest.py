@@ -10,7 +10,9 @@ import pytest
 def test_npe2_validate_with_imports():
     npe2 = shutil.which("npe2", path=str(Path(sys.executable).parent)) or shutil.which("npe2")
     assert npe2, "npe2 command not found"
-    out = subprocess.run([npe2, "validate", "napari-cluster-seg", "--imports"], capture_output=True, text=True)
+    out = subprocess.run(
+        [npe2, "validate", "napari-cluster-seg", "--imports"], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "valid" in out.stdout
 
@@ -28,11 +30,11 @@ def test_manifest_contributions():
 def test_sample_data_needs_no_download_and_is_deterministic():
     from napari_cluster_seg import _sample_data as sd
 
-    (astro, meta, kind), = sd.astronaut()
+    ((astro, meta, kind),) = sd.astronaut()
     assert astro.shape == (512, 512, 3) and meta["rgb"] and kind == "image"
-    (ihc, meta, _), = sd.immunohistochemistry()
+    ((ihc, meta, _),) = sd.immunohistochemistry()
     assert ihc.ndim == 3 and meta["rgb"]
-    (stack, meta, _), = sd.nuclei_3d()
+    ((stack, meta, _),) = sd.nuclei_3d()
     assert stack.shape == (32, 128, 128) and stack.dtype == np.uint16
     np.testing.assert_array_equal(stack, sd.make_nuclei_3d())
     # nuclei are bright, background is dim: two well-separated populations

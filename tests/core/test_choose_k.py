@@ -59,8 +59,12 @@ def test_deterministic_and_reports_progress():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"k_max": 2}, "k_max=2 must be an integer larger"), ({"k_max": 5, "k_min": 1}, "k_min=1"),
-     ({"k_max": 5, "sample_size": 3}, "sample_size=3"), ({"k_max": 20}, "n_clusters=20 is more than")],
+    [
+        ({"k_max": 2}, "k_max=2 must be an integer larger"),
+        ({"k_max": 5, "k_min": 1}, "k_min=1"),
+        ({"k_max": 5, "sample_size": 3}, "sample_size=3"),
+        ({"k_max": 20}, "n_clusters=20 is more than"),
+    ],
 )
 def test_bad_options(kwargs, match):
     img = np.repeat(np.arange(10, dtype=np.uint8), 10).reshape(10, 10)

@@ -68,4 +68,6 @@ def test_clean_up_in_cluster_image_and_models(tmp_path, method):
     loaded = ClusterModel.load(res.model.save(tmp_path / "m.json"))
     np.testing.assert_array_equal(loaded.predict(img), res.labels)
     if method == "agglomerative":
-        np.testing.assert_array_equal(res.cut(3).labels, clean_labels(raw.cut(3).labels, min_size=30, hole_size=60))
+        np.testing.assert_array_equal(
+            res.cut(3).labels, clean_labels(raw.cut(3).labels, min_size=30, hole_size=60)
+        )

@@ -201,7 +201,10 @@ def test_normalisation_options_and_percentile_clipping():
     img2 = np.stack([ch_small, ch_large], -1).reshape(10, 10, 2)
     zs = cluster_image(img2, 2, channel_axis=-1, normalize="zscore")
     raw = cluster_image(img2, 2, channel_axis=-1, normalize="none")
-    agree = lambda lab: max((lab.ravel() - 1 == split).mean(), (lab.ravel() - 1 != split).mean())
+
+    def agree(lab):
+        return max((lab.ravel() - 1 == split).mean(), (lab.ravel() - 1 != split).mean())
+
     assert agree(zs.labels) > agree(raw.labels)
 
 
@@ -277,7 +280,10 @@ def test_bool_image_is_accepted():
         ({"n_clusters": 9}, r"n_clusters=9 is more than the 4 distinct values .*choose n_clusters <= 4"),
         ({"n_clusters": 9, "method": "divisive"}, r"n_clusters=9 is more than the 4 distinct values"),
         ({"mask": np.zeros((4, 4), bool)}, r"no pixel can be clustered"),
-        ({"mask": np.ones((3, 3), bool)}, r"mask has shape \(3, 3\) but the image's pixels have shape \(4, 4\)"),
+        (
+            {"mask": np.ones((3, 3), bool)},
+            r"mask has shape \(3, 3\) but the image's pixels have shape \(4, 4\)",
+        ),
     ],
 )
 def test_bad_options_raise_clear_errors(kwargs, match):
@@ -302,7 +308,9 @@ def test_bad_images_raise_clear_errors(image, match):
 
 
 def test_rgb_needs_three_or_four_channels():
-    with pytest.raises(ValueError, match=r"rgb=True needs 3 \(RGB\) or 4 \(RGBA\) channels on the last axis, got 2"):
+    with pytest.raises(
+        ValueError, match=r"rgb=True needs 3 \(RGB\) or 4 \(RGBA\) channels on the last axis, got 2"
+    ):
         cluster_image(np.zeros((4, 4, 2), np.uint8), 2, rgb=True)
 
 
@@ -352,8 +360,9 @@ def test_cluster_table_in_physical_units_for_a_time_series():
 
 
 def test_cluster_table_feature_centres_with_features():
-    from napari_cluster_seg import cluster_table
     from skimage import data
+
+    from napari_cluster_seg import cluster_table
 
     img = data.camera()[::4, ::4]
     res = cluster_image(img, 3, filters=("log",), scales=(2.0,), normalize="zscore")
@@ -361,8 +370,17 @@ def test_cluster_table_feature_centres_with_features():
     assert [c for c in table if c.startswith("center_")] == ["center_0", "center_log_0_s2"]
     from napari_cluster_seg.core.preprocess import pixels_for
 
-    pix = pixels_for(img, channel_axis=None, rgb=False, time_axis=None, smoothing=0, mask=None,
-                     features=res.params.features)
+    pix = pixels_for(
+        img,
+        channel_axis=None,
+        rgb=False,
+        time_axis=None,
+        smoothing=0,
+        mask=None,
+        features=res.params.features,
+    )
     feats = res.model.normalizer(pix.values).reshape(img.shape + (2,))
     for lab in (1, 2, 3):
-        np.testing.assert_allclose(table["center_log_0_s2"][lab - 1], feats[res.labels == lab, 1].mean(), atol=2e-3)
+        np.testing.assert_allclose(
+            table["center_log_0_s2"][lab - 1], feats[res.labels == lab, 1].mean(), atol=2e-3
+        )

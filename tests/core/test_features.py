@@ -7,7 +7,6 @@ from scipy import ndimage as ndi
 from napari_cluster_seg import ClusterModel, cluster_image
 from napari_cluster_seg.core import features as F
 from napari_cluster_seg.core.features import (
-    FeatureSpec,
     convert_color,
     coordinate_features,
     feature_names,
@@ -17,8 +16,14 @@ from napari_cluster_seg.core.features import (
 
 
 def spec(*filters, scales=(2.0,), **kw):
-    return validate_features(kw.pop("color_space", "rgb"), filters, scales, kw.pop("spatial_weight", 0.0),
-                             kw.pop("intensity", True), rgb=kw.pop("rgb", False))
+    return validate_features(
+        kw.pop("color_space", "rgb"),
+        filters,
+        scales,
+        kw.pop("spatial_weight", 0.0),
+        kw.pop("intensity", True),
+        rgb=kw.pop("rgb", False),
+    )
 
 
 def test_gradient_of_a_ramp_is_its_slope():
@@ -114,8 +119,9 @@ def test_coordinates_in_physical_units():
 def test_feature_names_match_the_computed_columns():
     s = spec("gaussian", "hessian", scales=(1.0, 2.0), spatial_weight=0.5)
     names = feature_names(s, ["0"], 2)
-    res = cluster_image(np.random.default_rng(0).random((20, 20)), 2, filters=s.filters, scales=s.scales,
-                        spatial_weight=0.5)
+    res = cluster_image(
+        np.random.default_rng(0).random((20, 20)), 2, filters=s.filters, scales=s.scales, spatial_weight=0.5
+    )
     assert list(res.feature_names) == names
     assert res.feature_centers.shape == (2, len(names)) == (2, 1 + 2 * (1 + 2) + 2)
 
@@ -154,7 +160,9 @@ def test_log_features_separate_blobs_from_plateaus():
     img, truth = blobs_on_gradient()
 
     def best_iou(labels):
-        return max(((labels == lab) & truth).sum() / ((labels == lab) | truth).sum() for lab in np.unique(labels))
+        return max(
+            ((labels == lab) & truth).sum() / ((labels == lab) | truth).sum() for lab in np.unique(labels)
+        )
 
     plain = cluster_image(img, 3).labels  # the blobs share a cluster with the plateau
     with_log = cluster_image(img, 3, filters=("log",), scales=(2.0,)).labels
@@ -187,11 +195,20 @@ def test_many_features_kmeans_close_to_sklearn():
     from sklearn.cluster import KMeans
 
     img = data.coins()[::2, ::2]
-    res = cluster_image(img, 4, filters=("gaussian", "log", "gradient"), scales=(1.0, 3.0), normalize="zscore")
+    res = cluster_image(
+        img, 4, filters=("gaussian", "log", "gradient"), scales=(1.0, 3.0), normalize="zscore"
+    )
     from napari_cluster_seg.core.preprocess import pixels_for
 
-    pix = pixels_for(img, channel_axis=None, rgb=False, time_axis=None, smoothing=0, mask=None,
-                     features=res.params.features)
+    pix = pixels_for(
+        img,
+        channel_axis=None,
+        rgb=False,
+        time_axis=None,
+        smoothing=0,
+        mask=None,
+        features=res.params.features,
+    )
     x = res.model.normalizer(pix.values)
     sk = KMeans(4, n_init=4, random_state=0).fit(x)
     assert res.inertia <= 1.02 * sk.inertia_

@@ -52,7 +52,9 @@ def test_1d_optimum_matches_brute_force(values, weights, k):
 
 def test_1d_optimum_on_larger_histogram_beats_lloyd():
     rng = np.random.default_rng(3)
-    data = np.concatenate([rng.normal(m, s, n) for m, s, n in [(50, 5, 5000), (90, 15, 3000), (200, 20, 2000)]])
+    data = np.concatenate(
+        [rng.normal(m, s, n) for m, s, n in [(50, 5, 5000), (90, 15, 3000), (200, 20, 2000)]]
+    )
     values, counts = np.unique(np.clip(data, 0, 255).astype(int), return_counts=True)
     x, w = values.astype(float), counts.astype(float)
     for k in (2, 3, 5, 8):

@@ -49,8 +49,13 @@ def two_blobs(shape=(48, 64)):
 
 @pytest.mark.parametrize(
     ("method", "linkage"),
-    [("agglomerative", "ward"), ("agglomerative", "average"), ("agglomerative", "complete"),
-     ("agglomerative", "single"), ("divisive", "ward")],
+    [
+        ("agglomerative", "ward"),
+        ("agglomerative", "average"),
+        ("agglomerative", "complete"),
+        ("agglomerative", "single"),
+        ("divisive", "ward"),
+    ],
 )
 def test_connected_clusters_are_regions(method, linkage):
     img = two_blobs()

@@ -47,8 +47,15 @@ def test_labels_keep_every_transform_of_the_image(cluster_widget, run_widget, ba
     img, truth = bands
     affine = np.array([[1.0, 0.2, 3.0], [0.0, 1.0, -2.0], [0.0, 0.0, 1.0]])
     image = viewer.add_image(
-        img, name="bands", scale=(0.5, 2.0), translate=(10, -4), rotate=15, shear=[0.3], affine=affine,
-        units=("um", "nm"), axis_labels=("y", "x"),
+        img,
+        name="bands",
+        scale=(0.5, 2.0),
+        translate=(10, -4),
+        rotate=15,
+        shear=[0.3],
+        affine=affine,
+        units=("um", "nm"),
+        axis_labels=("y", "x"),
     )
     widget.image.value = image
     widget.method.value = method

@@ -26,7 +26,11 @@ def test_default_features_preset_on_rgb(cluster_widget, run_widget):
     meta = out.metadata["napari_cluster_seg"]["params"]
     assert meta["features"]["color_space"] == "lab"
     section.features.value = "none"  # back to plain channel values
-    assert section.color_space.value == "rgb" and widget.smoothing.value == 0 and widget.normalize.value == "minmax"
+    assert (
+        section.color_space.value == "rgb"
+        and widget.smoothing.value == 0
+        and widget.normalize.value == "minmax"
+    )
 
 
 def test_default_features_preset_on_grey_with_anisotropic_scale(cluster_widget, run_widget):
@@ -64,7 +68,9 @@ def test_custom_filters_spatial_weight_and_clean_up(cluster_widget, run_widget):
     widget.n_clusters.value = 4
     run_widget(widget)
     out = viewer.layers["camera K-means"]
-    options = dict(filters=("gaussian", "gradient"), scales=(1.0, 2.0), spatial_weight=0.5, spacing=(1.0, 1.0))
+    options = dict(
+        filters=("gaussian", "gradient"), scales=(1.0, 2.0), spatial_weight=0.5, spacing=(1.0, 1.0)
+    )
     raw = cluster_image(img, 4, **options)
     np.testing.assert_array_equal(out.data, clean_labels(raw.labels, min_size=20, hole_size=40))
     assert out.features["pixels"].tolist() == [int((out.data == i).sum()) for i in range(1, 5)]

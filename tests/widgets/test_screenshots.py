@@ -52,7 +52,10 @@ def test_demo_writes_a_screenshot(tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "xcb")}
     proc = subprocess.run(
         [sys.executable, "-m", "napari_cluster_seg.demo", "--screenshot", str(out), "--exit"],
-        capture_output=True, text=True, timeout=300, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "kmeans: 4 clusters in 'astronaut K-means'" in proc.stdout

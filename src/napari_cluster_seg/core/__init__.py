@@ -2,11 +2,11 @@
 
 from ._api import ClusterResult, Dendrogram, Progress, cluster_image, iter_cluster_image
 from ._params import LINKAGES, METHODS, NORMALIZATIONS, ClusterParams
-from .model import ClusterModel
 from .choose_k import KScan, iter_scan_n_clusters, scan_n_clusters
 from .cleanup import clean_labels
 from .compare import Comparison, compare_labels
 from .features import COLOR_SPACES, DEFAULT_FEATURES, FILTERS, FeatureSpec
+from .model import ClusterModel
 from .preprocess import load_array
 from .table import cluster_table, write_table_csv
 

@@ -8,8 +8,10 @@ from typing import NamedTuple
 import numpy as np
 
 from ._params import ClusterParams, validate_params
+from .cleanup import clean_labels
 from .hierarchy import BisectingTree, LinkageTree, SpanningTreeSplits, Tree, weighted_linkage
 from .kmeans import assign_nearest, kmeans_1d_optimal, nearest_center, weighted_kmeans
+from .model import ClusterModel
 from .preprocess import (
     LUMA_WEIGHTS,
     Normalizer,
@@ -19,8 +21,6 @@ from .preprocess import (
     load_array,
     pixels_for,
 )
-from .cleanup import clean_labels
-from .model import ClusterModel
 from .reduce import (
     GRID_MAX_CHANNELS,
     PixelSample,
@@ -185,7 +185,11 @@ class ClusterResult:
                 f"{self.params.method!r}; run method='agglomerative' or 'divisive'."
             )
         n_fit = self._hierarchy.n_fit_units
-        if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 2 <= n_clusters <= n_fit:
+        if (
+            isinstance(n_clusters, bool)
+            or not isinstance(n_clusters, (int, np.integer))
+            or not 2 <= n_clusters <= n_fit
+        ):
             raise ValueError(
                 f"n_clusters={n_clusters!r} cannot be cut from a hierarchy of {n_fit} units; "
                 f"choose an integer between 2 and {n_fit}."
@@ -268,8 +272,13 @@ def _cluster_stats(raw_points, weights, labels, k, total_sq, normalizer):
     aside).
     """
     wsum = np.bincount(labels, weights=weights, minlength=k)
-    sums = np.stack([np.bincount(labels, weights=weights * raw_points[:, c], minlength=k)
-                     for c in range(raw_points.shape[1])], axis=1)
+    sums = np.stack(
+        [
+            np.bincount(labels, weights=weights * raw_points[:, c], minlength=k)
+            for c in range(raw_points.shape[1])
+        ],
+        axis=1,
+    )
     means = sums / wsum[:, None]
     within = total_sq - (sums * means).sum(axis=0)
     wcss = float(np.sum(np.maximum(within, 0.0) / normalizer.scale**2))
@@ -278,6 +287,7 @@ def _cluster_stats(raw_points, weights, labels, k, total_sq, normalizer):
 
 def _pixel_group_means(values, labels, k):
     """Mean of ``values`` (n, c) per label 0..k-1 of ``labels`` (n,), in chunks."""
+
     def part(start, stop):
         lab = labels[start:stop]
         v = values[start:stop]
@@ -361,12 +371,23 @@ def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng, base_no
         with np.errstate(invalid="ignore", divide="ignore"):
             raw = sums / counts[:, None]
         _, _, wcss = _cluster_stats(
-            sums / np.maximum(counts, 1)[:, None], counts.astype(np.float64), np.arange(k), k, total_sq, normalizer
+            sums / np.maximum(counts, 1)[:, None],
+            counts.astype(np.float64),
+            np.arange(k),
+            k,
+            total_sq,
+            normalizer,
         )
         base_means = _pixel_group_means(pix.base_values, internal, k)
         lut, order = _rank_lut(base_means, params, base_normalizer)
         model = ClusterModel(
-            params, pix.base_values.shape[1], pix.ndim, normalizer, "centers", centers[order], np.arange(1, k + 1)
+            params,
+            pix.base_values.shape[1],
+            pix.ndim,
+            normalizer,
+            "centers",
+            centers[order],
+            np.arange(1, k + 1),
         )
         return lut[internal], base_means[order], counts[order], wcss, model, normalizer(raw[order])
     point_labels = nearest_center(points, centers)
@@ -381,7 +402,14 @@ def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng, base_no
         lut, order = _rank_lut(base_means, params, base_normalizer)
         out = lut[internal]
     model = ClusterModel(
-        params, pix.base_values.shape[1], pix.ndim, normalizer, "centers", centers[order], np.arange(1, k + 1), None
+        params,
+        pix.base_values.shape[1],
+        pix.ndim,
+        normalizer,
+        "centers",
+        centers[order],
+        np.arange(1, k + 1),
+        None,
     )
     return out, base_means[order], counts[order], wcss, model, normalizer(raw[order])
 
@@ -402,9 +430,16 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
     labels, counts = _clean(labels, counts, params)
     model = ClusterModel(params, h.n_channels, h.ndim, h.normalizer, "units", h.units, unit_labels, h.grid)
     return ClusterResult(
-        labels, base_means[order], counts, wcss, params, model,
-        feature_centers=h.normalizer(raw[order]), feature_names=h.feature_names,
-        _hierarchy=h, _fit_unit_labels=lut[fit_labels],
+        labels,
+        base_means[order],
+        counts,
+        wcss,
+        params,
+        model,
+        feature_centers=h.normalizer(raw[order]),
+        feature_names=h.feature_names,
+        _hierarchy=h,
+        _fit_unit_labels=lut[fit_labels],
     )
 
 
@@ -416,7 +451,9 @@ def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng, b
     if sampled:  # many features: units are K-means centres of the sample; pixels go to the nearest
         n_units = min(params.max_units, SAMPLED_UNITS, red.n_points)
         pick = rng.choice(red.n_points, min(red.n_points, SAMPLED_UNIT_FIT), replace=False)
-        units, _, _ = yield from weighted_kmeans(points[pick], red.weights[pick], n_units, rng=rng, max_iter=10)
+        units, _, _ = yield from weighted_kmeans(
+            points[pick], red.weights[pick], n_units, rng=rng, max_iter=10
+        )
         unit_of_pixel, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer), units)
         keep = np.flatnonzero(counts > 0)
         units, counts, sums = units[keep], counts[keep], sums[keep]
@@ -432,7 +469,9 @@ def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng, b
         unit_fit_w = np.bincount(unit_of_point, weights=fit_w, minlength=units.shape[0])
     fit_units = np.flatnonzero(unit_fit_w > 0)
     if fit_units.size < k:
-        raise _too_many_clusters(k, fit_units.size, pix.n_channels, red.exact and units.shape[0] == red.n_points)
+        raise _too_many_clusters(
+            k, fit_units.size, pix.n_channels, red.exact and units.shape[0] == red.n_points
+        )
     fit_pts, fit_w_units = units[fit_units], unit_fit_w[fit_units]
     if params.method == "agglomerative":
         yield Progress(f"agglomerative clustering of {fit_units.size} units", 0.4)
@@ -455,9 +494,23 @@ def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng, b
         total_sq = red.total_sq
     unit_base = None if pix.base is None else _pixel_group_means(pix.base, unit_of_pixel, units.shape[0])
     return _HierarchyState(
-        tree, fit_units.size, unit_to_fit, units, unit_raw, unit_w, total_sq,
-        unit_of_pixel, pix.valid, pix.shape, normalizer, pix.base_values.shape[1], pix.ndim, grid,
-        unit_base, base_normalizer, pix.names,
+        tree,
+        fit_units.size,
+        unit_to_fit,
+        units,
+        unit_raw,
+        unit_w,
+        total_sq,
+        unit_of_pixel,
+        pix.valid,
+        pix.shape,
+        normalizer,
+        pix.base_values.shape[1],
+        pix.ndim,
+        grid,
+        unit_base,
+        base_normalizer,
+        pix.names,
     )
 
 
@@ -480,8 +533,12 @@ def _connected(pix, normalizer, params, base_normalizer=None):
         return normalizer(frame.reshape(-1, frame.shape[-1]), dtype=np.float32).reshape(frame.shape)
 
     sp, edges = superpixels(
-        image, mask, n_segments=params.max_units, time_axis=pix.time_axis,
-        rgb=params.rgb and params.normalize == "minmax" and pix.base is None, transform=normalise,
+        image,
+        mask,
+        n_segments=params.max_units,
+        time_axis=pix.time_axis,
+        rgb=params.rgb and params.normalize == "minmax" and pix.base is None,
+        transform=normalise,
     )
     del image
     flat = sp.ravel() if pix.valid is None else sp.ravel()[pix.valid]
@@ -492,10 +549,12 @@ def _connected(pix, normalizer, params, base_normalizer=None):
             f"n_clusters={k} is more than the {n_units} superpixels the image was divided into; "
             f"choose n_clusters <= {n_units}, or raise max_units."
         )
+
     def unit_sums(start, stop):
         units_part, values = unit_of_pixel[start:stop], pix.values[start:stop]
         sums = np.stack(
-            [np.bincount(units_part, weights=values[:, c], minlength=n_units) for c in range(pix.n_channels)], 1
+            [np.bincount(units_part, weights=values[:, c], minlength=n_units) for c in range(pix.n_channels)],
+            1,
         )
         squares = np.einsum("ij,ij->j", values, values, dtype=np.float64)
         return np.bincount(units_part, minlength=n_units), sums, squares
@@ -515,9 +574,23 @@ def _connected(pix, normalizer, params, base_normalizer=None):
             yield Progress("divisive clustering (spanning-tree splits)", 0.5 + 0.3 * frac)
     yield Progress("labelling", 0.85)
     return _HierarchyState(
-        tree, n_units, np.arange(n_units), units, unit_raw, counts, total_sq,
-        unit_of_pixel, pix.valid, pix.shape, normalizer, pix.base_values.shape[1], pix.ndim,
-        None, unit_base, base_normalizer, pix.names,
+        tree,
+        n_units,
+        np.arange(n_units),
+        units,
+        unit_raw,
+        counts,
+        total_sq,
+        unit_of_pixel,
+        pix.valid,
+        pix.shape,
+        normalizer,
+        pix.base_values.shape[1],
+        pix.ndim,
+        None,
+        unit_base,
+        base_normalizer,
+        pix.names,
     )
 
 
@@ -533,7 +606,9 @@ class _Prepared:
     points: np.ndarray | None
     fit_w: np.ndarray | None
     rng: np.random.Generator
-    base_normalizer: Normalizer | None = None  # orders multichannel clusters (the normalizer without features)
+    base_normalizer: Normalizer | None = (
+        None  # orders multichannel clusters (the normalizer without features)
+    )
 
 
 def _prepare(image, *, mask, max_bytes, **options):
@@ -589,9 +664,18 @@ def _build_hierarchy(prep: _Prepared):
     """Generator: the hierarchy state of a prepared image (either flavour)."""
     if prep.params.connected:
         return (yield from _connected(prep.pix, prep.normalizer, prep.params, prep.base_normalizer))
-    return (yield from _hierarchical(
-        prep.red, prep.points, prep.fit_w, prep.pix, prep.normalizer, prep.params, prep.rng, prep.base_normalizer
-    ))
+    return (
+        yield from _hierarchical(
+            prep.red,
+            prep.points,
+            prep.fit_w,
+            prep.pix,
+            prep.normalizer,
+            prep.params,
+            prep.rng,
+            prep.base_normalizer,
+        )
+    )
 
 
 def iter_cluster_image(
@@ -630,12 +714,31 @@ def iter_cluster_image(
     :func:`cluster_image` with ``progress=`` for a callback.
     """
     prep = yield from _prepare(
-        image, mask=mask, max_bytes=max_bytes, n_clusters=n_clusters, method=method, linkage=linkage,
-        channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, normalize=normalize,
-        percentiles=percentiles, smoothing=smoothing, fit_stride=fit_stride, n_init=n_init,
-        max_units=max_units, random_state=random_state, connected=connected, color_space=color_space,
-        filters=filters, scales=scales, spatial_weight=spatial_weight, intensity=intensity, spacing=spacing,
-        min_size=min_size, hole_size=hole_size,
+        image,
+        mask=mask,
+        max_bytes=max_bytes,
+        n_clusters=n_clusters,
+        method=method,
+        linkage=linkage,
+        channel_axis=channel_axis,
+        rgb=rgb,
+        time_axis=time_axis,
+        normalize=normalize,
+        percentiles=percentiles,
+        smoothing=smoothing,
+        fit_stride=fit_stride,
+        n_init=n_init,
+        max_units=max_units,
+        random_state=random_state,
+        connected=connected,
+        color_space=color_space,
+        filters=filters,
+        scales=scales,
+        spatial_weight=spatial_weight,
+        intensity=intensity,
+        spacing=spacing,
+        min_size=min_size,
+        hole_size=hole_size,
     )
     params, pix, red, normalizer = prep.params, prep.pix, prep.red, prep.normalizer
     k = params.n_clusters
@@ -644,13 +747,26 @@ def iter_cluster_image(
         if n_fit < k:
             raise _too_many_clusters(k, n_fit, pix.n_channels, red.exact)
         valid_labels, centers, counts, wcss, model, feature_centers = yield from _kmeans(
-            red, prep.points, prep.fit_w, pix, normalizer, params, prep.rng, prep.base_normalizer or normalizer
+            red,
+            prep.points,
+            prep.fit_w,
+            pix,
+            normalizer,
+            params,
+            prep.rng,
+            prep.base_normalizer or normalizer,
         )
         yield Progress("writing labels", 0.97)
         labels, counts = _clean(_scatter(valid_labels, pix.shape, pix.valid), counts, params)
         result = ClusterResult(
-            labels, centers, counts, wcss, params, model,
-            feature_centers=feature_centers, feature_names=pix.names,
+            labels,
+            centers,
+            counts,
+            wcss,
+            params,
+            model,
+            feature_centers=feature_centers,
+            feature_names=pix.names,
         )
     else:
         state = yield from _build_hierarchy(prep)

@@ -83,9 +83,7 @@ def _check_int(name, value, *, low, high=None, fix=""):
 
 def _check_choice(name, value, choices):
     if not isinstance(value, str) or value.lower() not in choices:
-        raise ValueError(
-            f"{name}={value!r} is not supported; choose one of {', '.join(map(repr, choices))}."
-        )
+        raise ValueError(f"{name}={value!r} is not supported; choose one of {', '.join(map(repr, choices))}.")
     return value.lower()
 
 
@@ -131,7 +129,10 @@ def validate_params(
 ) -> ClusterParams:
     """Check every option of :func:`cluster_image` against an image of ``ndim`` dims."""
     n_clusters = _check_int(
-        "n_clusters", n_clusters, low=2, high=MAX_CLUSTERS,
+        "n_clusters",
+        n_clusters,
+        low=2,
+        high=MAX_CLUSTERS,
         fix="A segmentation needs at least 2 clusters.",
     )
     method = _check_choice("method", method, METHODS)
@@ -159,19 +160,18 @@ def validate_params(
     try:
         lo, hi = (float(p) for p in percentiles)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"percentiles must be a pair of numbers (low, high), got {percentiles!r}."
-        ) from None
+        raise ValueError(f"percentiles must be a pair of numbers (low, high), got {percentiles!r}.") from None
     if not 0 <= lo < hi <= 100:
-        raise ValueError(
-            f"percentiles={percentiles!r} must satisfy 0 <= low < high <= 100, e.g. (1, 99)."
-        )
+        raise ValueError(f"percentiles={percentiles!r} must satisfy 0 <= low < high <= 100, e.g. (1, 99).")
     if not isinstance(smoothing, numbers.Real) or not np.isfinite(smoothing) or smoothing < 0:
         raise ValueError(
-            f"smoothing={smoothing!r} must be a finite number >= 0 (the Gaussian sigma in pixels; 0 turns it off)."
+            f"smoothing={smoothing!r} must be a finite number >= 0 "
+            "(the Gaussian sigma in pixels; 0 turns it off)."
         )
     fit_stride = _check_int(
-        "fit_stride", fit_stride, low=1,
+        "fit_stride",
+        fit_stride,
+        low=1,
         fix="Use 1 to fit on every pixel, 2 to fit on every second pixel along each spatial axis, ...",
     )
     n_init = _check_int("n_init", n_init, low=1, high=100)
@@ -186,14 +186,20 @@ def validate_params(
         random_state = _check_int("random_state", random_state, low=0)
     if not isinstance(spatial_weight, numbers.Real):
         raise ValueError(f"spatial_weight={spatial_weight!r} must be a number >= 0 (0 turns it off).")
-    min_size = _check_int("min_size", min_size, low=0, fix="Islands smaller than this many pixels are merged; 0 keeps all.")
-    hole_size = _check_int("hole_size", hole_size, low=0, fix="Holes up to this many pixels are filled; 0 keeps all.")
+    min_size = _check_int(
+        "min_size", min_size, low=0, fix="Islands smaller than this many pixels are merged; 0 keeps all."
+    )
+    hole_size = _check_int(
+        "hole_size", hole_size, low=0, fix="Holes up to this many pixels are filled; 0 keeps all."
+    )
     features = validate_features(color_space, filters, scales, spatial_weight, intensity, rgb=bool(rgb))
     if spacing is not None:
         try:
             spacing = tuple(float(abs(s)) for s in spacing)
         except (TypeError, ValueError):
-            raise ValueError(f"spacing must be a sequence of pixel sizes, one per spatial axis, got {spacing!r}.") from None
+            raise ValueError(
+                f"spacing must be a sequence of pixel sizes, one per spatial axis, got {spacing!r}."
+            ) from None
         if len(spacing) != n_spatial or not all(np.isfinite(s) and s > 0 for s in spacing):
             raise ValueError(
                 f"spacing={spacing!r} needs {n_spatial} positive pixel sizes, one per spatial axis "

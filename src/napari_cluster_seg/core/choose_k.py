@@ -83,8 +83,13 @@ def iter_scan_n_clusters(
         raise ValueError(f"sample_size={sample_size!r} must be an integer >= 10 (pixels for the silhouette).")
     options.pop("n_clusters", None)
     prep = yield from _prepare(
-        image, mask=mask, max_bytes=max_bytes, n_clusters=int(k_max), method=method,
-        random_state=random_state, **options,
+        image,
+        mask=mask,
+        max_bytes=max_bytes,
+        n_clusters=int(k_max),
+        method=method,
+        random_state=random_state,
+        **options,
     )
     params, pix, normalizer = prep.params, prep.pix, prep.normalizer
     ks = np.arange(int(k_min), int(k_max) + 1)

@@ -23,7 +23,7 @@ import numpy as np
 
 
 def _neighbour_pairs(regions: np.ndarray, labels: np.ndarray):
-    """(region, neighbouring region, its label) for every pair of face-adjacent pixels in different regions."""
+    """(region, neighbouring region, its label) for each face-adjacent pixel pair in different regions."""
     pairs = []
     for ax in range(regions.ndim):
         a = [slice(None)] * regions.ndim
@@ -82,7 +82,11 @@ def _clean_frame(labels: np.ndarray, min_size: int, hole_size: int, max_rounds: 
         new_label = region_label.copy()
         best_reg, best_lab = reg[first], lab[first]
         island = small_island[best_reg]
-        hole = maybe_hole[best_reg] & (n_neighbour_labels[best_reg] == 1) & ~_touches_border(regions, n)[best_reg]
+        hole = (
+            maybe_hole[best_reg]
+            & (n_neighbour_labels[best_reg] == 1)
+            & ~_touches_border(regions, n)[best_reg]
+        )
         change = island | hole
         new_label[best_reg[change]] = best_lab[change]
         if np.array_equal(new_label, region_label):
@@ -91,7 +95,9 @@ def _clean_frame(labels: np.ndarray, min_size: int, hole_size: int, max_rounds: 
     return labels
 
 
-def clean_labels(labels, *, min_size: int = 0, hole_size: int = 0, time_axis: int | None = None, max_rounds: int = 4):
+def clean_labels(
+    labels, *, min_size: int = 0, hole_size: int = 0, time_axis: int | None = None, max_rounds: int = 4
+):
     """Remove islands smaller than ``min_size`` and fill holes up to ``hole_size`` pixels.
 
     Parameters

@@ -53,7 +53,9 @@ def compare_labels(a, b) -> Comparison:
         )
     for name, arr in (("first", a), ("second", b)):
         if not np.issubdtype(arr.dtype, np.integer) or (arr.size and arr.min() < 0):
-            raise ValueError(f"the {name} label image must hold non-negative integers, got dtype {arr.dtype}.")
+            raise ValueError(
+                f"the {name} label image must hold non-negative integers, got dtype {arr.dtype}."
+            )
     a = a.ravel()
     b = b.ravel()
     both = (a > 0) & (b > 0)

@@ -29,8 +29,9 @@ physical units from ``spacing``), so that ``spatial_weight`` sets how much
 position counts against the other features.
 
 Filters run block by block along the first spatial axis (with a margin of
-the widest kernel's support, about ``6.4 * s + 4`` pixels) and frame by frame along a time axis, so their temporaries
-stay bounded; filtering never crosses frames.
+the widest kernel's support, about ``6.4 * s + 4`` pixels) and frame by frame
+along a time axis, so their temporaries stay bounded; filtering never
+crosses frames.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ class FeatureSpec:
     @property
     def active(self) -> bool:
         """Whether the features differ from the plain channel values."""
-        return self.color_space != "rgb" or bool(self.filters) or self.spatial_weight > 0 or not self.intensity
+        return (
+            self.color_space != "rgb" or bool(self.filters) or self.spatial_weight > 0 or not self.intensity
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -100,7 +103,8 @@ def validate_features(color_space, filters, scales, spatial_weight, intensity, *
     """Check the feature options; raise ValueError naming the bad value and the fix."""
     if not isinstance(color_space, str) or color_space.lower() not in COLOR_SPACES:
         raise ValueError(
-            f"color_space={color_space!r} is not supported; choose one of {', '.join(map(repr, COLOR_SPACES))}."
+            f"color_space={color_space!r} is not supported; "
+            f"choose one of {', '.join(map(repr, COLOR_SPACES))}."
         )
     color_space = color_space.lower()
     if color_space != "rgb" and not rgb:
@@ -118,7 +122,9 @@ def validate_features(color_space, filters, scales, spatial_weight, intensity, *
     try:
         scales = tuple(float(s) for s in np.atleast_1d(scales))
     except (TypeError, ValueError):
-        raise ValueError(f"scales must be a sequence of numbers (sigmas in pixels), got {scales!r}.") from None
+        raise ValueError(
+            f"scales must be a sequence of numbers (sigmas in pixels), got {scales!r}."
+        ) from None
     if filters and (not scales or not all(np.isfinite(s) and 0.3 <= s <= 64 for s in scales)):
         raise ValueError(f"scales={scales!r} must be sigmas between 0.3 and 64 pixels, e.g. (1, 4).")
     scales = tuple(sorted(set(scales)))
@@ -196,15 +202,23 @@ def _filter_one(img: np.ndarray, name: str, scale: float, spacing: np.ndarray) -
     if name == "log":
         return [-(scale**2) * ndi.gaussian_laplace(img, sig, mode="nearest")]
     if name == "dog":
-        return [ndi.gaussian_filter(img, sig, mode="nearest") - ndi.gaussian_filter(img, 1.6 * sig, mode="nearest")]
+        return [
+            ndi.gaussian_filter(img, sig, mode="nearest")
+            - ndi.gaussian_filter(img, 1.6 * sig, mode="nearest")
+        ]
     if name == "structure":
-        from skimage.feature import structure_tensor, structure_tensor_eigenvalues
+        from skimage.feature import structure_tensor_eigenvalues
 
         inner = np.ones(img.ndim) * spacing.min() / spacing
-        grads = [ndi.gaussian_filter(img, inner, order=np.eye(img.ndim, dtype=int)[i], mode="nearest")
-                 for i in range(img.ndim)]
-        tensor = [ndi.gaussian_filter(grads[i] * grads[j], sig, mode="nearest")
-                  for i in range(img.ndim) for j in range(i, img.ndim)]
+        grads = [
+            ndi.gaussian_filter(img, inner, order=np.eye(img.ndim, dtype=int)[i], mode="nearest")
+            for i in range(img.ndim)
+        ]
+        tensor = [
+            ndi.gaussian_filter(grads[i] * grads[j], sig, mode="nearest")
+            for i in range(img.ndim)
+            for j in range(i, img.ndim)
+        ]
         del grads
         return list(structure_tensor_eigenvalues(tensor))
     # hessian
@@ -249,7 +263,9 @@ def filter_features(
     frames = range(shape[time_axis]) if time_axis is not None else [None]
     # support of the widest kernel along the first axis: 4 sigma (scipy's truncate), DoG's outer
     # 1.6 sigma, plus the structure tensor's inner sigma 1
-    margin = int(np.ceil((4 * 1.6 * max(spec.scales) + 4) * spacing.min() / spacing[0])) + 2 if spec.filters else 0
+    margin = (
+        int(np.ceil((4 * 1.6 * max(spec.scales) + 4) * spacing.min() / spacing[0])) + 2 if spec.filters else 0
+    )
     first = axes[0]
     row_pixels = int(np.prod([shape[ax] for ax in axes[1:]])) or 1
     step = max(1, BLOCK_PIXELS // row_pixels)

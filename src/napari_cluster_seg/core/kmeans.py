@@ -75,8 +75,10 @@ def kmeans_1d_optimal(x, w, k):
         D_new = np.full(m, np.inf)
         arg = np.zeros(m, np.intp)
         # Tasks: solve i in [ilo, ihi] knowing the optimal j lies in [jlo, jhi].
-        ilo = np.array([c]); ihi = np.array([m - 1])
-        jlo = np.array([c]); jhi = np.array([m - 1])
+        ilo = np.array([c])
+        ihi = np.array([m - 1])
+        jlo = np.array([c])
+        jhi = np.array([m - 1])
         while ilo.size:
             mid = (ilo + ihi) // 2
             jend = np.minimum(mid, jhi)

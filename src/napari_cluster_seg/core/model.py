@@ -122,8 +122,14 @@ class ClusterModel:
         if spacing is None and p.spacing is not None and image.ndim == self.ndim:
             spacing = p.spacing
         pix = pixels_for(
-            image, channel_axis=channel_axis, rgb=p.rgb, time_axis=time_axis, smoothing=p.smoothing, mask=mask,
-            features=p.features, spacing=spacing,
+            image,
+            channel_axis=channel_axis,
+            rgb=p.rgb,
+            time_axis=time_axis,
+            smoothing=p.smoothing,
+            mask=mask,
+            features=p.features,
+            spacing=spacing,
         )
         if pix.n_channels > GRID_MAX_CHANNELS:  # many features: each pixel to its nearest centre / unit
             nearest, counts, sums, total_sq = label_pixels(
@@ -205,13 +211,22 @@ class ClusterModel:
             if len(stats) == 2:  # points of a reduction and their labels
                 red, per_point = stats
                 feature_means, _, inertia = _cluster_stats(
-                    red.raw_points, red.weights, per_point.astype(np.intp) - 1, k, red.total_sq, self.normalizer
+                    red.raw_points,
+                    red.weights,
+                    per_point.astype(np.intp) - 1,
+                    k,
+                    red.total_sq,
+                    self.normalizer,
                 )
             else:  # per centre / unit: its label, pixel count and feature sums; sums of squares
                 point_labels, counts, sums, total_sq = stats
                 feature_means, _, inertia = _cluster_stats(
-                    sums / np.maximum(counts, 1)[:, None], counts.astype(np.float64),
-                    point_labels.astype(np.intp) - 1, k, total_sq, self.normalizer,
+                    sums / np.maximum(counts, 1)[:, None],
+                    counts.astype(np.float64),
+                    point_labels.astype(np.intp) - 1,
+                    k,
+                    total_sq,
+                    self.normalizer,
                 )
         flat = labels.ravel() if pix.valid is None else labels.ravel()[pix.valid]
         centers = _pixel_group_means(pix.base_values, flat, k + 1)[1:]
@@ -219,8 +234,14 @@ class ClusterModel:
         spacing = options.get("spacing", self.params.spacing)
         params = replace(self.params, channel_axis=channel_axis, time_axis=time_axis, spacing=spacing)
         return ClusterResult(
-            labels, centers, counts, inertia, params, self,
-            feature_centers=self.normalizer(feature_means), feature_names=pix.names,
+            labels,
+            centers,
+            counts,
+            inertia,
+            params,
+            self,
+            feature_centers=self.normalizer(feature_means),
+            feature_names=pix.names,
         )
 
     # ---------------------------------------------------------------- JSON
@@ -270,19 +291,29 @@ class ClusterModel:
             def arr(x):
                 return None if x is None else np.asarray(x, np.float64)
 
-            normalizer = Normalizer(arr(nd["offset"]), arr(nd["scale"]), arr(nd["clip_low"]), arr(nd["clip_high"]))
+            normalizer = Normalizer(
+                arr(nd["offset"]), arr(nd["scale"]), arr(nd["clip_low"]), arr(nd["clip_high"])
+            )
             points = np.asarray(d["points"], np.float64).reshape(len(d["points"]), -1)
             k = int(params.n_clusters)
             labels = np.asarray(d["labels"], np.uint8 if k < 256 else np.uint16)
             grid = None
             if d["grid"] is not None:
                 g = d["grid"]
-                grid = UnitGrid(int(g["levels"]), arr(g["lo"]), arr(g["span"]), np.asarray(g["unit_codes"], np.int64))
-            model = cls(params, int(d["n_channels"]), int(d["ndim"]), normalizer, d["kind"], points, labels, grid)
+                grid = UnitGrid(
+                    int(g["levels"]), arr(g["lo"]), arr(g["span"]), np.asarray(g["unit_codes"], np.int64)
+                )
+            model = cls(
+                params, int(d["n_channels"]), int(d["ndim"]), normalizer, d["kind"], points, labels, grid
+            )
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"the model file is incomplete or damaged ({err!r}); save the model again.") from None
+            raise ValueError(
+                f"the model file is incomplete or damaged ({err!r}); save the model again."
+            ) from None
         if model.kind not in ("centers", "units") or points.shape[0] != labels.size or labels.size == 0:
-            raise ValueError("the model file is inconsistent (points and labels differ); save the model again.")
+            raise ValueError(
+                "the model file is inconsistent (points and labels differ); save the model again."
+            )
         return model
 
     def save(self, path) -> Path:
@@ -297,5 +328,7 @@ class ClusterModel:
         try:
             d = json.loads(Path(path).read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not a JSON model file ({err}); load a file written by ClusterModel.save().") from None
+            raise ValueError(
+                f"{path} is not a JSON model file ({err}); load a file written by ClusterModel.save()."
+            ) from None
         return cls.from_dict(d)

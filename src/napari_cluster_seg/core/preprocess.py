@@ -55,8 +55,10 @@ def load_array(data, *, max_bytes: int | None = None) -> np.ndarray:
     ValueError
         If the working set would not fit, with the sizes involved.
     """
-    shape = tuple(int(s) for s in np.shape(data)) if not hasattr(data, "shape") else tuple(
-        int(s) for s in data.shape
+    shape = (
+        tuple(int(s) for s in np.shape(data))
+        if not hasattr(data, "shape")
+        else tuple(int(s) for s in data.shape)
     )
     dtype = np.dtype(getattr(data, "dtype", np.asarray(data).dtype))
     n = int(np.prod(shape, dtype=np.int64))
@@ -222,7 +224,9 @@ def pixels_for(
     With features, ``values`` holds the feature vectors (float32) and
     ``base`` the channel values (for cluster means and label order).
     """
-    pix = pixel_data(image, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, smoothing=smoothing, mask=mask)
+    pix = pixel_data(
+        image, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, smoothing=smoothing, mask=mask
+    )
     if features is None or not features.active:
         return pix
     from .features import convert_color, coordinate_features, feature_names, filter_features
@@ -252,13 +256,21 @@ def pixels_for(
         if features.color_space == "rgb" and finite is None:
             parts.append(pix.values.astype(np.float32).reshape(shape + (-1,)))
         elif smoothing > 0:
-            parts.append(_smooth(channels, np.ones(shape, bool) if finite is None else finite, smoothing, pix.time_axis))
+            parts.append(
+                _smooth(
+                    channels, np.ones(shape, bool) if finite is None else finite, smoothing, pix.time_axis
+                )
+            )
         else:
             parts.append(channels.astype(np.float32, copy=False))
     if features.filters:
         parts.append(filter_features(channels, features, time_axis=pix.time_axis, spacing=spacing))
     if features.spatial_weight > 0:
-        parts.append(coordinate_features(shape, time_axis=pix.time_axis, spacing=spacing, weight=features.spatial_weight))
+        parts.append(
+            coordinate_features(
+                shape, time_axis=pix.time_axis, spacing=spacing, weight=features.spatial_weight
+            )
+        )
     n_feat = sum(p.shape[-1] for p in parts)
     values = np.empty((n_pix, n_feat), np.float32)
     col = 0
@@ -269,8 +281,13 @@ def pixels_for(
     if pix.valid is not None:
         values = values[pix.valid]
     return PixelData(
-        values=values, shape=shape, valid=pix.valid, time_axis=pix.time_axis, ndim=pix.ndim,
-        base=pix.values, names=tuple(all_names),
+        values=values,
+        shape=shape,
+        valid=pix.valid,
+        time_axis=pix.time_axis,
+        ndim=pix.ndim,
+        base=pix.values,
+        names=tuple(all_names),
         n_coordinates=len(spatial) if features.spatial_weight > 0 else 0,
     )
 

@@ -487,8 +487,9 @@ class PixelSample:
         return self.weights.size
 
 
-def sample_pixels(values: np.ndarray, rng: np.random.Generator, select: np.ndarray | None = None,
-                  size: int = SAMPLE_POINTS) -> PixelSample:
+def sample_pixels(
+    values: np.ndarray, rng: np.random.Generator, select: np.ndarray | None = None, size: int = SAMPLE_POINTS
+) -> PixelSample:
     """Sample up to ``size`` rows of ``values`` (among ``select``, a boolean row mask, if given)."""
     rows = np.arange(values.shape[0]) if select is None else np.flatnonzero(select)
     if rows.size > size:
@@ -515,7 +516,9 @@ def label_pixels(values: np.ndarray, transform, centers: np.ndarray):
         chunk = values[start:stop]
         lab = assign_nearest(transform(chunk), centers32)
         labels[start:stop] = lab
-        sums = np.stack([np.bincount(lab, weights=chunk[:, c], minlength=k) for c in range(chunk.shape[1])], 1)
+        sums = np.stack(
+            [np.bincount(lab, weights=chunk[:, c], minlength=k) for c in range(chunk.shape[1])], 1
+        )
         return np.bincount(lab, minlength=k), sums, np.einsum("ij,ij->j", chunk, chunk, dtype=np.float64)
 
     return (labels, *accumulate_chunks(work, values.shape[0], chunk=CHUNK // 4))

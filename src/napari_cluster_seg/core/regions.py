@@ -106,7 +106,9 @@ def superpixels(
                 if holes.any():
                     from scipy import ndimage
 
-                    nearest = ndimage.distance_transform_edt(sp == 0, return_distances=False, return_indices=True)
+                    nearest = ndimage.distance_transform_edt(
+                        sp == 0, return_distances=False, return_indices=True
+                    )
                     sp = sp[tuple(nearest)]
                 sp[~fmask] = 0
         labels[index] = sp
@@ -178,8 +180,9 @@ def connected_linkage(points, weights, edges, method="ward"):
             neighbours[int(b)].add(int(a))
 
     def dist(a, b):
-        return _pair_distance(method, centroid[a], weight[a], members[a], centroid[b], weight[b], members[b],
-                              points, weights)
+        return _pair_distance(
+            method, centroid[a], weight[a], members[a], centroid[b], weight[b], members[b], points, weights
+        )
 
     pairs = np.array([(a, b) for a in range(m) for b in neighbours[a] if a < b], np.intp).reshape(-1, 2)
     if method == "ward":  # all at once: Ward needs only the unit means and weights

@@ -73,7 +73,9 @@ def run_job(job: Job):
 def scan_job(job: Job, k_max: int):
     """Worker body (generator): score k = 2..k_max with the job's settings."""
     # k is what is scanned; the clean-up does not change the clustering's scores
-    options = {key: value for key, value in job.options.items() if key not in ("n_clusters", "min_size", "hole_size")}
+    options = {
+        key: value for key, value in job.options.items() if key not in ("n_clusters", "min_size", "hole_size")
+    }
     return (yield from iter_scan_n_clusters(_job_image(job), k_max, **options))
 
 
@@ -81,7 +83,9 @@ def apply_job(job: Job, model: ClusterModel):
     """Worker body: label the job's image with a fitted model."""
     yield Progress("applying model", 0.1)
     return model.apply(
-        _job_image(job), channel_axis=job.options["channel_axis"], rgb=job.options["rgb"],
+        _job_image(job),
+        channel_axis=job.options["channel_axis"],
+        rgb=job.options["rgb"],
         time_axis=job.options["time_axis"],
     )
 
@@ -149,7 +153,9 @@ class ClusterSegWidget(Container):
         self.run = PushButton(text="Run")
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.save_table = PushButton(text="Save cluster table (CSV)...")
-        self.save_table.tooltip = "Per-cluster pixel counts, area/volume and channel means of the last result."
+        self.save_table.tooltip = (
+            "Per-cluster pixel counts, area/volume and channel means of the last result."
+        )
         self.progress = ProgressBar(label="progress", value=0, min=0, max=100, visible=False)
         self.status = Label(label="status", value="")
 
@@ -201,7 +207,11 @@ class ClusterSegWidget(Container):
         self.suggest_k.clicked.connect(self._on_suggest_k)
         self.save_model.clicked.connect(self._on_save_model)
         self.apply_model.clicked.connect(self._on_apply_model)
-        for event in (viewer.layers.events.inserted, viewer.layers.events.removed, viewer.layers.events.reordered):
+        for event in (
+            viewer.layers.events.inserted,
+            viewer.layers.events.removed,
+            viewer.layers.events.reordered,
+        ):
             event.connect(self._refresh_choices)
         self.extra_channels.native.setMaximumHeight(70)
         self.status.native.setWordWrap(True)
@@ -222,7 +232,9 @@ class ClusterSegWidget(Container):
 
     def _extra_channel_choices(self, _widget=None):
         primary = self.image.value if hasattr(self, "image") else None
-        return [(layer.name, layer) for layer in self._image_layers() if layer is not primary and not layer.rgb]
+        return [
+            (layer.name, layer) for layer in self._image_layers() if layer is not primary and not layer.rgb
+        ]
 
     # compare section (kept as attributes of the widget for scripts and tests)
     compare_a = property(lambda self: self.comparison.compare_a)
@@ -263,9 +275,7 @@ class ClusterSegWidget(Container):
         arrays = [layer_data(layer)]
         if extras:
             if channel_axis is not None:
-                raise ValueError(
-                    "choose either a channel axis or more channel layers, not both."
-                )
+                raise ValueError("choose either a channel axis or more channel layers, not both.")
             for extra in extras:
                 if tuple(extra.data.shape) != tuple(arrays[0].shape):
                     raise ValueError(
@@ -392,7 +402,9 @@ class ClusterSegWidget(Container):
         kind = job.method if kind is None else kind
         key = (job.source_key, kind)
         layer = None if job.new_layer else self._outputs.get(key)
-        if layer is not None and (layer not in self._viewer.layers or layer.data.shape != result.labels.shape):
+        if layer is not None and (
+            layer not in self._viewer.layers or layer.data.shape != result.labels.shape
+        ):
             layer = None
         metadata = result_metadata(job.source_name, result)
         if layer is None:
@@ -430,7 +442,9 @@ class ClusterSegWidget(Container):
     def _on_save_table(self, _value=None):
         from qtpy.QtWidgets import QFileDialog
 
-        path, _ = QFileDialog.getSaveFileName(self.native, "Save cluster table", "clusters.csv", "CSV (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(
+            self.native, "Save cluster table", "clusters.csv", "CSV (*.csv)"
+        )
         if not path:
             return
         try:
@@ -523,7 +537,9 @@ class ClusterSegWidget(Container):
     def _on_k_pick(self, k: int):
         self.n_clusters.value = min(k, self.n_clusters.max)
         if self.k_plot is not None and self.last_scan is not None:
-            self.k_plot.show_scan(self.last_scan, current_k=int(self.n_clusters.value), title=self._scan_title)
+            self.k_plot.show_scan(
+                self.last_scan, current_k=int(self.n_clusters.value), title=self._scan_title
+            )
 
     # ----------------------------------------------------------------- models
     def save_model_to(self, path):
@@ -540,7 +556,10 @@ class ClusterSegWidget(Container):
             self._report_error(ValueError(str(err)))
             return False
         return self._start(
-            apply_job, lambda job, result: self._on_result(job, result, kind="model"), "applying the model to", model
+            apply_job,
+            lambda job, result: self._on_result(job, result, kind="model"),
+            "applying the model to",
+            model,
         )
 
     def _on_save_model(self, _value=None):

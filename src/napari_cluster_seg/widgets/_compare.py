@@ -80,8 +80,10 @@ class CompareSection(Container):
             return
         if a.data.shape != b.data.shape:
             self._report_error(
-                ValueError(f"{a.name!r} {a.data.shape} and {b.name!r} {b.data.shape} differ in shape; "
-                           "compare results of the same image.")
+                ValueError(
+                    f"{a.name!r} {a.data.shape} and {b.name!r} {b.data.shape} differ in shape; "
+                    "compare results of the same image."
+                )
             )
             return
         from napari.qt.threading import create_worker
@@ -123,7 +125,9 @@ class CompareSection(Container):
             if window is not None:
                 window.add_dock_widget(self.heatmap, name="Cluster comparison", area="right")
         self.heatmap.show_table(
-            comparison.contingency, a.name, b.name,
+            comparison.contingency,
+            a.name,
+            b.name,
             title=f"ARI {comparison.ari:.3f}, NMI {comparison.nmi:.3f} (row shares)",
         )
 
@@ -145,13 +149,13 @@ class CompareSection(Container):
         selected = ((np.asarray(a.data) == i) & (np.asarray(b.data) == j)).astype(np.uint8)
         name = f"{a.name} {i} & {b.name} {j}"
         if self.highlight_layer is None or self.highlight_layer not in self._viewer.layers:
-            self.highlight_layer = Labels(
-                selected, name=HIGHLIGHT_NAME, opacity=0.9, **transform_kwargs(a)
-            )
+            self.highlight_layer = Labels(selected, name=HIGHLIGHT_NAME, opacity=0.9, **transform_kwargs(a))
             self._viewer.layers.append(self.highlight_layer)
         else:
             self.highlight_layer.data = selected
-        self.highlight_layer.metadata = {METADATA_KEY + "_highlight": {"a": a.name, "b": b.name, "cell": [i, j]}}
+        self.highlight_layer.metadata = {
+            METADATA_KEY + "_highlight": {"a": a.name, "b": b.name, "cell": [i, j]}
+        }
         # the selected pixels over the image (the compared layers stay in the list, hidden)
         source = a.metadata.get(METADATA_KEY, {}).get("source")
         for layer in self._viewer.layers:

@@ -63,11 +63,22 @@ class FeatureSection(Container):
             "give more compact clusters."
         )
         self.min_size = SpinBox(label="remove islands < (px)", value=0, min=0, max=10**7)
-        self.min_size.tooltip = "Clean-up: regions of one label smaller than this take their neighbours' label."
+        self.min_size.tooltip = (
+            "Clean-up: regions of one label smaller than this take their neighbours' label."
+        )
         self.hole_size = SpinBox(label="fill holes ≤ (px)", value=0, min=0, max=10**7)
         self.hole_size.tooltip = "Clean-up: regions up to this size surrounded by one label take that label."
-        self.extend([self.features, self.color_space, self.filters, self.scales, self.spatial_weight,
-                     self.min_size, self.hole_size])
+        self.extend(
+            [
+                self.features,
+                self.color_space,
+                self.filters,
+                self.scales,
+                self.spatial_weight,
+                self.min_size,
+                self.hole_size,
+            ]
+        )
         self.features.changed.connect(self._on_preset)
 
     def set_rgb(self, rgb: bool):

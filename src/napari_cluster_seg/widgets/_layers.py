@@ -7,7 +7,12 @@ import numpy as np
 #: Key of this plugin's entry in a result layer's ``metadata``.
 METADATA_KEY = "napari_cluster_seg"
 
-METHOD_LABELS = {"kmeans": "K-means", "agglomerative": "agglomerative", "divisive": "divisive", "model": "model"}
+METHOD_LABELS = {
+    "kmeans": "K-means",
+    "agglomerative": "agglomerative",
+    "divisive": "divisive",
+    "model": "model",
+}
 
 
 def layer_data(layer):

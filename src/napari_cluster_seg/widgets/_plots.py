@@ -14,7 +14,12 @@ def theme_colours(viewer):
         from napari.utils.theme import get_theme
 
         theme = get_theme(viewer.theme)
-        return theme.background.as_hex(), theme.text.as_hex(), theme.secondary.as_hex(), theme.warning.as_hex()
+        return (
+            theme.background.as_hex(),
+            theme.text.as_hex(),
+            theme.secondary.as_hex(),
+            theme.warning.as_hex(),
+        )
     except Exception:  # pragma: no cover - very old / exotic napari themes
         return "#262930", "#f0f1f2", "#888888", "#e3b617"
 
@@ -130,13 +135,27 @@ class ContingencyPlot(ThemedPlot):
         rows = table.sum(axis=1, keepdims=True)
         share = np.divide(table, rows, out=np.zeros(table.shape), where=rows > 0)
         ka, kb = table.shape
-        ax.imshow(share, cmap="magma", vmin=0, vmax=1, aspect="auto",
-                  extent=(0.5, kb + 0.5, ka + 0.5, 0.5), interpolation="nearest")
+        ax.imshow(
+            share,
+            cmap="magma",
+            vmin=0,
+            vmax=1,
+            aspect="auto",
+            extent=(0.5, kb + 0.5, ka + 0.5, 0.5),
+            interpolation="nearest",
+        )
         if ka * kb <= 100:
             for i in range(ka):
                 for j in range(kb):
-                    ax.text(j + 1, i + 1, f"{table[i, j]}", ha="center", va="center", fontsize=6,
-                            color="black" if share[i, j] > 0.6 else "white")
+                    ax.text(
+                        j + 1,
+                        i + 1,
+                        f"{table[i, j]}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="black" if share[i, j] > 0.6 else "white",
+                    )
         ax.set_xticks(range(1, kb + 1))
         ax.set_yticks(range(1, ka + 1))
         ax.set_xlabel(f"{name_b} label", fontsize=8)
