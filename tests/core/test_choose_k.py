@@ -70,3 +70,36 @@ def test_bad_options(kwargs, match):
     img = np.repeat(np.arange(10, dtype=np.uint8), 10).reshape(10, 10)
     with pytest.raises(ValueError, match=match):
         scan_n_clusters(img, **kwargs)
+
+
+@pytest.mark.parametrize("filters", [("log",), ("gaussian", "log", "gradient")])
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative"])
+def test_scan_with_features_reports_progress(filters, method):
+    from napari_cluster_seg import cluster_image
+
+    # few features: reduced on the grid; many: a pixel sample
+    steps = []
+    opts = dict(filters=filters, scales=(1.0, 2.0), smoothing=1.0)
+    scan = scan_n_clusters(grey_levels(3), 5, method, progress=lambda s, f: steps.append((s, f)), **opts)
+    assert all(isinstance(s, str) and 0 <= f <= 1 for s, f in steps)
+    assert [f for _, f in steps] == sorted(f for _, f in steps)
+    assert np.all(np.diff(scan.inertia) <= 1e-6 * scan.inertia[0])
+    if method == "kmeans":
+        assert scan.inertia[1] == pytest.approx(cluster_image(grey_levels(3), 3, **opts).inertia, rel=1e-6)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative", "divisive"])
+def test_cluster_image_progress_with_many_features(method):
+    from napari_cluster_seg import cluster_image
+
+    steps = []
+    cluster_image(
+        grey_levels(3),
+        3,
+        method,
+        filters=("gaussian", "log", "gradient"),
+        scales=(1.0, 2.0),
+        progress=lambda s, f: steps.append((s, f)),
+    )
+    assert all(isinstance(s, str) for s, _ in steps)
+    assert [f for _, f in steps] == sorted(f for _, f in steps) and steps[-1][1] == 1.0

@@ -52,7 +52,8 @@ def test_default_features_preset_on_grey_with_anisotropic_scale(cluster_widget, 
     np.testing.assert_array_equal(out.scale, image.scale)
 
 
-def test_custom_filters_spatial_weight_and_clean_up(cluster_widget, run_widget):
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative"])
+def test_custom_filters_spatial_weight_and_clean_up(cluster_widget, run_widget, method):
     viewer, widget = cluster_widget
     from skimage import data
 
@@ -66,12 +67,14 @@ def test_custom_filters_spatial_weight_and_clean_up(cluster_widget, run_widget):
     section.min_size.value = 20
     section.hole_size.value = 40
     widget.n_clusters.value = 4
+    widget.method.value = method
     run_widget(widget)
-    out = viewer.layers["camera K-means"]
+    assert "4 clusters" in widget.status.value
+    out = viewer.layers["camera K-means" if method == "kmeans" else "camera agglomerative"]
     options = dict(
         filters=("gaussian", "gradient"), scales=(1.0, 2.0), spatial_weight=0.5, spacing=(1.0, 1.0)
     )
-    raw = cluster_image(img, 4, **options)
+    raw = cluster_image(img, 4, method, **options)
     np.testing.assert_array_equal(out.data, clean_labels(raw.labels, min_size=20, hole_size=40))
     assert out.features["pixels"].tolist() == [int((out.data == i).sum()) for i in range(1, 5)]
 

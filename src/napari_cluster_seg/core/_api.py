@@ -351,6 +351,16 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
     return centers[np.lexsort(centers.T[::-1])]
 
 
+def as_progress(gen, stage: str, start: float, span: float):
+    """Generator: run ``gen`` (which yields fractions 0..1) as :class:`Progress` in
+    ``[start, start + span]``; returns its value."""
+    try:
+        while True:
+            yield Progress(stage, start + span * min(1.0, float(next(gen))))
+    except StopIteration as stop:
+        return stop.value
+
+
 def _transform(normalizer):
     """Rows of pixel values -> normalised float32 features (for chunked labelling)."""
     return lambda chunk: normalizer(chunk, dtype=np.float32)
@@ -359,12 +369,7 @@ def _transform(normalizer):
 def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng, base_normalizer):
     """Generator: K-means; returns (labels of valid pixels, centres, counts, wcss, model, feature centres)."""
     k = params.n_clusters
-    gen = _fit_kmeans(points, fit_w, params, rng)
-    try:
-        while True:
-            yield Progress("fitting K-means", 0.3 + 0.5 * next(gen))
-    except StopIteration as stop:
-        centers = stop.value
+    centers = yield from as_progress(_fit_kmeans(points, fit_w, params, rng), "fitting K-means", 0.3, 0.5)
     yield Progress("labelling", 0.85)
     if isinstance(red, PixelSample):  # many features: every pixel to its nearest centre
         internal, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer), centers)
@@ -451,8 +456,11 @@ def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng, b
     if sampled:  # many features: units are K-means centres of the sample; pixels go to the nearest
         n_units = min(params.max_units, SAMPLED_UNITS, red.n_points)
         pick = rng.choice(red.n_points, min(red.n_points, SAMPLED_UNIT_FIT), replace=False)
-        units, _, _ = yield from weighted_kmeans(
-            points[pick], red.weights[pick], n_units, rng=rng, max_iter=10
+        units, _, _ = yield from as_progress(
+            weighted_kmeans(points[pick], red.weights[pick], n_units, rng=rng, max_iter=10),
+            "grouping pixels into units (K-means)",
+            0.3,
+            0.1,
         )
         unit_of_pixel, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer), units)
         keep = np.flatnonzero(counts > 0)

@@ -13,6 +13,7 @@ from ._api import (
     _fit_kmeans,
     _prepare,
     _too_many_clusters,
+    as_progress,
     run_with_progress,
 )
 from .kmeans import nearest_center
@@ -132,14 +133,9 @@ def iter_scan_n_clusters(
     _, _, total = _cluster_stats(raw, weights, np.zeros(raw.shape[0], np.intp), 1, total_sq, normalizer)
     inertia, silhouette, ch = [], [], []
     for i, k in enumerate(ks):
-        stage = f"scoring k = {k}"
-        gen = fit(k)
-        try:
-            while True:
-                frac = next(gen)
-                yield Progress(stage, 0.5 + 0.5 * (i + frac) / ks.size)
-        except StopIteration as stop:
-            labels, sample_index = stop.value
+        labels, sample_index = yield from as_progress(
+            fit(k), f"scoring k = {k}", 0.5 + 0.5 * i / ks.size, 0.5 / ks.size
+        )
         _, _, wcss = _cluster_stats(raw, weights, labels, int(k), total_sq, normalizer)
         inertia.append(wcss)
         ch.append((total - wcss) / (k - 1) / (wcss / (n - k)) if wcss > 0 and n > k else float("inf"))

@@ -46,6 +46,7 @@ class CompareSection(Container):
         self.compare_result.native.setWordWrap(True)
         self.extend([self.compare_a, self.compare_b, self.compare, self.compare_result])
         self.compare.clicked.connect(self._on_compare)
+        self.margins = (0, 0, 0, 0)  # align with the main widget's rows
 
     def _labels_choices(self, _widget=None):
         from napari.layers import Labels

@@ -80,6 +80,7 @@ class FeatureSection(Container):
             ]
         )
         self.features.changed.connect(self._on_preset)
+        self.margins = (0, 0, 0, 0)  # align with the main widget's rows
 
     def set_rgb(self, rgb: bool):
         self._rgb = bool(rgb)
