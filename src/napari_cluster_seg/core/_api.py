@@ -10,7 +10,7 @@ import numpy as np
 from ._params import ClusterParams, validate_params
 from .cleanup import clean_labels
 from .hierarchy import BisectingTree, LinkageTree, SpanningTreeSplits, Tree, weighted_linkage
-from .kmeans import assign_nearest, kmeans_1d_optimal, nearest_center, weighted_kmeans
+from .kmeans import assign_nearest, kmeans_1d_optimal, nearest_center, scaled, weighted_kmeans
 from .model import ClusterModel
 from .preprocess import (
     LUMA_WEIGHTS,
@@ -334,20 +334,32 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
         seed_pts, seed_w = grid_group(fit_pts, fit_wts, max(2, int(SEED_POINTS ** (1 / n_feat))))
         if seed_pts.shape[0] >= k:
             runs = []
-            for _ in range(params.n_init):
-                runs.append((yield from weighted_kmeans(seed_pts, seed_w, k, rng=rng)))
+            for i in range(params.n_init):
+                step = 0.4 / params.n_init
+                runs.append(
+                    (
+                        yield from scaled(
+                            weighted_kmeans(seed_pts, seed_w, k, rng=rng), i * step, (i + 1) * step
+                        )
+                    )
+                )
             # the best coreset solution is not always the best on all points: keep two
             inits = [r[0] for r in sorted(runs, key=lambda r: r[2])[:2]]
     best = None
-    for init in inits:
-        run = yield from weighted_kmeans(
-            fit_pts, fit_wts, k, rng=rng, n_init=params.n_init if init is None else 1, init=init, tol=tol
+    for j, init in enumerate(inits):
+        n_init = params.n_init if init is None else 1
+        run = yield from scaled(
+            weighted_kmeans(fit_pts, fit_wts, k, rng=rng, n_init=n_init, init=init, tol=tol),
+            0.4 + 0.5 * j / len(inits),
+            0.4 + 0.5 * (j + 1) / len(inits),
         )
         if best is None or run[2] < best[2]:
             best = run
     centers = best[0]
     if fit_pts is not pts:
-        centers, _, _ = yield from weighted_kmeans(pts, w, k, rng=rng, init=centers, max_iter=REFINE_PASSES)
+        centers, _, _ = yield from scaled(
+            weighted_kmeans(pts, w, k, rng=rng, init=centers, max_iter=REFINE_PASSES), 0.9, 1.0
+        )
     return centers[np.lexsort(centers.T[::-1])]
 
 

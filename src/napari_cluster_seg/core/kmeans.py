@@ -141,6 +141,15 @@ def assign_nearest(features, centers, *, chunk=CHUNK_ROWS, return_distances=Fals
     return labels
 
 
+def scaled(gen, start: float, stop: float):
+    """Generator: pass on ``gen``'s fractions (0..1) mapped to ``[start, stop]``; returns its value."""
+    try:
+        while True:
+            yield start + (stop - start) * min(1.0, float(next(gen)))
+    except StopIteration as done:
+        return done.value
+
+
 def nearest_center(features, centers):
     """Nearest-centre labels; in 1D with centres sorted, by thresholds (ties to the lower centre)."""
     if centers.shape[1] == 1 and np.all(np.diff(centers[:, 0]) > 0):
@@ -193,7 +202,7 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
                 new[~nonempty] = points[far]
             shift = float(((new - centers) ** 2).sum())
             centers = new
-            yield min(1.0, (run + (it + 1) / min(max_iter, 30)) / runs)
+            yield (run + min(1.0, (it + 1) / min(max_iter, 30))) / runs
             if shift <= threshold:
                 break
         labels, d2 = assign_nearest(points, centers, return_distances=True)
