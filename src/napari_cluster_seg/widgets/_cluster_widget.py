@@ -104,9 +104,14 @@ class ClusterSegWidget(Container):
     Controls (also for scripts and tests): ``image``, ``method``,
     ``linkage``, ``connected``, ``n_clusters``, ``channel_axis``, ``extra_channels``,
     ``time_axis``, ``normalize``, ``smoothing``, ``fit_stride``, ``seed``,
-    ``new_layer``, ``run``, ``cancel``, and for comparisons ``compare_a``,
-    ``compare_b``, ``compare``. The running worker is ``widget.worker``
-    (None when idle); the last result is ``widget.last_result``.
+    ``feature_section`` (features preset, colour space, filters, scales,
+    spatial weight, clean-up), ``new_layer``, ``run``, ``cancel``, ``k_max``
+    and ``suggest_k`` (docked plot ``k_plot``, scores ``last_scan``),
+    ``save_table``, ``save_model`` / ``apply_model`` (``save_model_to(path)``,
+    ``apply_model_from(path)``), and for comparisons ``compare_a``,
+    ``compare_b``, ``compare`` (heat map ``comparison.heatmap``). The running
+    worker is ``widget.worker`` (None when idle); the last result is
+    ``widget.last_result``.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer):
