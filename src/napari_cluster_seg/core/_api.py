@@ -127,8 +127,9 @@ class ClusterResult:
         not clustered (NaN, infinite or masked); clusters are 1..k ordered by
         brightness (see :func:`cluster_image`).
     centers : ndarray, shape (k, n_channels)
-        Mean value (input units; after smoothing, if any) of each cluster's
-        pixels, row ``i`` for label ``i + 1``.
+        Mean value (input units) of each cluster's pixels, row ``i`` for
+        label ``i + 1``: of the smoothed values when smoothing without
+        features, of the channel values as given when features are used.
     counts : ndarray, shape (k,)
         Number of pixels of each label 1..k.
     inertia : float

@@ -153,22 +153,65 @@ def convert_color(rgb: np.ndarray, color_space: str) -> np.ndarray:
     """
     if color_space == "rgb":
         return rgb.astype(np.float32)
-    from skimage.color import rgb2hsv, rgb2lab
+    from .reduce import CHUNK, for_chunks
 
     flat = rgb.reshape(-1, 3)
     out = np.empty(flat.shape, np.float32)
-    step = BLOCK_PIXELS // 4  # skimage converts in float64: bound its temporaries
-    for start in range(0, flat.shape[0], step):
-        unit = _unit_range(flat[start : start + step])[:, np.newaxis, :]
+    table = _srgb_linear_table(rgb.dtype) if color_space == "lab" else None
+
+    def work(start, stop):
+        block = flat[start:stop]
         if color_space == "lab":
-            out[start : start + step] = rgb2lab(unit)[:, 0]
+            out[start:stop] = _lab(block, table)
         else:
-            hsv = rgb2hsv(unit)[:, 0]
-            angle = 2 * np.pi * hsv[:, 0]
-            out[start : start + step] = np.stack(
-                [hsv[:, 1] * np.cos(angle), hsv[:, 1] * np.sin(angle), hsv[:, 2]], axis=-1
-            )
+            out[start:stop] = _hsv_cone(_unit_range(block))
+
+    for_chunks(work, flat.shape[0], chunk=CHUNK // 4)
     return out.reshape(rgb.shape[:-1] + (3,))
+
+
+#: sRGB -> XYZ (D65) and the D65 white point, 2-degree observer: skimage's constants.
+_XYZ_FROM_RGB = np.array(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]],
+    np.float32,
+)
+_WHITE_D65 = np.array([0.95047, 1.0, 1.08883], np.float32)
+
+
+def _srgb_linear(unit: np.ndarray) -> np.ndarray:
+    """sRGB in [0, 1] -> linear RGB (the sRGB transfer function)."""
+    return np.where(unit > 0.04045, ((unit + 0.055) / 1.055) ** 2.4, unit / 12.92).astype(np.float32)
+
+
+def _srgb_linear_table(dtype):
+    """Lookup table value -> linear RGB for 8- and 16-bit unsigned images (None otherwise)."""
+    if dtype in (np.uint8, np.uint16):
+        top = np.iinfo(dtype).max
+        return _srgb_linear(np.arange(top + 1, dtype=np.float64) / top)
+    return None
+
+
+def _lab(block: np.ndarray, table) -> np.ndarray:
+    """CIELAB (D65) of RGB rows, float32; equals skimage's rgb2lab to float32 precision."""
+    linear = table[block] if table is not None else _srgb_linear(_unit_range(block))
+    xyz = linear @ (_XYZ_FROM_RGB.T / _WHITE_D65)
+    # cube root as exp(log(t) / 3): 4x faster than np.cbrt in float32, same to ~1e-6
+    root = np.exp(np.log(np.maximum(xyz, np.float32(0.008856))) / np.float32(3))
+    f = np.where(xyz > 0.008856, root, 7.787 * xyz + 16.0 / 116.0)
+    lab = np.empty(xyz.shape, np.float32)
+    lab[:, 0] = 116.0 * f[:, 1] - 16.0
+    lab[:, 1] = 500.0 * (f[:, 0] - f[:, 1])
+    lab[:, 2] = 200.0 * (f[:, 1] - f[:, 2])
+    return lab
+
+
+def _hsv_cone(unit: np.ndarray) -> np.ndarray:
+    """(S cos H, S sin H, V) of RGB rows in [0, 1], float32."""
+    from skimage.color import rgb2hsv
+
+    hsv = rgb2hsv(unit[:, np.newaxis, :])[:, 0]
+    angle = 2 * np.pi * hsv[:, 0]
+    return np.stack([hsv[:, 1] * np.cos(angle), hsv[:, 1] * np.sin(angle), hsv[:, 2]], axis=-1)
 
 
 def feature_names(spec: FeatureSpec, channel_names, n_spatial: int) -> list[str]:

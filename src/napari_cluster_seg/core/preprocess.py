@@ -143,10 +143,21 @@ def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: i
     """Gaussian smoothing along spatial axes, ignoring non-finite pixels (normalised convolution)."""
     from scipy import ndimage
 
+    from .reduce import _pool
+
     spatial_sigma = [0.0 if ax == time_axis else sigma for ax in range(image_cl.ndim - 1)]
+    out = np.empty(image_cl.shape, np.float32)
+    if finite.all():  # plain smoothing, channels in parallel (scipy releases the GIL)
+
+        def one(c):
+            out[..., c] = ndimage.gaussian_filter(
+                image_cl[..., c].astype(np.float32), spatial_sigma, mode="nearest"
+            )
+
+        list(_pool().map(one, range(image_cl.shape[-1])))
+        return out
     weight = finite.astype(np.float32)
     norm = ndimage.gaussian_filter(weight, spatial_sigma, mode="nearest")
-    out = np.empty(image_cl.shape, np.float32)
     for c in range(image_cl.shape[-1]):
         chan = np.where(finite, image_cl[..., c], 0).astype(np.float32, copy=False)
         smoothed = ndimage.gaussian_filter(chan * weight, spatial_sigma, mode="nearest")
@@ -222,12 +233,18 @@ def pixels_for(
     """The pixels a model works on: :func:`pixel_data`, then the features of ``features``, if any.
 
     With features, ``values`` holds the feature vectors (float32) and
-    ``base`` the channel values (for cluster means and label order).
+    ``base`` the unsmoothed channel values (for cluster means and label order).
     """
+    with_features = features is not None and features.active
     pix = pixel_data(
-        image, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, smoothing=smoothing, mask=mask
+        image,
+        channel_axis=channel_axis,
+        rgb=rgb,
+        time_axis=time_axis,
+        smoothing=0.0 if with_features else smoothing,
+        mask=mask,
     )
-    if features is None or not features.active:
+    if not with_features:
         return pix
     from .features import convert_color, coordinate_features, feature_names, filter_features
 
@@ -253,14 +270,9 @@ def pixels_for(
     all_names = feature_names(features, names, len(spatial))
     parts = []
     if features.intensity:
-        if features.color_space == "rgb" and finite is None:
-            parts.append(pix.values.astype(np.float32).reshape(shape + (-1,)))
-        elif smoothing > 0:
-            parts.append(
-                _smooth(
-                    channels, np.ones(shape, bool) if finite is None else finite, smoothing, pix.time_axis
-                )
-            )
+        if smoothing > 0:
+            fin = np.ones(shape, bool) if finite is None else finite
+            parts.append(_smooth(channels, fin, smoothing, pix.time_axis))
         else:
             parts.append(channels.astype(np.float32, copy=False))
     if features.filters:
