@@ -265,3 +265,15 @@ def test_features_with_nan_pixels_leave_them_unclustered():
     assert np.all(res.labels[5:8, 5:8] == 0)
     assert np.all(res.labels[img == img] > 0)
     assert np.mean(res.labels[25:] == 1) > 0.95 and np.mean(res.labels[10:18] == 2) > 0.95
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_lab_equals_skimage(dtype):
+    from skimage.color import rgb2lab
+
+    rng = np.random.default_rng(7)
+    if dtype == np.float32:
+        rgb = rng.random((30, 40, 3)).astype(dtype)
+    else:
+        rgb = rng.integers(0, np.iinfo(dtype).max + 1, (30, 40, 3)).astype(dtype)
+    np.testing.assert_allclose(convert_color(rgb, "lab"), rgb2lab(rgb), atol=2e-4)
