@@ -198,18 +198,7 @@ def test_many_features_kmeans_close_to_sklearn():
     res = cluster_image(
         img, 4, filters=("gaussian", "log", "gradient"), scales=(1.0, 3.0), normalize="zscore"
     )
-    from napari_cluster_seg.core.preprocess import pixels_for
-
-    pix = pixels_for(
-        img,
-        channel_axis=None,
-        rgb=False,
-        time_axis=None,
-        smoothing=0,
-        mask=None,
-        features=res.params.features,
-    )
-    x = res.model.normalizer(pix.values)
+    x = res.model.transform(img).reshape(-1, len(res.feature_names))
     sk = KMeans(4, n_init=4, random_state=0).fit(x)
     assert res.inertia <= 1.02 * sk.inertia_
 
@@ -277,3 +266,19 @@ def test_lab_equals_skimage(dtype):
     else:
         rgb = rng.integers(0, np.iinfo(dtype).max + 1, (30, 40, 3)).astype(dtype)
     np.testing.assert_allclose(convert_color(rgb, "lab"), rgb2lab(rgb), atol=2e-4)
+
+
+def test_model_transform_gives_the_normalised_features_with_nan_for_invalid_pixels():
+    img = np.random.default_rng(8).random((20, 30)).astype(np.float32)
+    img[2, 3] = np.nan
+    res = cluster_image(img, 2, filters=("gaussian",), scales=(2.0,), normalize="minmax")
+    feats = res.model.transform(img)
+    assert feats.shape == (20, 30, 2) and feats.dtype == np.float32
+    valid = ~np.isnan(feats[..., 0])
+    assert not valid[2, 3] and valid.sum() == img.size - 1
+    assert feats[..., 0][valid].min() == pytest.approx(0, abs=1e-6)
+    assert feats[..., 0][valid].max() == pytest.approx(1)
+    for lab in (1, 2):  # feature centres are the means of the features
+        np.testing.assert_allclose(
+            res.feature_centers[lab - 1], feats[res.labels == lab].mean(axis=0), atol=1e-3
+        )

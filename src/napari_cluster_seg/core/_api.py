@@ -386,48 +386,29 @@ def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng, base_no
     yield Progress("labelling", 0.85)
     if isinstance(red, PixelSample):  # many features: every pixel to its nearest centre
         internal, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer), centers)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            raw = sums / counts[:, None]
-        _, _, wcss = _cluster_stats(
-            sums / np.maximum(counts, 1)[:, None],
-            counts.astype(np.float64),
-            np.arange(k),
-            k,
-            total_sq,
-            normalizer,
+        raw = sums / np.maximum(counts, 1)[:, None]
+        _, _, wcss = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
+    else:
+        point_labels = nearest_center(points, centers)
+        raw, counts, wcss = _cluster_stats(
+            red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer
         )
-        base_means = _pixel_group_means(pix.base_values, internal, k)
-        lut, order = _rank_lut(base_means, params, base_normalizer)
-        model = ClusterModel(
-            params,
-            pix.base_values.shape[1],
-            pix.ndim,
-            normalizer,
-            "centers",
-            centers[order],
-            np.arange(1, k + 1),
-        )
-        return lut[internal], base_means[order], counts[order], wcss, model, normalizer(raw[order])
-    point_labels = nearest_center(points, centers)
-    raw, counts, wcss = _cluster_stats(red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer)
-    if pix.base is None:
+        internal = None
+        if pix.base is not None:  # features: the channel means need one more pass over the pixels
+            internal = red.map_pixels(
+                pix.values, point_labels.astype(np.int16), np.empty(pix.n_valid, np.int16)
+            )
+    if internal is None:  # clustered on the channel values: order from the points, label by lookup
         base_means = raw
         lut, order = _rank_lut(base_means, params, base_normalizer)
         out = red.map_pixels(pix.values, lut[point_labels], np.empty(pix.n_valid, _labels_dtype(k)))
-    else:  # features: order by the mean channel values, one more pass over the pixels
-        internal = red.map_pixels(pix.values, point_labels.astype(np.int16), np.empty(pix.n_valid, np.int16))
-        base_means = _pixel_group_means(pix.base, internal, k)
+    else:
+        base_means = _pixel_group_means(pix.base_values, internal, k)
         lut, order = _rank_lut(base_means, params, base_normalizer)
         out = lut[internal]
+    n_channels = pix.base_values.shape[1]
     model = ClusterModel(
-        params,
-        pix.base_values.shape[1],
-        pix.ndim,
-        normalizer,
-        "centers",
-        centers[order],
-        np.arange(1, k + 1),
-        None,
+        params, n_channels, pix.ndim, normalizer, "centers", centers[order], np.arange(1, k + 1)
     )
     return out, base_means[order], counts[order], wcss, model, normalizer(raw[order])
 

@@ -91,10 +91,10 @@ class ClusterModel:
             unit[missing] = assign_nearest(points[missing], self.points)
         return self.labels[unit]
 
-    def _predict(
+    def _pixels(
         self, image, *, channel_axis=None, rgb=None, time_axis=None, mask=None, spacing=None, max_bytes=None
     ):
-        """Labels of ``image`` and the reduction they came from (see :meth:`predict`)."""
+        """The model's pixel data of ``image`` (see :meth:`predict` for the options)."""
         image = load_array(image, max_bytes=max_bytes)
         p = self.params
         if rgb is not None and bool(rgb) != p.rgb:
@@ -131,6 +131,12 @@ class ClusterModel:
             features=p.features,
             spacing=spacing,
         )
+        return pix, channel_axis, time_axis
+
+    def _predict(self, image, **options):
+        """Labels of ``image`` and the statistics they came from (see :meth:`predict`)."""
+        p = self.params
+        pix, channel_axis, time_axis = self._pixels(image, **options)
         if pix.n_channels > GRID_MAX_CHANNELS:  # many features: each pixel to its nearest centre / unit
             nearest, counts, sums, total_sq = label_pixels(
                 pix.values, lambda chunk: self.normalizer(chunk, dtype=np.float32), self.points
@@ -190,6 +196,22 @@ class ClusterModel:
             If the image's channels do not match the model's.
         """
         return self._predict(image, **options)[0]
+
+    def transform(self, image, **options) -> np.ndarray:
+        """The normalised features the model labels ``image`` by (same options as :meth:`predict`).
+
+        Returns
+        -------
+        ndarray of float32, shape ``labels.shape + (n_features,)``
+            NaN where a pixel is masked or not finite. The features are
+            named in ``result.feature_names`` (None: the channels).
+        """
+        pix, _, _ = self._pixels(image, **options)
+        n = int(np.prod(pix.shape))
+        out = np.full((n, pix.n_channels), np.nan, np.float32)
+        rows = slice(None) if pix.valid is None else pix.valid
+        out[rows] = self.normalizer(pix.values, dtype=np.float32)
+        return out.reshape(pix.shape + (pix.n_channels,))
 
     def apply(self, image, **options):
         """Like :meth:`predict` (same options), but returns a :class:`ClusterResult`.
