@@ -33,7 +33,8 @@ class KScan:
         The numbers of clusters tried.
     inertia : ndarray
         Within-cluster sum of squares over all clustered pixels (normalised
-        feature space) for each k: look for the elbow.
+        feature space) for each k: look for the elbow. With more than four
+        features, K-means scores are estimated from the pixel sample.
     silhouette : ndarray
         Mean silhouette coefficient (-1..1, higher is better) on a seeded
         sample of ``sample_size`` pixels.
