@@ -137,3 +137,17 @@ def test_result_layers_save_with_napari_writers(cluster_widget, run_widget, tmp_
     written = napari.save_layers(str(tmp_path / "labels.tif"), [layer])
     assert written
     np.testing.assert_array_equal(imread(written[0]), layer.data)
+
+
+def test_save_buttons_ask_for_a_file_and_write_it(cluster_widget, run_widget, tmp_path, monkeypatch):
+    from qtpy.QtWidgets import QFileDialog
+
+    viewer, widget = cluster_widget
+    widget.image.value = viewer.add_image(four_levels(), name="levels")
+    run_widget(widget)
+    for button, name in ((widget.save_model, "m.json"), (widget.save_table, "t.csv")):
+        target = tmp_path / name
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, t=target: (str(t), ""))
+        button.clicked()
+        assert target.is_file() and f"saved to {target}" in widget.status.value
+    assert ClusterModel.load(tmp_path / "m.json").n_clusters == 3

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._params import ClusterParams, validate_params
+from ._params import OPTIONS, ClusterParams, validate_params
 from .cleanup import clean_labels
 from .hierarchy import BisectingTree, LinkageTree, SpanningTreeSplits, Tree, weighted_linkage
 from .kmeans import assign_nearest, kmeans_1d_optimal, nearest_center, scaled, weighted_kmeans
@@ -101,7 +101,7 @@ class _HierarchyState:
     n_fit_units: int
     unit_to_fit: np.ndarray  # for every unit: index of the fitted unit whose cluster it takes
     units: np.ndarray  # (u, n_features) normalised unit means
-    unit_raw: np.ndarray  # (u, n_channels) unit means in input units
+    unit_raw: np.ndarray  # (u, n_features) unit means in feature units (input units without features)
     unit_weights: np.ndarray
     total_sq: np.ndarray  # per channel: sum of squares of all pixel values
     unit_of_pixel: np.ndarray  # (n_valid,) unit of every valid pixel
@@ -112,8 +112,37 @@ class _HierarchyState:
     ndim: int = 2  # dimensions of the input image (with its channel axis)
     grid: UnitGrid | None = None  # how other pixels find their unit (None: nearest unit mean)
     unit_base: np.ndarray | None = None  # with features: (u, n_channels) unit means of the channels
-    base_normalizer: Normalizer | None = None
+    base_normalizer: Normalizer | None = None  # orders multichannel clusters by their channel means
     feature_names: tuple | None = None
+
+
+def _hierarchy_state(
+    prep, tree, n_fit_units, unit_to_fit, units, unit_raw, unit_weights, total_sq, unit_of_pixel, grid=None
+) -> _HierarchyState:
+    """The hierarchy state of a tree built on the units of a prepared image."""
+    pix = prep.pix
+    unit_base = None
+    if pix.base is not None:  # features: the units' channel means, for centres and label order
+        unit_base = _pixel_group_means(pix.base, unit_of_pixel, units.shape[0])
+    return _HierarchyState(
+        tree=tree,
+        n_fit_units=n_fit_units,
+        unit_to_fit=unit_to_fit,
+        units=units,
+        unit_raw=unit_raw,
+        unit_weights=unit_weights,
+        total_sq=total_sq,
+        unit_of_pixel=unit_of_pixel,
+        valid=pix.valid,
+        shape=pix.shape,
+        normalizer=prep.normalizer,
+        n_channels=pix.base_values.shape[1],
+        ndim=pix.ndim,
+        grid=grid,
+        unit_base=unit_base,
+        base_normalizer=prep.base_normalizer,
+        feature_names=pix.names,
+    )
 
 
 @dataclass
@@ -379,8 +408,18 @@ def _transform(normalizer):
     return lambda chunk: normalizer(chunk, dtype=np.float32)
 
 
-def _kmeans(red: Reduction, points, fit_w, pix, normalizer, params, rng, base_normalizer):
+def _kmeans(prep: _Prepared):
     """Generator: K-means; returns (labels of valid pixels, centres, counts, wcss, model, feature centres)."""
+    red, points, fit_w, pix, normalizer, params, rng = (
+        prep.red,
+        prep.points,
+        prep.fit_w,
+        prep.pix,
+        prep.normalizer,
+        prep.params,
+        prep.rng,
+    )
+    base_normalizer = prep.base_normalizer
     k = params.n_clusters
     centers = yield from as_progress(_fit_kmeans(points, fit_w, params, rng), "fitting K-means", 0.3, 0.5)
     yield Progress("labelling", 0.85)
@@ -422,7 +461,7 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
         base_means = raw
     else:
         base_means, _ = group_means(h.unit_base, h.unit_weights, unit_labels, k)
-    lut, order = _rank_lut(base_means, params, h.base_normalizer or h.normalizer)
+    lut, order = _rank_lut(base_means, params, h.base_normalizer)
     unit_labels = lut[unit_labels]
     labels = _scatter(unit_labels[h.unit_of_pixel], h.shape, h.valid)
     counts = counts[order]
@@ -442,8 +481,17 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
     )
 
 
-def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng, base_normalizer=None):
+def _hierarchical(prep: _Prepared):
     """Generator: build the tree on units; returns the hierarchy state."""
+    red, points, fit_w, pix, normalizer, params, rng = (
+        prep.red,
+        prep.points,
+        prep.fit_w,
+        prep.pix,
+        prep.normalizer,
+        prep.params,
+        prep.rng,
+    )
     k = params.n_clusters
     yield Progress("grouping pixels into units", 0.3)
     sampled = isinstance(red, PixelSample)
@@ -494,32 +542,16 @@ def _hierarchical(red: Reduction, points, fit_w, pix, normalizer, params, rng, b
         per_point = unit_of_point.astype(small)
         unit_of_pixel = red.map_pixels(pix.values, per_point, np.empty(pix.n_valid, small))
         total_sq = red.total_sq
-    unit_base = None if pix.base is None else _pixel_group_means(pix.base, unit_of_pixel, units.shape[0])
-    return _HierarchyState(
-        tree,
-        fit_units.size,
-        unit_to_fit,
-        units,
-        unit_raw,
-        unit_w,
-        total_sq,
-        unit_of_pixel,
-        pix.valid,
-        pix.shape,
-        normalizer,
-        pix.base_values.shape[1],
-        pix.ndim,
-        grid,
-        unit_base,
-        base_normalizer,
-        pix.names,
+    return _hierarchy_state(
+        prep, tree, fit_units.size, unit_to_fit, units, unit_raw, unit_w, total_sq, unit_of_pixel, grid
     )
 
 
-def _connected(pix, normalizer, params, base_normalizer=None):
+def _connected(prep: _Prepared):
     """Generator: superpixels, their adjacency and the connectivity-constrained tree."""
     from .regions import connected_linkage, superpixels
 
+    pix, normalizer, params = prep.pix, prep.normalizer, prep.params
     k = params.n_clusters
     yield Progress("superpixels (SLIC)", 0.25)
     if pix.valid is None:
@@ -565,7 +597,6 @@ def _connected(pix, normalizer, params, base_normalizer=None):
     counts = counts.astype(np.float64)
     unit_raw = sums / counts[:, None]
     units = normalizer(unit_raw)
-    unit_base = None if pix.base is None else _pixel_group_means(pix.base, unit_of_pixel, n_units)
     edges = edges - 1
     yield Progress(f"connected {params.method} clustering of {n_units} superpixels", 0.5)
     if params.method == "agglomerative":
@@ -575,24 +606,8 @@ def _connected(pix, normalizer, params, base_normalizer=None):
         for frac in tree.grow(k):
             yield Progress("divisive clustering (spanning-tree splits)", 0.5 + 0.3 * frac)
     yield Progress("labelling", 0.85)
-    return _HierarchyState(
-        tree,
-        n_units,
-        np.arange(n_units),
-        units,
-        unit_raw,
-        counts,
-        total_sq,
-        unit_of_pixel,
-        pix.valid,
-        pix.shape,
-        normalizer,
-        pix.base_values.shape[1],
-        pix.ndim,
-        None,
-        unit_base,
-        base_normalizer,
-        pix.names,
+    return _hierarchy_state(
+        prep, tree, n_units, np.arange(n_units), units, unit_raw, counts, total_sq, unit_of_pixel
     )
 
 
@@ -608,14 +623,15 @@ class _Prepared:
     points: np.ndarray | None
     fit_w: np.ndarray | None
     rng: np.random.Generator
-    base_normalizer: Normalizer | None = (
-        None  # orders multichannel clusters (the normalizer without features)
-    )
+    base_normalizer: Normalizer  # orders multichannel clusters by their channel means
 
 
 def _prepare(image, *, mask, max_bytes, **options):
     """Generator: load, validate, prepare and reduce the pixels; returns a :class:`_Prepared`."""
     yield Progress("loading image", 0.0)
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}; the options are: {', '.join(OPTIONS)}.")
     image = load_array(image, max_bytes=max_bytes)
     params = validate_params(image.ndim, **options)
     rng = np.random.default_rng(params.random_state)
@@ -631,15 +647,13 @@ def _prepare(image, *, mask, max_bytes, **options):
         spacing=params.spacing,
     )
     base_normalizer = None
-    if pix.base is not None:
-        lo, hi = channel_range(pix.base)
-        base_normalizer = fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), "minmax")
+    if pix.base is not None and pix.base.shape[1] > 1 and not params.rgb:
+        # features on a multichannel image: clusters are ordered by their min-max scaled channel means
+        base_normalizer = _range_normalizer(pix.base, "minmax")
     if params.connected and params.normalize in ("none", "minmax"):
         # superpixels need no reduction: the channel ranges are all the normalisation needs
-        lo, hi = channel_range(pix.values)
-        normalizer = fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), params.normalize)
-        normalizer = fix_coordinates(normalizer, pix.n_coordinates)
-        return _Prepared(params, pix, None, normalizer, None, None, rng, base_normalizer)
+        normalizer = fix_coordinates(_range_normalizer(pix.values, params.normalize), pix.n_coordinates)
+        return _Prepared(params, pix, None, normalizer, None, None, rng, base_normalizer or normalizer)
     fit_sel = None
     if params.fit_stride > 1:
         fit_sel = downsample_mask(pix.shape, params.fit_stride, pix.time_axis)
@@ -659,105 +673,39 @@ def _prepare(image, *, mask, max_bytes, **options):
     else:
         fit_idx = red.point_index(pix.values[fit_sel])
         fit_w = np.bincount(fit_idx, minlength=red.n_points).astype(np.float64)
-    return _Prepared(params, pix, red, normalizer, points, fit_w, rng, base_normalizer)
+    return _Prepared(params, pix, red, normalizer, points, fit_w, rng, base_normalizer or normalizer)
+
+
+def _range_normalizer(values, how):
+    """Min-max (or no) normalisation from the channel ranges of pixel rows, in one chunked pass."""
+    lo, hi = channel_range(values)
+    return fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), how)
 
 
 def _build_hierarchy(prep: _Prepared):
     """Generator: the hierarchy state of a prepared image (either flavour)."""
-    if prep.params.connected:
-        return (yield from _connected(prep.pix, prep.normalizer, prep.params, prep.base_normalizer))
-    return (
-        yield from _hierarchical(
-            prep.red,
-            prep.points,
-            prep.fit_w,
-            prep.pix,
-            prep.normalizer,
-            prep.params,
-            prep.rng,
-            prep.base_normalizer,
-        )
-    )
+    return (yield from (_connected(prep) if prep.params.connected else _hierarchical(prep)))
 
 
-def iter_cluster_image(
-    image,
-    n_clusters=3,
-    method="kmeans",
-    *,
-    linkage="ward",
-    channel_axis=None,
-    rgb=False,
-    time_axis=None,
-    mask=None,
-    normalize="minmax",
-    percentiles=(1.0, 99.0),
-    smoothing=0.0,
-    fit_stride=1,
-    n_init=4,
-    max_units=2048,
-    connected=False,
-    random_state=0,
-    color_space="rgb",
-    filters=(),
-    scales=(1.0, 4.0),
-    spatial_weight=0.0,
-    intensity=True,
-    spacing=None,
-    min_size=0,
-    hole_size=0,
-    max_bytes=None,
-):
+def iter_cluster_image(image, n_clusters=3, method="kmeans", *, mask=None, max_bytes=None, **options):
     """Generator form of :func:`cluster_image`: yields :class:`Progress`, returns the result.
 
-    Stopping iteration early (``close()``, or a napari worker's ``quit()``)
-    cancels the run between two steps. Use ``result = yield from
+    Takes the options of :func:`cluster_image` (all but ``progress``). Stopping
+    iteration early (``close()``, or a napari worker's ``quit()``) cancels the
+    run between two steps. Use ``result = yield from
     iter_cluster_image(...)`` inside another generator, or
     :func:`cluster_image` with ``progress=`` for a callback.
     """
     prep = yield from _prepare(
-        image,
-        mask=mask,
-        max_bytes=max_bytes,
-        n_clusters=n_clusters,
-        method=method,
-        linkage=linkage,
-        channel_axis=channel_axis,
-        rgb=rgb,
-        time_axis=time_axis,
-        normalize=normalize,
-        percentiles=percentiles,
-        smoothing=smoothing,
-        fit_stride=fit_stride,
-        n_init=n_init,
-        max_units=max_units,
-        random_state=random_state,
-        connected=connected,
-        color_space=color_space,
-        filters=filters,
-        scales=scales,
-        spatial_weight=spatial_weight,
-        intensity=intensity,
-        spacing=spacing,
-        min_size=min_size,
-        hole_size=hole_size,
+        image, mask=mask, max_bytes=max_bytes, n_clusters=n_clusters, method=method, **options
     )
-    params, pix, red, normalizer = prep.params, prep.pix, prep.red, prep.normalizer
+    params, pix, red = prep.params, prep.pix, prep.red
     k = params.n_clusters
     if params.method == "kmeans":
         n_fit = int(np.count_nonzero(prep.fit_w))
         if n_fit < k:
             raise _too_many_clusters(k, n_fit, pix.n_channels, red.exact)
-        valid_labels, centers, counts, wcss, model, feature_centers = yield from _kmeans(
-            red,
-            prep.points,
-            prep.fit_w,
-            pix,
-            normalizer,
-            params,
-            prep.rng,
-            prep.base_normalizer or normalizer,
-        )
+        valid_labels, centers, counts, wcss, model, feature_centers = yield from _kmeans(prep)
         yield Progress("writing labels", 0.97)
         labels, counts = _clean(_scatter(valid_labels, pix.shape, pix.valid), counts, params)
         result = ClusterResult(

@@ -6,6 +6,7 @@ type) whose message names the bad value and says how to fix it.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from dataclasses import asdict, dataclass, field
 
@@ -225,3 +226,7 @@ def validate_params(
         min_size=min_size,
         hole_size=hole_size,
     )
+
+
+#: The options of :func:`cluster_image` that :func:`validate_params` checks, in order.
+OPTIONS = tuple(inspect.signature(validate_params).parameters)[1:]

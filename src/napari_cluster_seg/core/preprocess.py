@@ -165,6 +165,19 @@ def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: i
     return out
 
 
+def channels_last(image: np.ndarray, channel_axis: int | None, rgb: bool) -> np.ndarray:
+    """A view of ``image`` with its channels on a last axis (one for a grey image; RGBA loses alpha)."""
+    image_cl = image[..., np.newaxis] if channel_axis is None else np.moveaxis(image, channel_axis, -1)
+    if rgb:
+        if image_cl.shape[-1] not in (3, 4):
+            raise ValueError(
+                f"rgb=True needs 3 (RGB) or 4 (RGBA) channels on the last axis, got "
+                f"{image_cl.shape[-1]}; pass rgb=False and channel_axis for other channel counts."
+            )
+        image_cl = image_cl[..., :3]
+    return image_cl
+
+
 def pixel_data(
     image: np.ndarray,
     *,
@@ -180,19 +193,9 @@ def pixel_data(
     or when ``mask`` is False there. For RGBA images the alpha channel is ignored.
     """
     image = check_dtype(image)
-    if channel_axis is None:
-        image_cl = image[..., np.newaxis]
-    else:
-        image_cl = np.moveaxis(image, channel_axis, -1)
-        if time_axis is not None and time_axis > channel_axis:
-            time_axis -= 1
-    if rgb:
-        if image_cl.shape[-1] not in (3, 4):
-            raise ValueError(
-                f"rgb=True needs 3 (RGB) or 4 (RGBA) channels on the last axis, got "
-                f"{image_cl.shape[-1]}; pass rgb=False and channel_axis for other channel counts."
-            )
-        image_cl = image_cl[..., :3]
+    image_cl = channels_last(image, channel_axis, rgb)
+    if channel_axis is not None and time_axis is not None and time_axis > channel_axis:
+        time_axis -= 1
     shape = image_cl.shape[:-1]
     if len(shape) == 0 or min(shape, default=0) == 0 or image_cl.shape[-1] == 0:
         raise ValueError(f"the image of shape {image.shape} is empty; pass an image with pixels.")
@@ -248,10 +251,7 @@ def pixels_for(
         return pix
     from .features import convert_color, coordinate_features, feature_names, filter_features
 
-    image = check_dtype(image)
-    image_cl = image[..., np.newaxis] if channel_axis is None else np.moveaxis(image, channel_axis, -1)
-    if rgb:
-        image_cl = image_cl[..., :3]
+    image_cl = channels_last(check_dtype(image), channel_axis, rgb)
     shape = pix.shape
     n_pix = int(np.prod(shape))
     spatial = [ax for ax in range(len(shape)) if ax != pix.time_axis]

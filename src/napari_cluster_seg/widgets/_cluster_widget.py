@@ -72,11 +72,8 @@ def run_job(job: Job):
 
 def scan_job(job: Job, k_max: int):
     """Worker body (generator): score k = 2..k_max with the job's settings."""
-    # k is what is scanned; the clean-up does not change the clustering's scores
-    options = {
-        key: value for key, value in job.options.items() if key not in ("n_clusters", "min_size", "hole_size")
-    }
-    return (yield from iter_scan_n_clusters(_job_image(job), k_max, **options))
+    # k is what is scanned (iter_scan_n_clusters ignores n_clusters; clean-up does not change scores)
+    return (yield from iter_scan_n_clusters(_job_image(job), k_max, **job.options))
 
 
 def apply_job(job: Job, model: ClusterModel):
@@ -444,21 +441,6 @@ class ClusterSegWidget(Container):
         features = layer.features
         return write_table_csv({c: features[c].to_numpy() for c in features.columns}, path)
 
-    def _on_save_table(self, _value=None):
-        from qtpy.QtWidgets import QFileDialog
-
-        path, _ = QFileDialog.getSaveFileName(
-            self.native, "Save cluster table", "clusters.csv", "CSV (*.csv)"
-        )
-        if not path:
-            return
-        try:
-            self.save_table_to(path)
-        except (ValueError, OSError) as err:
-            self._report_error(err)
-            return
-        self._set_status(f"cluster table saved to {path}")
-
     def _report_result(self, result, layer):
         self._set_status(
             f"{result.n_clusters} clusters in {layer.name!r}; pixels per label: "
@@ -567,18 +549,25 @@ class ClusterSegWidget(Container):
             model,
         )
 
+    def _on_save_table(self, _value=None):
+        self._save_with_dialog("cluster table", "clusters.csv", "CSV (*.csv)", self.save_table_to)
+
     def _on_save_model(self, _value=None):
+        self._save_with_dialog("model", "model.json", "JSON (*.json)", self.save_model_to)
+
+    def _save_with_dialog(self, what: str, default: str, file_filter: str, save):
+        """Ask for a file name, call ``save(path)``, report the outcome in the status line."""
         from qtpy.QtWidgets import QFileDialog
 
-        path, _ = QFileDialog.getSaveFileName(self.native, "Save model", "model.json", "JSON (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self.native, f"Save {what}", default, file_filter)
         if not path:
             return
         try:
-            self.save_model_to(path)
+            save(path)
         except (ValueError, OSError) as err:
             self._report_error(err)
             return
-        self._set_status(f"model saved to {path}")
+        self._set_status(f"{what} saved to {path}")
 
     def _on_apply_model(self, _value=None):
         from qtpy.QtWidgets import QFileDialog
