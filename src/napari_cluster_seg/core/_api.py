@@ -410,15 +410,7 @@ def _transform(normalizer):
 
 def _kmeans(prep: _Prepared):
     """Generator: K-means; returns (labels of valid pixels, centres, counts, wcss, model, feature centres)."""
-    red, points, fit_w, pix, normalizer, params, rng = (
-        prep.red,
-        prep.points,
-        prep.fit_w,
-        prep.pix,
-        prep.normalizer,
-        prep.params,
-        prep.rng,
-    )
+    red, points, fit_w, pix, normalizer, params, rng = prep.fit_parts()
     base_normalizer = prep.base_normalizer
     k = params.n_clusters
     centers = yield from as_progress(_fit_kmeans(points, fit_w, params, rng), "fitting K-means", 0.3, 0.5)
@@ -483,15 +475,7 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
 
 def _hierarchical(prep: _Prepared):
     """Generator: build the tree on units; returns the hierarchy state."""
-    red, points, fit_w, pix, normalizer, params, rng = (
-        prep.red,
-        prep.points,
-        prep.fit_w,
-        prep.pix,
-        prep.normalizer,
-        prep.params,
-        prep.rng,
-    )
+    red, points, fit_w, pix, normalizer, params, rng = prep.fit_parts()
     k = params.n_clusters
     yield Progress("grouping pixels into units", 0.3)
     sampled = isinstance(red, PixelSample)
@@ -624,6 +608,10 @@ class _Prepared:
     fit_w: np.ndarray | None
     rng: np.random.Generator
     base_normalizer: Normalizer  # orders multichannel clusters by their channel means
+
+    def fit_parts(self):
+        """(red, points, fit_w, pix, normalizer, params, rng): what the model fits take."""
+        return self.red, self.points, self.fit_w, self.pix, self.normalizer, self.params, self.rng
 
 
 def _prepare(image, *, mask, max_bytes, **options):
