@@ -4,8 +4,8 @@ Cases: the astronaut photo resized to 512², 1024², 2048² and 4096² (RGB
 uint8) and a 64x512x512 uint16 stack of synthetic nuclei. For each case this
 project runs agglomerative Ward and divisive clustering, each in both flavours
 (colour classes; connected regions), and prints the time of the run, its peak
-extra resident memory (from a second, sampled run) and the time of
-``result.cut(k')`` for another k.
+extra resident memory (from a separate, sampled run) and the time of
+``result.cut(k')`` for another k (medians of three runs).
 
 scikit-learn's ``AgglomerativeClustering(linkage="ward")`` with a
 ``grid_to_graph`` pixel connectivity (its way of making Ward tractable) runs
@@ -45,14 +45,18 @@ def minmax(image):
     return (x - lo) / np.where(hi > lo, hi - lo, 1)
 
 
-def run_ours(image, rgb, memory=True, **kwargs):
-    """Timed run (no memory sampler: its thread would slow the Python parts), then a sampled run."""
-    t0 = time.perf_counter()
-    result = cluster_image(image, K, rgb=rgb, **kwargs)
-    elapsed = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    result.cut(K_RECUT)
-    t_cut = time.perf_counter() - t0
+def run_ours(image, rgb, memory=True, repeat=3, **kwargs):
+    """Median of ``repeat`` timed runs and re-cuts (no memory sampler: its thread would slow the
+    Python parts), then a sampled run for the peak memory."""
+    times, cut_times = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = cluster_image(image, K, rgb=rgb, **kwargs)
+        times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        result.cut(K_RECUT)
+        cut_times.append(time.perf_counter() - t0)
+    elapsed, t_cut = float(np.median(times)), float(np.median(cut_times))
     peak = peak_extra_memory(lambda: cluster_image(image, K, rgb=rgb, **kwargs))[1] if memory else 0
     return result, elapsed, peak, t_cut
 
@@ -110,7 +114,7 @@ def main(argv=None):
         sk_w = wcss(x, sk_labels, 3)
         print(f"{size:<8d} {'scikit-learn structured ward':32s} {sk_t:8.2f} {'':>8s} {1.0:8.3f} {1.0:9.3f}")
         for label, kw in (variants[1], variants[3], variants[0]):
-            res, t, _, _ = run_ours(image, True, memory=False, **kw)
+            res, t, _, _ = run_ours(image, True, memory=False, repeat=5, **kw)
             ratio = wcss(x, res.labels, 3) / sk_w
             ari = adjusted_rand_score(sk_labels.ravel(), res.labels.ravel())
             print(f"{size:<8d} {label:32s} {t:8.2f} {sk_t / t:7.1f}x {ratio:8.3f} {ari:9.3f}", flush=True)

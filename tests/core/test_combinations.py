@@ -55,5 +55,11 @@ def test_combination(image, features, method):
         assert res.labels[3, 3] == 0
     model = ClusterModel.from_dict(res.model.to_dict())
     predicted = model.predict(img, time_axis=image_opts.get("time_axis"))
-    agreement = np.mean(predicted == res.labels)
-    assert agreement == 1.0 if not method_opts.get("connected") else agreement > 0.6
+    if method_opts.get("connected"):
+        # connected models label by the nearest superpixel colour, not by regrowing regions: on
+        # these noise images that is a different labelling (the agreement on structured images is
+        # checked in test_model.py), so check only that it is a valid one
+        assert set(np.unique(predicted)) - {0} <= {1, 2, 3}
+        assert np.array_equal(predicted == 0, res.labels == 0)
+    else:
+        assert np.array_equal(predicted, res.labels)

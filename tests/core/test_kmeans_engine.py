@@ -106,6 +106,7 @@ def test_small_chunks_give_the_same_labels_as_one_pass(monkeypatch, case, method
     whole = cluster_image(img, 4, method, **kwargs)
     monkeypatch.setattr(reduce_mod, "CHUNK", 997)  # many chunks, several threads
     monkeypatch.setattr(reduce_mod, "TABLE_SLICE", 2**12)  # counting in many slices of the code space
+    monkeypatch.setattr(reduce_mod, "SORT_RATIO", np.inf)  # always a table, never sorted as above
     chunked = cluster_image(img, 4, method, **kwargs)
     np.testing.assert_array_equal(whole.labels, chunked.labels)
     np.testing.assert_allclose(whole.centers, chunked.centers)

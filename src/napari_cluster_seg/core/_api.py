@@ -533,7 +533,7 @@ def _hierarchical(prep: _Prepared):
 
 def _connected(prep: _Prepared):
     """Generator: superpixels, their adjacency and the connectivity-constrained tree."""
-    from .regions import connected_linkage, superpixels
+    from .regions import PIXELS_PER_SUPERPIXEL, connected_linkage, superpixels
 
     pix, normalizer, params = prep.pix, prep.normalizer, prep.params
     k = params.n_clusters
@@ -553,7 +553,7 @@ def _connected(prep: _Prepared):
     sp, edges = superpixels(
         image,
         mask,
-        n_segments=params.max_units,
+        n_segments=min(params.max_units, max(4 * k, pix.n_valid // PIXELS_PER_SUPERPIXEL)),
         time_axis=pix.time_axis,
         rgb=params.rgb and params.normalize == "minmax" and pix.base is None,
         transform=normalise,
@@ -765,6 +765,8 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
     max_units : int, default 2048
         Largest number of units (groups of similar pixels; superpixels with
         ``connected=True``) the hierarchical methods build their tree on.
+        Superpixels have at least 16 pixels on average (small images get
+        fewer), but there are always at least ``4 * n_clusters`` of them.
     connected : bool, default False
         For the hierarchical methods: clusters are spatially connected
         regions instead of classes of similar pixels anywhere in the image.

@@ -40,6 +40,9 @@ EXACT_SPACE = 2**25
 #: Largest counting table made at once; larger code spaces are counted in slices of the space
 #: (uint8 RGB: two slices, about 235 MB peak for 16.8 million pixels).
 TABLE_SLICE = 2**23
+#: Distinct values are found by sorting instead of a table of counts when the code space is this
+#: many times larger than the number of pixels (a 128² RGB photo: 3 ms instead of 55 ms).
+SORT_RATIO = 64
 #: Grid cells for one-channel floats: the bin width is range / 2**16.
 LEVELS_1D = 2**16
 #: Total cells of the grid for several channels (about 101 per channel for three channels).
@@ -197,6 +200,9 @@ def _count_codes(values: np.ndarray, coder: Coder):
     """Distinct codes (sorted) and their counts, without a table larger than TABLE_SLICE."""
     space = coder.space
     n = values.shape[0]
+    if n * SORT_RATIO <= space:  # few pixels for the code space (a small image): sort them
+        occupied, counts = np.unique(coder.codes(values), return_counts=True)
+        return occupied.astype(np.intp), counts
     if space <= TABLE_SLICE:
         (counts,) = accumulate_chunks(
             lambda a, b: (np.bincount(coder.codes(values[a:b]), minlength=space),), n, chunk=CHUNK * 2
