@@ -172,3 +172,19 @@ def test_ward_rounds_join_separate_components_last():
     two = LinkageTree(Z, 6).cut(2)
     # the last merge joins the two components, whatever their values
     assert len(set(two[:3])) == 1 and len(set(two[3:])) == 1 and two[0] != two[3]
+
+
+def test_ward_rounds_on_ties_take_few_rounds(monkeypatch):
+    import napari_cluster_seg.core.regions as regions
+
+    # a chain of 4,000 identical units: every edge ties; broken along the chain, a round would
+    # merge one pair only (4,000 rounds); broken at random, a constant share of the chain
+    calls = []
+    unique_pairs = regions._unique_pairs
+    monkeypatch.setattr(regions, "_unique_pairs", lambda *a: calls.append(1) or unique_pairs(*a))
+    n = 4000
+    Z = regions._ward_mutual_nearest(
+        np.zeros((n, 1)), np.ones(n), np.array([(i, i + 1) for i in range(n - 1)])
+    )
+    assert Z.shape == (n - 1, 4) and Z[-1, 3] == n and np.all(Z[:, 2] == 0)
+    assert len(calls) < 60

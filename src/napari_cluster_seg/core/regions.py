@@ -218,8 +218,11 @@ def _ward_mutual_nearest(points, weights, edges):
     n_done = 0
     edges = np.asarray(edges, np.int64).reshape(-1, 2)
     a, b = _unique_pairs(edges[:, 0], edges[:, 1], max(m, 1))
+    shuffle = np.random.default_rng(0)  # ties broken at random (seeded), not along chains
     while a.size:
         n, n_edges = centroid.shape[0], a.size
+        order = shuffle.permutation(n_edges)
+        a, b = a[order], b[order]
         wa, wb = weight[a], weight[b]
         diff = centroid[a] - centroid[b]
         cost = np.einsum("ij,ij->i", diff, diff) * (wa * wb / (wa + wb))  # half Ward height squared
