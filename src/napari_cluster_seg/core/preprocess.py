@@ -345,8 +345,10 @@ def fit_normalizer(points: np.ndarray, weights: np.ndarray, how: str, percentile
         return Normalizer(np.zeros(c), np.ones(c))
     clip_low = clip_high = None
     if how == "minmax":
-        offset = points.min(axis=0)
-        scale = points.max(axis=0) - offset
+        from .reduce import channel_range
+
+        offset, high = channel_range(points)
+        scale = high - offset
     elif how == "zscore":
         offset = np.average(points, axis=0, weights=weights)
         scale = np.sqrt(np.average((points - offset) ** 2, axis=0, weights=weights))
