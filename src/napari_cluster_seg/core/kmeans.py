@@ -183,7 +183,9 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
 
     points = np.asarray(points, np.float64)
     weights = np.asarray(weights, np.float64)
-    variance = np.average(_sq_norms(points - np.average(points, axis=0, weights=weights)), weights=weights)
+    total = weights.sum()
+    mean = weights @ points / total  # not np.average(axis=0): slow for few columns
+    variance = float(weights @ _sq_norms(points - mean)) / total
     threshold = tol * max(variance, np.finfo(float).tiny)
     best = None
     runs = 1 if init is not None else n_init
