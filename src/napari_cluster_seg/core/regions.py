@@ -180,9 +180,11 @@ def connected_linkage(points, weights, edges, method="ward"):
     heap (:func:`_greedy_linkage`). Without a constraint both give the exact
     hierarchy (Ward is reducible, so every mutual pair is merged by the greedy
     order too). With one, a merge may expose a closer pair that the greedy order
-    would have taken first, so the two orders can differ; measured on superpixels
-    of the astronaut photo, the sums of squares of the cuts differ by about 1 %
-    either way, while the rounds are 5-10x faster.
+    would have taken first, so the two orders can differ: on a noisy grid of
+    units the sums of squares of the cuts agree within 1 % on average (tested).
+    Either order is a valid constrained Ward tree, and neither is better: on
+    single pixels of 128² photos the cuts at one k differed from the greedy
+    order's (= scikit-learn's) by -13 % to +17 %. The rounds are 5-10x faster.
     """
     if method == "ward":
         return _ward_mutual_nearest(points, weights, edges)
@@ -203,8 +205,9 @@ def _ward_mutual_nearest(points, weights, edges):
     """Connectivity-constrained Ward by rounds of mutual-nearest-neighbour merges.
 
     In every round each active cluster's nearest adjacent cluster is found
-    (ties broken by edge order, so a cluster is in at most one pair), and all
-    pairs that are each other's nearest are merged at once. The merges are
+    (ties broken in a seeded random order of the edges, so a cluster is in at
+    most one pair and runs of equal pixels do not merge one pair per round),
+    and all pairs that are each other's nearest are merged at once. The merges are
     then ordered by height, each at least as high as the merges below it.
     """
     points = np.asarray(points, np.float64)
