@@ -24,7 +24,8 @@ MAX_SLIC_PIXELS = 2**20
 PIXELS_PER_SUPERPIXEL = 16
 #: SLIC iterations (scikit-image's default). Measured against scikit-learn's pixel-level structured
 #: Ward on the astronaut, coffee and chelsea photos at 128² and 256² (sums of squares of the cuts at
-#: k = 2..20): 2.1 % above it with 10 iterations, 5.1 % with 5, which halve SLIC's time.
+#: k = 2..20, benchmarks/experiments/connected_ward_order.py): 2.1 % above it with 10 iterations,
+#: 5.1 % with 5, which halve SLIC's time.
 SLIC_ITERATIONS = 10
 
 
