@@ -36,3 +36,42 @@ def test_core_sources_have_no_gui_import():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
     assert offenders == []
+
+
+def _lazy_imports_of_core():
+    """Modules of scikit-learn, scikit-image and scipy that core imports inside functions."""
+    found = set()
+    for path in CORE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for func in ast.walk(tree):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    module = node.module
+                    if module in ("scipy", "sklearn", "skimage"):  # from scipy import ndimage
+                        found |= {f"{module}.{a.name}" for a in node.names}
+                    else:
+                        found.add(module)
+                elif isinstance(node, ast.Import):
+                    found |= {a.name for a in node.names}
+    return {m for m in found if m.split(".")[0] in ("sklearn", "skimage", "scipy")}
+
+
+def test_warm_up_imports_every_module_core_loads_lazily():
+    from napari_cluster_seg.core._api import LAZY_IMPORTS
+
+    lazy = _lazy_imports_of_core()
+    assert {"sklearn.cluster", "skimage.segmentation", "scipy.ndimage"} <= lazy  # the scan works
+    # importing "a.b.c" imports "a.b" too
+    missing = [m for m in lazy if not any(w == m or w.startswith(m + ".") for w in LAZY_IMPORTS)]
+    assert missing == []
+    code = (
+        "import sys\n"
+        "from napari_cluster_seg.core import warm_up\n"
+        "from napari_cluster_seg.core._api import LAZY_IMPORTS\n"
+        "warm_up()\n"
+        "print(all(m in sys.modules for m in LAZY_IMPORTS))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

@@ -21,6 +21,18 @@ def test_widget_docks_through_the_manifest(cluster_widget):
         assert hasattr(widget, name)
 
 
+def test_widget_warms_up_the_lazy_imports_in_the_background(cluster_widget):
+    import sys
+
+    from napari_cluster_seg.core._api import LAZY_IMPORTS
+
+    viewer, widget = cluster_widget
+    assert widget.warm_up_thread.daemon
+    widget.warm_up_thread.join(timeout=120)
+    assert not widget.warm_up_thread.is_alive()
+    assert [m for m in LAZY_IMPORTS if m not in sys.modules] == []
+
+
 def test_run_on_rgb_sample_gives_ordered_labels(cluster_widget, run_widget):
     viewer, widget = cluster_widget
     (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")

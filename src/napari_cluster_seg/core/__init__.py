@@ -1,6 +1,6 @@
 """Pure computation on numpy arrays: no napari, Qt or magicgui imports here."""
 
-from ._api import ClusterResult, Dendrogram, Progress, cluster_image, iter_cluster_image
+from ._api import ClusterResult, Dendrogram, Progress, cluster_image, iter_cluster_image, warm_up
 from ._params import LINKAGES, METHODS, NORMALIZATIONS, ClusterParams
 from .choose_k import KScan, iter_scan_n_clusters, scan_n_clusters
 from .cleanup import clean_labels
@@ -33,5 +33,6 @@ __all__ = [
     "iter_scan_n_clusters",
     "load_array",
     "scan_n_clusters",
+    "warm_up",
     "write_table_csv",
 ]
