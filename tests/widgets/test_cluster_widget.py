@@ -33,6 +33,25 @@ def test_widget_warms_up_the_lazy_imports_in_the_background(cluster_widget):
     assert [m for m in LAZY_IMPORTS if m not in sys.modules] == []
 
 
+def test_a_run_waits_for_the_warm_up(cluster_widget, qtbot, bands):
+    import threading
+
+    viewer, widget = cluster_widget
+    widget.warm_up_thread.join(timeout=120)
+    release = threading.Event()
+    widget.warm_up_thread = threading.Thread(target=release.wait, daemon=True)  # a warm-up still going
+    widget.warm_up_thread.start()
+    img, truth = bands
+    widget.image.value = viewer.add_image(img)
+    widget.run.clicked()
+    qtbot.wait(500)  # ample for this 60x30 image, were the run not waiting
+    assert widget.worker is not None and labels_layers(viewer) == []
+    release.set()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
+    (out,) = labels_layers(viewer)
+    np.testing.assert_array_equal(out.data, truth)
+
+
 def test_run_on_rgb_sample_gives_ordered_labels(cluster_widget, run_widget):
     viewer, widget = cluster_widget
     (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")

@@ -358,9 +358,17 @@ class ClusterSegWidget(Container):
             return False
         from napari.qt.threading import create_worker
 
+        warm_up_thread = self.warm_up_thread
+
+        def after_warm_up(*body_args):
+            # never import in two threads of ours at once (concurrent imports of modules that import
+            # each other can see each other half-initialised): the first job waits for the warm-up
+            warm_up_thread.join()
+            return (yield from body(*body_args))
+
         # Errors are reported by the widget itself (status line and a warning notification).
         worker = create_worker(
-            body, job, *args, _progress={"desc": "Cluster segmentation"}, _ignore_errors=True
+            after_warm_up, job, *args, _progress={"desc": "Cluster segmentation"}, _ignore_errors=True
         )
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(lambda value: on_done(job, value))
