@@ -20,6 +20,7 @@ from .preprocess import (
     fix_coordinates,
     load_array,
     pixels_for,
+    scatter_valid,
 )
 from .reduce import (
     GRID_MAX_CHANNELS,
@@ -32,6 +33,7 @@ from .reduce import (
     grid_group,
     group_means,
     label_pixels,
+    label_sums,
     reduce_pixels,
     sample_pixels,
 )
@@ -108,6 +110,7 @@ class _HierarchyState:
     valid: np.ndarray | None
     shape: tuple
     normalizer: Normalizer
+    time_axis: int | None = None  # of the label image
     n_channels: int = 1
     ndim: int = 2  # dimensions of the input image (with its channel axis)
     grid: UnitGrid | None = None  # how other pixels find their unit (None: nearest unit mean)
@@ -136,6 +139,7 @@ def _hierarchy_state(
         valid=pix.valid,
         shape=pix.shape,
         normalizer=prep.normalizer,
+        time_axis=pix.time_axis,
         n_channels=pix.base_values.shape[1],
         ndim=pix.ndim,
         grid=grid,
@@ -273,25 +277,13 @@ def _rank_lut(raw_centers, params, normalizer):
     return lut, order
 
 
-def _clean(labels, counts, params: ClusterParams):
-    """Optional spatial clean-up of a label image; returns (labels, counts)."""
+def _clean(labels, counts, params: ClusterParams, time_axis):
+    """Optional spatial clean-up of a label image (time axis ``time_axis``); returns (labels, counts)."""
     if params.min_size <= 1 and params.hole_size <= 0:
         return labels, counts
-    time_axis = params.time_axis
-    if time_axis is not None and params.channel_axis is not None and time_axis > params.channel_axis:
-        time_axis -= 1
     labels = clean_labels(labels, min_size=params.min_size, hole_size=params.hole_size, time_axis=time_axis)
     counts = np.bincount(labels.ravel(), minlength=counts.size + 1)[1:].astype(np.int64)
     return labels, counts
-
-
-def _scatter(valid_labels, shape, valid):
-    """Label image of ``shape`` from the labels of the valid pixels (0 elsewhere)."""
-    if valid is None:
-        return valid_labels.reshape(shape)
-    labels = np.zeros(int(np.prod(shape)), valid_labels.dtype)
-    labels[valid] = valid_labels
-    return labels.reshape(shape)
 
 
 def _cluster_stats(raw_points, weights, labels, k, total_sq, normalizer):
@@ -317,15 +309,7 @@ def _cluster_stats(raw_points, weights, labels, k, total_sq, normalizer):
 
 def _pixel_group_means(values, labels, k):
     """Mean of ``values`` (n, c) per label 0..k-1 of ``labels`` (n,), in chunks."""
-
-    def part(start, stop):
-        lab = labels[start:stop]
-        v = values[start:stop]
-        return np.bincount(lab, minlength=k), np.stack(
-            [np.bincount(lab, weights=v[:, c], minlength=k) for c in range(v.shape[1])], axis=1
-        )
-
-    counts, sums = accumulate_chunks(part, labels.shape[0])
+    counts, sums = accumulate_chunks(lambda a, b: label_sums(labels[a:b], values[a:b], k), labels.shape[0])
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums / counts[:, None]
 
@@ -455,9 +439,9 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
         base_means, _ = group_means(h.unit_base, h.unit_weights, unit_labels, k)
     lut, order = _rank_lut(base_means, params, h.base_normalizer)
     unit_labels = lut[unit_labels]
-    labels = _scatter(unit_labels[h.unit_of_pixel], h.shape, h.valid)
+    labels = scatter_valid(unit_labels[h.unit_of_pixel], h.shape, h.valid)
     counts = counts[order]
-    labels, counts = _clean(labels, counts, params)
+    labels, counts = _clean(labels, counts, params, h.time_axis)
     model = ClusterModel(params, h.n_channels, h.ndim, h.normalizer, "units", h.units, unit_labels, h.grid)
     return ClusterResult(
         labels,
@@ -538,14 +522,8 @@ def _connected(prep: _Prepared):
     pix, normalizer, params = prep.pix, prep.normalizer, prep.params
     k = params.n_clusters
     yield Progress("superpixels (SLIC)", 0.25)
-    if pix.valid is None:
-        image = pix.values.reshape(pix.shape + (pix.n_channels,))  # a view where possible
-        mask = None
-    else:
-        image = np.zeros((int(np.prod(pix.shape)), pix.n_channels), pix.values.dtype)
-        image[pix.valid] = pix.values
-        image = image.reshape(pix.shape + (pix.n_channels,))
-        mask = pix.valid.reshape(pix.shape)
+    image = scatter_valid(pix.values, pix.shape, pix.valid)  # a view where possible
+    mask = None if pix.valid is None else pix.valid.reshape(pix.shape)
 
     def normalise(frame):
         return normalizer(frame.reshape(-1, frame.shape[-1]), dtype=np.float32).reshape(frame.shape)
@@ -568,16 +546,9 @@ def _connected(prep: _Prepared):
             f"choose n_clusters <= {n_units}, or raise max_units."
         )
 
-    def unit_sums(start, stop):
-        units_part, values = unit_of_pixel[start:stop], pix.values[start:stop]
-        sums = np.stack(
-            [np.bincount(units_part, weights=values[:, c], minlength=n_units) for c in range(pix.n_channels)],
-            1,
-        )
-        squares = np.einsum("ij,ij->j", values, values, dtype=np.float64)
-        return np.bincount(units_part, minlength=n_units), sums, squares
-
-    counts, sums, total_sq = accumulate_chunks(unit_sums, pix.n_valid)
+    counts, sums, total_sq = accumulate_chunks(
+        lambda a, b: label_sums(unit_of_pixel[a:b], pix.values[a:b], n_units, squares=True), pix.n_valid
+    )
     counts = counts.astype(np.float64)
     unit_raw = sums / counts[:, None]
     units = normalizer(unit_raw)
@@ -695,7 +666,8 @@ def iter_cluster_image(image, n_clusters=3, method="kmeans", *, mask=None, max_b
             raise _too_many_clusters(k, n_fit, pix.n_channels, red.exact)
         valid_labels, centers, counts, wcss, model, feature_centers = yield from _kmeans(prep)
         yield Progress("writing labels", 0.97)
-        labels, counts = _clean(_scatter(valid_labels, pix.shape, pix.valid), counts, params)
+        labels = scatter_valid(valid_labels, pix.shape, pix.valid)
+        labels, counts = _clean(labels, counts, params, pix.time_axis)
         result = ClusterResult(
             labels,
             centers,

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .preprocess import frame_slices
+
 
 def _neighbour_pairs(regions: np.ndarray, labels: np.ndarray):
     """(region, neighbouring region, its label) for each face-adjacent pixel pair in different regions."""
@@ -134,11 +136,7 @@ def clean_labels(
             raise ValueError(f"{name}={value!r} must be an integer >= 0 (pixels; 0 turns it off).")
     if min_size <= 1 and hole_size <= 0:
         return labels.copy()
-    if time_axis is None:
-        return _clean_frame(labels, int(min_size), int(hole_size), max_rounds)
     out = np.empty_like(labels)
-    for t in range(labels.shape[time_axis]):
-        index = [slice(None)] * labels.ndim
-        index[time_axis] = t
-        out[tuple(index)] = _clean_frame(labels[tuple(index)], int(min_size), int(hole_size), max_rounds)
+    for index in frame_slices(labels.shape, time_axis):
+        out[index] = _clean_frame(labels[index], int(min_size), int(hole_size), max_rounds)
     return out

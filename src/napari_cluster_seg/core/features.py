@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .preprocess import frame_slices
+
 COLOR_SPACES = ("rgb", "lab", "hsv")
 FILTERS = ("gaussian", "gradient", "log", "dog", "structure", "hessian")
 #: The project's default feature settings (options of :func:`cluster_image`; the widget's
@@ -303,7 +305,6 @@ def filter_features(
     n_feat = _count_filter_features(spec, len(axes)) * channels.shape[-1]
     if out is None:
         out = np.empty(shape + (n_feat,), np.float32)
-    frames = range(shape[time_axis]) if time_axis is not None else [None]
     # support of the widest kernel along the first axis: 4 sigma (scipy's truncate), DoG's outer
     # 1.6 sigma, plus the structure tensor's inner sigma 1
     margin = (
@@ -312,13 +313,10 @@ def filter_features(
     first = axes[0]
     row_pixels = int(np.prod([shape[ax] for ax in axes[1:]])) or 1
     step = max(1, BLOCK_PIXELS // row_pixels)
-    for t in frames:
-        frame_index = [slice(None)] * len(shape)
-        if t is not None:
-            frame_index[time_axis] = t
-        frame = channels[tuple(frame_index)]
-        frame_out = out[tuple(frame_index)]
-        axis0 = first - (1 if t is not None and time_axis < first else 0)
+    axis0 = first - (1 if time_axis is not None and time_axis < first else 0)  # within a frame
+    for frame_index in frame_slices(shape, time_axis):
+        frame = channels[frame_index]
+        frame_out = out[frame_index]
         n0 = frame.shape[axis0]
         for start in range(0, n0, step):
             stop = min(n0, start + step)

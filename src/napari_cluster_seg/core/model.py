@@ -31,7 +31,7 @@ import numpy as np
 from ._params import ClusterParams, normalize_axis
 from .cleanup import clean_labels
 from .kmeans import assign_nearest, nearest_center
-from .preprocess import Normalizer, load_array, pixels_for
+from .preprocess import Normalizer, load_array, pixels_for, scatter_valid
 from .reduce import GRID_MAX_CHANNELS, UnitGrid, label_pixels, reduce_pixels
 
 FORMAT = "napari-cluster-seg model"
@@ -148,12 +148,7 @@ class ClusterModel:
             per_point = self._label_points(self.normalizer(red.raw_points)).astype(self.labels.dtype)
             out = red.map_pixels(pix.values, per_point, np.empty(pix.n_valid, per_point.dtype))
             stats = (red, per_point)
-        if pix.valid is None:
-            labels = out.reshape(pix.shape)
-        else:
-            labels = np.zeros(int(np.prod(pix.shape)), out.dtype)
-            labels[pix.valid] = out
-            labels = labels.reshape(pix.shape)
+        labels = scatter_valid(out, pix.shape, pix.valid)
         if p.min_size > 1 or p.hole_size > 0:
             labels = clean_labels(labels, min_size=p.min_size, hole_size=p.hole_size, time_axis=pix.time_axis)
         return labels, pix, stats, channel_axis, time_axis
@@ -207,11 +202,7 @@ class ClusterModel:
             named in ``result.feature_names`` (None: the channels).
         """
         pix, _, _ = self._pixels(image, **options)
-        n = int(np.prod(pix.shape))
-        out = np.full((n, pix.n_channels), np.nan, np.float32)
-        rows = slice(None) if pix.valid is None else pix.valid
-        out[rows] = self.normalizer(pix.values, dtype=np.float32)
-        return out.reshape(pix.shape + (pix.n_channels,))
+        return scatter_valid(self.normalizer(pix.values, dtype=np.float32), pix.shape, pix.valid, np.nan)
 
     def apply(self, image, **options):
         """Like :meth:`predict` (same options), but returns a :class:`ClusterResult`.

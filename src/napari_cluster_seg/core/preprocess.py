@@ -377,6 +377,29 @@ def fix_coordinates(normalizer: Normalizer, n_coordinates: int) -> Normalizer:
     return Normalizer(offset, scale, clip_low, clip_high)
 
 
+def frame_slices(shape: tuple, time_axis: int | None):
+    """Index tuples of the frames along ``time_axis`` of an array of ``shape`` (one, everything,
+    without a time axis)."""
+    if time_axis is None:
+        yield (slice(None),) * len(shape)
+        return
+    for t in range(shape[time_axis]):
+        index = [slice(None)] * len(shape)
+        index[time_axis] = t
+        yield tuple(index)
+
+
+def scatter_valid(values: np.ndarray, shape: tuple, valid: np.ndarray | None, fill=0) -> np.ndarray:
+    """Array of ``shape`` (plus ``values``' trailing axes) holding the rows ``values`` of the valid
+    pixels (flat mask ``valid``; None: all) and ``fill`` elsewhere."""
+    tail = values.shape[1:]
+    if valid is None:
+        return values.reshape(tuple(shape) + tail)
+    out = np.full((valid.size,) + tail, fill, values.dtype)
+    out[valid] = values
+    return out.reshape(tuple(shape) + tail)
+
+
 def downsample_mask(shape: tuple, stride: int, time_axis: int | None) -> np.ndarray:
     """Flat boolean mask selecting every ``stride``-th pixel along each non-time axis."""
     sel = np.zeros(shape, bool)

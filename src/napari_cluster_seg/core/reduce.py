@@ -259,6 +259,18 @@ def _cell_sums(values, coder):
     return occupied, w[occupied], s[occupied], sq
 
 
+def label_sums(labels: np.ndarray, values: np.ndarray, k: int, *, squares: bool = False):
+    """Per label 0..k-1 of ``labels``: the number of rows and the per-channel sums of ``values``
+    (n, c); with ``squares``, also the per-channel sum of squares of all rows (for exact sums of
+    squares of any grouping). One chunk's worth: sum the results over chunks."""
+    counts = np.bincount(labels, minlength=k)
+    channels = range(values.shape[1])
+    sums = np.stack([np.bincount(labels, weights=values[:, c], minlength=k) for c in channels], 1)
+    if not squares:
+        return counts, sums
+    return counts, sums, np.einsum("ij,ij->j", values, values, dtype=np.float64)
+
+
 def accumulate_chunks(fn, n: int, chunk: int = CHUNK):
     """Sum the tuples ``fn(start, stop)`` over chunks, using all cores, holding few partial results."""
     total = None
@@ -523,9 +535,6 @@ def label_pixels(values: np.ndarray, transform, centers: np.ndarray):
         chunk = values[start:stop]
         lab = assign_nearest(transform(chunk), centers32)
         labels[start:stop] = lab
-        sums = np.stack(
-            [np.bincount(lab, weights=chunk[:, c], minlength=k) for c in range(chunk.shape[1])], 1
-        )
-        return np.bincount(lab, minlength=k), sums, np.einsum("ij,ij->j", chunk, chunk, dtype=np.float64)
+        return label_sums(lab, chunk, k, squares=True)
 
     return (labels, *accumulate_chunks(work, values.shape[0], chunk=CHUNK // 4))

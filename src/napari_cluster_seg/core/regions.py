@@ -16,6 +16,8 @@ import heapq
 
 import numpy as np
 
+from .preprocess import frame_slices
+
 #: Largest frame (pixels or voxels) SLIC runs on; larger frames are downsampled first.
 MAX_SLIC_PIXELS = 2**20
 #: Smallest mean superpixel size (pixels): finer ones did not lower the clusters' sum of squares
@@ -27,16 +29,6 @@ PIXELS_PER_SUPERPIXEL = 16
 #: k = 2..20, benchmarks/experiments/connected_ward_order.py): 2.1 % above it with 10 iterations,
 #: 5.1 % with 5, which halve SLIC's time.
 SLIC_ITERATIONS = 10
-
-
-def _frame_slices(shape, time_axis):
-    if time_axis is None:
-        yield (slice(None),) * len(shape)
-        return
-    for t in range(shape[time_axis]):
-        index = [slice(None)] * len(shape)
-        index[time_axis] = t
-        yield tuple(index)
 
 
 def superpixels(
@@ -67,7 +59,7 @@ def superpixels(
     shape = features.shape[:-1]
     labels = np.zeros(shape, np.int32)
     edges = []
-    frames = list(_frame_slices(shape, time_axis))
+    frames = list(frame_slices(shape, time_axis))
     per_frame = max(2, n_segments // len(frames))
     offset = 0
     for index in frames:
