@@ -35,13 +35,26 @@ def bands():
 
 
 @pytest.fixture
-def kmeans_and_agglomerative(cluster_widget, run_widget):
+def run_on_astronaut(cluster_widget, run_widget):
+    """Open the astronaut sample, choose it with ``method`` and ``n_clusters``, Run and wait;
+    returns (viewer, widget, image)."""
+
+    def run(method="kmeans", n_clusters=3):
+        viewer, widget = cluster_widget
+        (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")
+        widget.image.value = image
+        widget.method.value = method
+        widget.n_clusters.value = n_clusters
+        run_widget(widget)
+        return viewer, widget, image
+
+    return run
+
+
+@pytest.fixture
+def kmeans_and_agglomerative(run_on_astronaut, run_widget):
     """The astronaut sample clustered by K-means and agglomerative (k = 4) in the widget."""
-    viewer, widget = cluster_widget
-    (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")
-    widget.image.value = image
-    widget.n_clusters.value = 4
-    run_widget(widget)
+    viewer, widget, image = run_on_astronaut("kmeans", 4)
     widget.method.value = "agglomerative"
     run_widget(widget)
     km, ag = viewer.layers["astronaut K-means"], viewer.layers["astronaut agglomerative"]

@@ -13,14 +13,9 @@ def only_labels(viewer):
 
 
 @pytest.fixture
-def hierarchical_run(cluster_widget, run_widget):
+def hierarchical_run(run_on_astronaut):
     def run(method):
-        viewer, widget = cluster_widget
-        (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")
-        widget.image.value = image
-        widget.method.value = method
-        widget.n_clusters.value = 3
-        run_widget(widget)
+        viewer, widget, image = run_on_astronaut(method, 3)
         return viewer, widget, image, only_labels(viewer)
 
     return run
@@ -46,11 +41,8 @@ def test_no_recut_after_other_settings_change(hierarchical_run):
     np.testing.assert_array_equal(layer.data, before)  # needs a new Run
 
 
-def test_kmeans_results_are_not_recut(cluster_widget, run_widget):
-    viewer, widget = cluster_widget
-    (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")
-    widget.image.value = image
-    run_widget(widget)
+def test_kmeans_results_are_not_recut(run_on_astronaut):
+    viewer, widget, image = run_on_astronaut("kmeans", 3)
     before = only_labels(viewer).data.copy()
     widget.n_clusters.value = 5
     np.testing.assert_array_equal(only_labels(viewer).data, before)

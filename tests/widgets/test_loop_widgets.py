@@ -86,13 +86,8 @@ def test_heat_map_of_the_comparison_and_a_click_highlights_pixels(kmeans_and_agg
 
 
 @pytest.mark.parametrize("method", ["kmeans", "agglomerative"])
-def test_save_model_and_apply_it_to_another_image(cluster_widget, run_widget, qtbot, tmp_path, method):
-    viewer, widget = cluster_widget
-    (image,) = viewer.open_sample("napari-cluster-seg", "astronaut")
-    widget.image.value = image
-    widget.method.value = method
-    widget.n_clusters.value = 4
-    run_widget(widget)
+def test_save_model_and_apply_it_to_another_image(run_on_astronaut, qtbot, tmp_path, method):
+    viewer, widget, image = run_on_astronaut(method, 4)
     path = widget.save_model_to(tmp_path / "model.json")
     fitted = widget.last_result
     # a second image: the photo flipped and scaled, with its own transform

@@ -376,11 +376,8 @@ class ClusterSegWidget(Container):
         worker.aborted.connect(lambda: self._set_status("cancelled: earlier results are unchanged."))
         worker.finished.connect(self._on_finished)
         self.worker = worker
-        for button in (self.run, self.suggest_k, self.apply_model):
-            button.enabled = False
-        self.cancel.enabled = True
+        self._set_busy(True)
         self.progress.value = 0
-        self.progress.visible = True
         self._set_status(f"{what} {job.source_name!r} ...")
         worker.start()
         return True
@@ -399,10 +396,14 @@ class ClusterSegWidget(Container):
 
     def _on_finished(self):
         self.worker = None
+        self._set_busy(False)
+
+    def _set_busy(self, busy: bool):
+        """While a job runs: the buttons that start jobs off, Cancel and the progress bar on."""
         for button in (self.run, self.suggest_k, self.apply_model):
-            button.enabled = True
-        self.cancel.enabled = False
-        self.progress.visible = False
+            button.enabled = not busy
+        self.cancel.enabled = busy
+        self.progress.visible = busy
 
     def _report_error(self, err):
         message = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
