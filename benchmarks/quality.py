@@ -22,11 +22,21 @@ side by side in one run:
 * ``best``: the best settings found for the set (listed below; chosen on
   these images, so optimistic).
 
+With ``--ceiling``, two references that see the answer (not methods a user
+has; they show how much a per-pixel method could get out of the features):
+
+* ``oracle-threshold``: the best of 99 thresholds (percentiles 1..99) of the
+  luminance smoothed with sigma = 1, chosen per image against its own mask.
+* ``supervised-linear``: a logistic regression trained per image on its own
+  mask (a seeded sample of 20,000 pixels), on exactly the default features
+  (``result.model.transform``), predicting every pixel.
+
 Usage::
 
     python benchmarks/quality.py                 # both sets, summary table
     python benchmarks/quality.py --per-image     # plus one line per image
     python benchmarks/quality.py --limit 2       # first two images per set (what the test runs)
+    python benchmarks/quality.py --ceiling       # plus the two references that see the masks
 """
 
 from __future__ import annotations
@@ -127,27 +137,61 @@ def ours(options):
     return run
 
 
-def methods_for(name: str) -> dict:
+def oracle_threshold_labels(image, truth):
+    """Best of 99 percentile thresholds of the smoothed luminance, chosen against ``truth``."""
+    from scipy import ndimage
+
+    grey = ndimage.gaussian_filter(luminance(image), 1.0)
+    cuts = [(grey > t).astype(np.uint8) + 1 for t in np.percentile(grey, np.arange(1, 100))]
+    return max(cuts, key=lambda labels: best_cut_dice(labels, truth))
+
+
+def supervised_linear_labels(image, truth, rgb):
+    """Logistic regression on the default features, trained on a sample of ``truth`` itself."""
+    from sklearn.linear_model import LogisticRegression
+
+    result = cluster_image(image, rgb=rgb, n_clusters=2, **DEFAULT_FEATURES["rgb" if rgb else "grey"])
+    x = result.model.transform(image, rgb=rgb)
+    x = x.reshape(-1, x.shape[-1])
+    y = truth.ravel()
+    sample = np.random.default_rng(0).choice(y.size, min(20_000, y.size), replace=False)
+    fitted = LogisticRegression(max_iter=1000).fit(x[sample], y[sample])
+    return fitted.predict(x).reshape(truth.shape).astype(np.uint8) + 1
+
+
+#: Per method: whether it is given the true mask (the ``--ceiling`` references).
+SEES_TRUTH = {"oracle-threshold", "supervised-linear"}
+
+
+def methods_for(name: str, ceiling: bool = False) -> dict:
     rgb = SETS[name]["rgb"]
-    return {
+    methods = {
         "otsu": otsu_labels,
         "sklearn-kmeans": sklearn_labels,
         "plain": ours({}),
         "features": ours(DEFAULT_FEATURES["rgb" if rgb else "grey"]),
         "best": ours(BEST[name]),
     }
+    if ceiling:
+        methods["oracle-threshold"] = lambda image, rgb, k, truth: oracle_threshold_labels(image, truth)
+        methods["supervised-linear"] = lambda image, rgb, k, truth: supervised_linear_labels(
+            image, truth, rgb
+        )
+    return methods
 
 
-def evaluate(root: Path, name: str, *, limit: int | None = None, methods: dict | None = None):
+def evaluate(
+    root: Path, name: str, *, limit: int | None = None, methods: dict | None = None, ceiling: bool = False
+):
     """Per method: (list of per-image Dice, total seconds); and the image ids."""
     data = load_set(root, name, limit)
     rgb, k = SETS[name]["rgb"], SETS[name]["k"]
-    methods = methods_for(name) if methods is None else methods
+    methods = methods_for(name, ceiling) if methods is None else methods
     scores = {m: ([], 0.0) for m in methods}
     for _, image, truth in data:
         for m, fn in methods.items():
             t0 = time.perf_counter()
-            labels = fn(image, rgb, k)
+            labels = fn(image, rgb, k, truth) if m in SEES_TRUTH else fn(image, rgb, k)
             elapsed = time.perf_counter() - t0
             per_image, total = scores[m]
             per_image.append(best_cut_dice(labels, truth))
@@ -161,13 +205,16 @@ def main(argv=None):
     parser.add_argument("--sets", nargs="*", default=list(SETS))
     parser.add_argument("--limit", type=int, default=None, help="first N images per set")
     parser.add_argument("--per-image", action="store_true")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="add two references trained or tuned on each image's mask"
+    )
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"data folder {args.data} not found; pass --data", file=sys.stderr)
         return 2
     print(f"# default features: {DEFAULT_FEATURES}")
     for name in args.sets:
-        scores, ids = evaluate(args.data, name, limit=args.limit)
+        scores, ids = evaluate(args.data, name, limit=args.limit, ceiling=args.ceiling)
         print(f"\n## {name}: {len(ids)} images, k = {SETS[name]['k']} (best: {BEST[name]})")
         print(f"{'method':<16} {'mean Dice':>9} {'min':>6} {'time/img':>9}")
         for m, (per_image, total) in scores.items():

@@ -39,3 +39,18 @@ def test_quality_script_runs_on_a_subset(quality, shared_data, name, capsys):
     assert quality.main(["--data", str(shared_data), "--sets", name, "--limit", "2", "--per-image"]) == 0
     out = capsys.readouterr().out
     assert "mean Dice" in out and ids[0][:8] in out
+
+
+@pytest.mark.parametrize("rgb", [False, True])
+def test_ceiling_references_recover_a_noisy_disk(quality, rgb):
+    """The two references that see the mask find a noisy bright disk; with a mask unrelated to the
+    image they cannot (so they do use the image, not only the mask)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    disk = (yy - 48) ** 2 + (xx - 40) ** 2 < 20**2
+    grey = np.clip(60 + 120 * disk + rng.normal(0, 20, disk.shape), 0, 255).astype(np.uint8)
+    image = np.stack([grey, grey // 2, 255 - grey], -1) if rgb else grey
+    unrelated = xx > 70
+    for labels_of in (quality.oracle_threshold_labels, lambda im, t: quality.supervised_linear_labels(im, t, rgb)):
+        assert quality.best_cut_dice(labels_of(image, disk), disk) > 0.95
+        assert quality.best_cut_dice(labels_of(image, unrelated), unrelated) < 0.7
