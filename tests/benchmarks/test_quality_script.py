@@ -51,6 +51,10 @@ def test_ceiling_references_recover_a_noisy_disk(quality, rgb):
     grey = np.clip(60 + 120 * disk + rng.normal(0, 20, disk.shape), 0, 255).astype(np.uint8)
     image = np.stack([grey, grey // 2, 255 - grey], -1) if rgb else grey
     unrelated = xx > 70
-    for labels_of in (quality.oracle_threshold_labels, lambda im, t: quality.supervised_linear_labels(im, t, rgb)):
+
+    def supervised(im, t):
+        return quality.supervised_linear_labels(im, t, rgb)
+
+    for labels_of in (quality.oracle_threshold_labels, supervised):
         assert quality.best_cut_dice(labels_of(image, disk), disk) > 0.95
         assert quality.best_cut_dice(labels_of(image, unrelated), unrelated) < 0.7

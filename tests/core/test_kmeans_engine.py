@@ -105,9 +105,24 @@ def test_small_chunks_give_the_same_labels_as_one_pass(monkeypatch, case, method
     img = make(np.random.default_rng(0))
     whole = cluster_image(img, 4, method, **kwargs)
     monkeypatch.setattr(reduce_mod, "CHUNK", 997)  # many chunks, several threads
-    monkeypatch.setattr(reduce_mod, "TABLE_SLICE", 2**12)  # counting in many slices of the code space
-    monkeypatch.setattr(reduce_mod, "SORT_RATIO", np.inf)  # always a table, never sorted as above
+    monkeypatch.setattr(reduce_mod, "COUNT_TABLE_MAX", 2**12)  # RGB codes sorted in parts, not tabled
+    monkeypatch.setattr(reduce_mod, "SORT_RATIO", np.inf)  # not the small-image path (np.unique)
     chunked = cluster_image(img, 4, method, **kwargs)
     np.testing.assert_array_equal(whole.labels, chunked.labels)
     np.testing.assert_allclose(whole.centers, chunked.centers)
     assert whole.inertia == pytest.approx(chunked.inertia, rel=1e-9)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_large_code_spaces_are_counted_exactly_by_sorting_in_parts(monkeypatch, workers):
+    """uint8 RGB codes are counted by sorting one part per core and merging the parts' runs."""
+    rng = np.random.default_rng(workers)
+    values = rng.integers(0, 24, (5000, 3)).astype(np.uint8)  # many repeats within and across parts
+    values[:7] = 255  # and codes at the top of the space
+    coder = reduce_mod.Coder(lo=np.zeros(3, np.int64), levels=np.array([256, 256, 256]))
+    monkeypatch.setattr(reduce_mod, "n_workers", lambda: workers)
+    monkeypatch.setattr(reduce_mod, "SORT_RATIO", np.inf)
+    occupied, counts = reduce_mod._count_codes(values, coder)
+    expected, expected_counts = np.unique(coder.codes(values), return_counts=True)
+    np.testing.assert_array_equal(occupied, expected)
+    np.testing.assert_array_equal(counts, expected_counts)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Rows per chunk when assigning pixels to centres (bounded memory).
+#: Rows per chunk when assigning pixels to centres (bounded memory) ...
 CHUNK_ROWS = 2**20
+#: ... and at most this many distances per chunk (16 MB in float64, whatever k).
+CHUNK_DISTANCES = 2**21
 
 
 def _prefix_sums(x, w):
@@ -120,10 +122,12 @@ def assign_nearest(features, centers, *, chunk=CHUNK_ROWS, return_distances=Fals
     """Index of the nearest centre for every row of ``features``, chunk by chunk.
 
     Ties go to the lower centre index. Works in the features' float precision.
+    A chunk holds at most ``chunk`` rows and :data:`CHUNK_DISTANCES` distances.
     """
     n = features.shape[0]
     dtype = np.float64 if features.dtype == np.float64 else np.float32
     c = np.asarray(centers, dtype)
+    chunk = max(1, min(chunk, CHUNK_DISTANCES // max(1, c.shape[0])))
     c_sq = _sq_norms(c)
     labels = np.empty(n, np.intp)
     d2 = np.empty(n, dtype) if return_distances else None

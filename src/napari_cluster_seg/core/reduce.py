@@ -19,7 +19,7 @@ the points labels every pixel with one table lookup.
 Every pass over the pixels works on chunks of :data:`CHUNK` pixels, using all
 cores (numpy releases the GIL), so no float copy of the image is made; the
 only image-sized arrays are the output labels and, for code spaces larger
-than :data:`TABLE_SLICE` (uint8 RGB), one int32 code per pixel while counting.
+than :data:`COUNT_TABLE_MAX` (uint8 RGB), one int32 code per pixel while counting.
 
 :func:`coarsen` merges points on a coarser grid until at most ``max_units``
 remain: the units on which the hierarchical methods build their tree.
@@ -37,9 +37,9 @@ import numpy as np
 CHUNK = 2**20
 #: Largest code space counted exactly (uint8 RGB needs 2**24).
 EXACT_SPACE = 2**25
-#: Largest counting table made at once; larger code spaces are counted in slices of the space
-#: (uint8 RGB: two slices, about 235 MB peak for 16.8 million pixels).
-TABLE_SLICE = 2**23
+#: Largest code space counted with a table of counts; the distinct codes of a larger space (uint8
+#: RGB) are found by sorting the codes, one part per core.
+COUNT_TABLE_MAX = 2**23
 #: Distinct values are found by sorting instead of a table of counts when the code space is this
 #: many times larger than the number of pixels (a 128² RGB photo: 3 ms instead of 55 ms).
 SORT_RATIO = 64
@@ -197,20 +197,22 @@ class Reduction:
 
 
 def _count_codes(values: np.ndarray, coder: Coder):
-    """Distinct codes (sorted) and their counts, without a table larger than TABLE_SLICE."""
+    """Distinct codes (sorted) and their counts, without a table larger than COUNT_TABLE_MAX."""
     space = coder.space
     n = values.shape[0]
     if n * SORT_RATIO <= space:  # few pixels for the code space (a small image): sort them
         occupied, counts = np.unique(coder.codes(values), return_counts=True)
         return occupied.astype(np.intp), counts
-    if space <= TABLE_SLICE:
+    if space <= COUNT_TABLE_MAX:
         (counts,) = accumulate_chunks(
             lambda a, b: (np.bincount(coder.codes(values[a:b]), minlength=space),), n, chunk=CHUNK * 2
         )
         occupied = np.flatnonzero(counts)
         return occupied, counts[occupied]
-    n_slices = -(-space // TABLE_SLICE)
-    # Large code space: keep the codes once (int32 when they fit), count one slice of the space at a time.
+    # Large code space (uint8 RGB): no table of the whole space. Keep the codes once (int32 when
+    # they fit), sort one part per core in place and count the runs of equal codes, then merge the
+    # parts' counts (4096² RGB: 0.19 s instead of 0.26 s for counting in two slices of the space,
+    # and no 2**23-entry table).
     dtype = np.int32 if space < 2**31 else np.int64
     codes = np.empty(n, dtype)
 
@@ -218,25 +220,23 @@ def _count_codes(values: np.ndarray, coder: Coder):
         codes[start:stop] = coder.codes(values[start:stop])
 
     for_chunks(fill, n)
-    shift = int(np.log2(TABLE_SLICE))
-    found, counted = [], []
-    for s in range(n_slices):
-        low, high = s << shift, (s + 1) << shift
-        if s == 0:
-            part = codes[codes < high]
-        elif s == n_slices - 1:
-            part = codes[codes >= low]
-        else:
-            part = codes[(codes >= low) & (codes < high)]
-        if part.size == 0:
-            continue
-        part -= s << shift
-        counts = np.bincount(part, minlength=TABLE_SLICE)
-        occ = np.flatnonzero(counts)
-        found.append(occ + (s << shift))
-        counted.append(counts[occ])
-        del part, counts
-    return np.concatenate(found), np.concatenate(counted)
+    parts = [p for p in np.array_split(codes, n_workers()) if p.size]
+    runs = [_sorted_runs(parts[0])] if len(parts) == 1 else list(_pool().map(_sorted_runs, parts))
+    if len(runs) == 1:
+        return runs[0][0].astype(np.intp), runs[0][1]
+    found = np.concatenate([r[0] for r in runs])
+    occupied, inverse = np.unique(found, return_inverse=True)
+    counts = np.zeros(occupied.size, np.int64)
+    for r, part in zip(runs, np.split(inverse, np.cumsum([r[0].size for r in runs])[:-1])):
+        counts[part] += r[1]  # codes are distinct within a part, so no repeated index
+    return occupied.astype(np.intp), counts
+
+
+def _sorted_runs(codes: np.ndarray):
+    """Sort ``codes`` in place; return its distinct values and how often each occurs."""
+    codes.sort()
+    starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
+    return codes[starts], np.diff(np.append(starts, codes.size))
 
 
 def _cell_sums(values, coder):
@@ -349,7 +349,7 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
     else:
         lo, hi = channel_range(values)
     if integer:
-        if values.dtype.kind == "u" and c == 1 and int(hi[0]) < TABLE_SLICE:
+        if values.dtype.kind == "u" and c == 1 and int(hi[0]) < COUNT_TABLE_MAX:
             lo = np.zeros(1, np.int64)  # values index the table directly
         ranges = hi.astype(np.int64) - lo.astype(np.int64) + 1
         if int(np.prod(ranges.astype(object))) <= EXACT_SPACE:
