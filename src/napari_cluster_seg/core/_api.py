@@ -324,7 +324,9 @@ def _too_many_clusters(k, n_distinct, n_channels, exact):
 
 
 def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
-    """Generator: K-means centres fitted on the points with positive fit weight."""
+    """Generator: K-means fitted on the points with positive fit weight; returns the centres
+    (sorted) and, when the last Lloyd pass saw every point, each point's nearest centre (else
+    None), so that the caller need not assign them again."""
     k = params.n_clusters
     use = np.flatnonzero(fit_w > 0)
     pts, w = points[use], fit_w[use]
@@ -334,7 +336,7 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
         lab, _ = kmeans_1d_optimal(x, wx, k)
         centers = np.bincount(lab, weights=wx * x, minlength=k) / np.bincount(lab, weights=wx, minlength=k)
         yield 1.0
-        return centers[:, None]
+        return centers[:, None], None
     # Large point sets: try the n_init seedings on a small coreset (points merged on a coarse
     # grid), run Lloyd to convergence on a larger one, then finish with REFINE_PASSES Lloyd
     # iteration(s) on all points: as good as Lloyd on all points (tested), far cheaper.
@@ -369,12 +371,15 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
         )
         if best is None or run[2] < best[2]:
             best = run
-    centers = best[0]
+    centers, labels = best[0], best[1]
     if fit_pts is not pts:
-        centers, _, _ = yield from scaled(
+        centers, labels, _ = yield from scaled(
             weighted_kmeans(pts, w, k, rng=rng, init=centers, max_iter=REFINE_PASSES), 0.9, 1.0
         )
-    return centers[np.lexsort(centers.T[::-1])]
+    order = np.lexsort(centers.T[::-1])
+    rank = np.empty(k, np.intp)
+    rank[order] = np.arange(k)
+    return centers[order], (rank[labels] if use.size == points.shape[0] else None)
 
 
 def as_progress(gen, stage: str, start: float, span: float):
@@ -397,14 +402,15 @@ def _kmeans(prep: _Prepared):
     red, points, fit_w, pix, normalizer, params, rng = prep.fit_parts()
     base_normalizer = prep.base_normalizer
     k = params.n_clusters
-    centers = yield from as_progress(_fit_kmeans(points, fit_w, params, rng), "fitting K-means", 0.3, 0.5)
+    fitted = yield from as_progress(_fit_kmeans(points, fit_w, params, rng), "fitting K-means", 0.3, 0.5)
+    centers, fit_labels = fitted
     yield Progress("labelling", 0.85)
     if isinstance(red, PixelSample):  # many features: every pixel to its nearest centre
         internal, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer), centers)
         raw = sums / np.maximum(counts, 1)[:, None]
         _, _, wcss = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
     else:
-        point_labels = nearest_center(points, centers)
+        point_labels = nearest_center(points, centers) if fit_labels is None else fit_labels
         raw, counts, wcss = _cluster_stats(
             red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer
         )

@@ -113,8 +113,9 @@ def iter_scan_n_clusters(
         def fit(k):
             # a fresh generator per k: each fit is the one cluster_image makes with this random_state
             rng = np.random.default_rng(params.random_state)
-            centers = yield from _fit_kmeans(prep.points, prep.fit_w, replace(params, n_clusters=int(k)), rng)
-            return nearest_center(prep.points, centers), sample_points
+            fit_params = replace(params, n_clusters=int(k))
+            centers, labels = yield from _fit_kmeans(prep.points, prep.fit_w, fit_params, rng)
+            return (nearest_center(prep.points, centers) if labels is None else labels), sample_points
     else:
         gen = _build_hierarchy(prep)
         try:

@@ -200,10 +200,11 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
             seed = int(rng.integers(2**31 - 1))
             centers, _ = kmeans_plusplus(points, k, sample_weight=weights, random_state=seed)
         for it in range(max_iter):
-            labels, d2 = assign_nearest(points, centers, return_distances=True)
+            labels = assign_nearest(points, centers)
             new, nonempty = _update_centers(points, weights, labels, centers)
             if not nonempty.all():
                 # Re-seed empty clusters on the points that are worst served.
+                _, d2 = assign_nearest(points, centers, return_distances=True)
                 far = np.argsort(-(weights * d2), kind="stable")[: int((~nonempty).sum())]
                 new[~nonempty] = points[far]
             shift = float(((new - centers) ** 2).sum())

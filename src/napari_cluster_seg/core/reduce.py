@@ -225,11 +225,10 @@ def _count_codes(values: np.ndarray, coder: Coder):
     if len(runs) == 1:
         return runs[0][0].astype(np.intp), runs[0][1]
     found = np.concatenate([r[0] for r in runs])
-    occupied, inverse = np.unique(found, return_inverse=True)
-    counts = np.zeros(occupied.size, np.int64)
-    for r, part in zip(runs, np.split(inverse, np.cumsum([r[0].size for r in runs])[:-1])):
-        counts[part] += r[1]  # codes are distinct within a part, so no repeated index
-    return occupied.astype(np.intp), counts
+    order = np.argsort(found, kind="stable")  # sorted runs, one per part: timsort merges them
+    found, counted = found[order], np.concatenate([r[1] for r in runs])[order]
+    starts = np.flatnonzero(np.concatenate(([True], found[1:] != found[:-1])))
+    return found[starts].astype(np.intp), np.add.reduceat(counted, starts)
 
 
 def _sorted_runs(codes: np.ndarray):
