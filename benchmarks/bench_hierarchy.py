@@ -11,7 +11,7 @@ scikit-learn's ``AgglomerativeClustering(linkage="ward")`` with a
 ``grid_to_graph`` pixel connectivity (its way of making Ward tractable) runs
 on the photo at 128², 256² and (with ``--sklearn-512``, ~1 minute) 512²,
 sizes it finishes within 60 s (its time: the median of 3 runs at 128² and 256², where one run
-took anywhere from 1.2 to 2.0 s at 128²; one run at 512²). There, this project's results'
+took anywhere from 1.2 to 2.1 s at 128²; one run at 512²). There, this project's results'
 within-cluster sums of
 squares (over all pixels, in the normalised [0, 1] colour space both
 cluster in) are printed relative to scikit-learn's, with their adjusted Rand
