@@ -325,8 +325,7 @@ def _too_many_clusters(k, n_distinct, n_channels, exact):
 
 def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
     """Generator: K-means fitted on the points with positive fit weight; returns the centres
-    (sorted) and, when the last Lloyd pass saw every point, each point's nearest centre (else
-    None), so that the caller need not assign them again."""
+    (sorted) and every point's nearest centre (from the last Lloyd pass when it saw every point)."""
     k = params.n_clusters
     use = np.flatnonzero(fit_w > 0)
     pts, w = points[use], fit_w[use]
@@ -336,7 +335,8 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
         lab, _ = kmeans_1d_optimal(x, wx, k)
         centers = np.bincount(lab, weights=wx * x, minlength=k) / np.bincount(lab, weights=wx, minlength=k)
         yield 1.0
-        return centers[:, None], None
+        centers = centers[:, None]
+        return centers, nearest_center(points, centers)
     # Large point sets: try the n_init seedings on a small coreset (points merged on a coarse
     # grid), run Lloyd to convergence on a larger one, then finish with REFINE_PASSES Lloyd
     # iteration(s) on all points: as good as Lloyd on all points (tested), far cheaper.
@@ -379,7 +379,8 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
     order = np.lexsort(centers.T[::-1])
     rank = np.empty(k, np.intp)
     rank[order] = np.arange(k)
-    return centers[order], (rank[labels] if use.size == points.shape[0] else None)
+    centers = centers[order]
+    return centers, (rank[labels] if use.size == points.shape[0] else nearest_center(points, centers))
 
 
 def as_progress(gen, stage: str, start: float, span: float):
@@ -402,15 +403,15 @@ def _kmeans(prep: _Prepared):
     red, points, fit_w, pix, normalizer, params, rng = prep.fit_parts()
     base_normalizer = prep.base_normalizer
     k = params.n_clusters
-    fitted = yield from as_progress(_fit_kmeans(points, fit_w, params, rng), "fitting K-means", 0.3, 0.5)
-    centers, fit_labels = fitted
+    centers, point_labels = yield from as_progress(
+        _fit_kmeans(points, fit_w, params, rng), "fitting K-means", 0.3, 0.5
+    )
     yield Progress("labelling", 0.85)
     if isinstance(red, PixelSample):  # many features: every pixel to its nearest centre
         internal, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer), centers)
         raw = sums / np.maximum(counts, 1)[:, None]
         _, _, wcss = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
     else:
-        point_labels = nearest_center(points, centers) if fit_labels is None else fit_labels
         raw, counts, wcss = _cluster_stats(
             red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer
         )

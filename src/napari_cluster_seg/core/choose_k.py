@@ -16,7 +16,6 @@ from ._api import (
     as_progress,
     run_with_progress,
 )
-from .kmeans import nearest_center
 from .reduce import PixelSample
 
 #: Pixels drawn (seeded) for the silhouette score.
@@ -114,8 +113,8 @@ def iter_scan_n_clusters(
             # a fresh generator per k: each fit is the one cluster_image makes with this random_state
             rng = np.random.default_rng(params.random_state)
             fit_params = replace(params, n_clusters=int(k))
-            centers, labels = yield from _fit_kmeans(prep.points, prep.fit_w, fit_params, rng)
-            return (nearest_center(prep.points, centers) if labels is None else labels), sample_points
+            _, labels = yield from _fit_kmeans(prep.points, prep.fit_w, fit_params, rng)
+            return labels, sample_points
     else:
         gen = _build_hierarchy(prep)
         try:
