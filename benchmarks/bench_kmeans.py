@@ -15,6 +15,10 @@ Lloyd, tol=1e-4), ``cv2.kmeans`` (attempts=1, k-means++ seeding,
 iterations) are skipped when not installed (``pip install
 opencv-python-headless faiss-cpu``).
 
+This project runs its numba kernels when numba is installed (the test
+dependencies include it) and says so in the first line; run with
+``NAPARI_CLUSTER_SEG_NUMBA=0`` to measure its numpy-only code.
+
 Run: ``.venv/bin/python benchmarks/bench_kmeans.py`` (about 5 minutes;
 ``--quick`` for the small cases only).
 """
@@ -36,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from napari_cluster_seg import cluster_image  # noqa: E402
 from napari_cluster_seg._sample_data import make_nuclei_3d  # noqa: E402
+from napari_cluster_seg.core import _accel, warm_up  # noqa: E402
 
 
 # ------------------------------------------------------------------ images
@@ -65,6 +70,15 @@ def float3(size):
     rgb = astronaut_rgb(size).astype(np.float32) / 255
     rng = np.random.default_rng(0)
     return rgb + rng.normal(0, 0.02, rgb.shape).astype(np.float32)
+
+
+def engine() -> str:
+    """Which kernels this project runs: numba's, or numpy only."""
+    if not _accel.enabled():
+        return "numpy only (numba missing, or NAPARI_CLUSTER_SEG_NUMBA=0)"
+    import numba
+
+    return f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads)"
 
 
 # ------------------------------------------------------------------- tools
@@ -197,8 +211,10 @@ def main(argv=None):
     if args.quick:
         cases = [c for c in cases if not c[0].startswith("stack")]
     tools = available_tools()
+    warm_up()  # imports, and the numba kernels compiled or loaded from numba's cache
     warm = np.random.default_rng(0).random((16, 16, 3))
     cluster_image(warm, 2, channel_axis=-1)  # warm up imports (scikit-learn's k-means++ seeding)
+    print(f"napari-cluster-seg kernels: {engine()}")
     for fn in tools.values():
         fn(warm, 2, 3)
     header = f"{'case':28s} {'k':>2s} {'tool':20s} {'median s':>9s} {'ref/ours':>9s} {'WCSS/sklearn':>13s} {'peak MB':>8s}"

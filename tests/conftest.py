@@ -14,3 +14,11 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def numpy_only(monkeypatch):
+    """Run the core without the optional numba kernels (its numpy code paths)."""
+    from napari_cluster_seg.core import _accel
+
+    monkeypatch.setattr(_accel, "_module", None)

@@ -100,7 +100,7 @@ CASES = {
 
 @pytest.mark.parametrize("method", ["kmeans", "agglomerative", "divisive"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_small_chunks_give_the_same_labels_as_one_pass(monkeypatch, case, method):
+def test_small_chunks_give_the_same_labels_as_one_pass(monkeypatch, numpy_only, case, method):
     make, kwargs = CASES[case]
     img = make(np.random.default_rng(0))
     whole = cluster_image(img, 4, method, **kwargs)
@@ -114,8 +114,9 @@ def test_small_chunks_give_the_same_labels_as_one_pass(monkeypatch, case, method
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
-def test_large_code_spaces_are_counted_exactly_by_sorting_in_parts(monkeypatch, workers):
-    """uint8 RGB codes are counted by sorting one part per core and merging the parts' runs."""
+def test_large_code_spaces_are_counted_exactly_by_sorting_in_parts(monkeypatch, numpy_only, workers):
+    """Without numba, uint8 RGB codes are counted by sorting one part per core and merging the
+    parts' runs."""
     rng = np.random.default_rng(workers)
     values = rng.integers(0, 24, (5000, 3)).astype(np.uint8)  # many repeats within and across parts
     values[:7] = 255  # and codes at the top of the space

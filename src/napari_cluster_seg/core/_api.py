@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _accel
 from ._params import OPTIONS, ClusterParams, validate_params
 from .cleanup import clean_labels
 from .hierarchy import BisectingTree, LinkageTree, SpanningTreeSplits, Tree, weighted_linkage
@@ -293,14 +294,17 @@ def _cluster_stats(raw_points, weights, labels, k, total_sq, normalizer):
     of squares of all pixels, in the normalised space (percentile clipping
     aside).
     """
-    wsum = np.bincount(labels, weights=weights, minlength=k)
-    sums = np.stack(
-        [
-            np.bincount(labels, weights=weights * raw_points[:, c], minlength=k)
-            for c in range(raw_points.shape[1])
-        ],
-        axis=1,
-    )
+    if _accel.enabled():
+        wsum, sums = _accel.group_sums(labels, weights, raw_points, k)
+    else:
+        wsum = np.bincount(labels, weights=weights, minlength=k)
+        sums = np.stack(
+            [
+                np.bincount(labels, weights=weights * raw_points[:, c], minlength=k)
+                for c in range(raw_points.shape[1])
+            ],
+            axis=1,
+        )
     means = sums / wsum[:, None]
     within = total_sq - (sums * means).sum(axis=0)
     wcss = float(np.sum(np.maximum(within, 0.0) / normalizer.scale**2))
@@ -872,7 +876,8 @@ LAZY_IMPORTS = (
 
 
 def warm_up() -> None:
-    """Import the modules the computations load lazily, so that the first run does not wait.
+    """Import the modules the computations load lazily (and compile the optional numba kernels), so
+    that the first run does not wait.
 
     Safe to call from a background thread (the widget does so when it opens):
     a run that starts meanwhile waits only for the imports still under way.
@@ -881,3 +886,4 @@ def warm_up() -> None:
 
     for name in LAZY_IMPORTS:
         importlib.import_module(name)
+    _accel.warm_up()  # compile the numba kernels, or load them from numba's cache

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _accel
+
 #: Rows per chunk when assigning pixels to centres (bounded memory) ...
 CHUNK_ROWS = 2**20
 #: ... and at most this many distances per chunk (16 MB in float64, whatever k).
@@ -131,8 +133,13 @@ def assign_nearest(features, centers, *, chunk=CHUNK_ROWS, return_distances=Fals
     c_sq = _sq_norms(c)
     labels = np.empty(n, np.intp)
     d2 = np.empty(n, dtype) if return_distances else None
+    compiled = _accel.enabled()
     for start in range(0, n, chunk):
         f = np.asarray(features[start : start + chunk], dtype)
+        if compiled:
+            stop = start + f.shape[0]
+            _accel.nearest(f, c, labels[start:stop], None if d2 is None else d2[start:stop])
+            continue
         d = f @ (-2 * c.T)
         d += c_sq
         lab = np.argmin(d, axis=1)
@@ -160,6 +167,29 @@ def nearest_center(features, centers):
         mids = (centers[1:, 0] + centers[:-1, 0]) / 2
         return np.searchsorted(mids.astype(features.dtype), features[:, 0], side="left")
     return assign_nearest(features, centers)
+
+
+def _lloyd_step(points, weights, centers):
+    """Assign the points to their nearest centres and move every centre to its points' weighted
+    mean: (labels, new centres, which centres kept points; empty ones keep their old place)."""
+    if _accel.enabled():
+        labels, sums, wsum, _ = _accel.lloyd_pass(points, weights, centers)
+        new = centers.copy()
+        nonempty = wsum > 0
+        new[nonempty] = sums[nonempty] / wsum[nonempty, None]
+        return labels, new, nonempty
+    labels = assign_nearest(points, centers)
+    new, nonempty = _update_centers(points, weights, labels, centers)
+    return labels, new, nonempty
+
+
+def _assign_with_cost(points, weights, centers):
+    """Nearest-centre labels and the weighted sum of squared distances to those centres."""
+    if _accel.enabled():
+        labels, _, _, cost = _accel.lloyd_pass(points, weights, centers)
+        return labels, cost
+    labels, d2 = assign_nearest(points, centers, return_distances=True)
+    return labels, float(np.dot(weights, d2))
 
 
 def _update_centers(points, weights, labels, centers):
@@ -200,8 +230,7 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
             seed = int(rng.integers(2**31 - 1))
             centers, _ = kmeans_plusplus(points, k, sample_weight=weights, random_state=seed)
         for it in range(max_iter):
-            labels = assign_nearest(points, centers)
-            new, nonempty = _update_centers(points, weights, labels, centers)
+            labels, new, nonempty = _lloyd_step(points, weights, centers)
             if not nonempty.all():
                 # Re-seed empty clusters on the points that are worst served.
                 _, d2 = assign_nearest(points, centers, return_distances=True)
@@ -212,8 +241,7 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
             yield (run + min(1.0, (it + 1) / min(max_iter, 30))) / runs
             if shift <= threshold:
                 break
-        labels, d2 = assign_nearest(points, centers, return_distances=True)
-        wcss = float(np.dot(weights, d2))
+        labels, wcss = _assign_with_cost(points, weights, centers)
         if best is None or wcss < best[2]:
             best = (centers, labels, wcss)
         yield (run + 1) / runs

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _accel
+
 #: Pixels per chunk in passes over the image.
 CHUNK = 2**20
 #: Largest code space counted exactly (uint8 RGB needs 2**24).
@@ -52,6 +54,8 @@ LEVELS_ND_TOTAL = 2**20
 GRID_MAX_CHANNELS = 4
 #: Pixels in that sample.
 SAMPLE_POINTS = 2**16
+#: Most groups whose sums the compiled kernel adds up (it keeps 16 partial sums per group).
+GROUP_SUMS_MAX = 2**16
 
 
 def n_workers() -> int:
@@ -189,6 +193,8 @@ class Reduction:
         enough, by a sorted search of the codes otherwise.
         """
         table = self._lookup_table(per_point)
+        if table is not None and _accel.rgb8(values, self.coder):
+            return _accel.lookup_rgb8(values, table, out)
 
         def work(start, stop):
             chunk = values[start:stop]
@@ -214,6 +220,8 @@ def _count_codes(values: np.ndarray, coder: Coder):
         )
         occupied = np.flatnonzero(counts)
         return occupied, counts[occupied]
+    if _accel.rgb8(values, coder):  # one compiled pass into a table of 32-bit counters
+        return _accel.count_rgb8(values)
     # Large code space (uint8 RGB): no table of the whole space. Keep the codes once (int32 when
     # they fit), sort one part per core in place and count the runs of equal codes, then merge the
     # parts' counts (4096² RGB: 0.19 s instead of 0.26 s for counting in two slices of the space,
@@ -389,6 +397,11 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
 
 def group_means(points, weights, labels, m):
     """Weighted means and total weights of points grouped by ``labels`` (0..m-1)."""
+    if _accel.enabled() and m <= GROUP_SUMS_MAX:
+        w, sums = _accel.group_sums(
+            labels, np.asarray(weights, np.float64), np.asarray(points, np.float64), m
+        )
+        return sums / w[:, None], w
     w = np.bincount(labels, weights=weights, minlength=m)
     out = np.empty((m, points.shape[1]))
     for c in range(points.shape[1]):
@@ -399,6 +412,8 @@ def group_means(points, weights, labels, m):
 def _cell_codes(points: np.ndarray, levels: int, lo, span) -> np.ndarray:
     """Code of the grid cell of every point: column by column, in place (half the time of whole
     (n, c) temporaries for a million points)."""
+    if _accel.enabled() and points.dtype == np.float64:
+        return _accel.cell_codes(points, levels, lo, span)
     codes = None
     for c in range(points.shape[1]):
         t = points[:, c] - lo[c]

@@ -1,0 +1,130 @@
+"""Compiled (numba) kernels for the hot loops of K-means on images.
+
+Imported only through :mod:`._accel`, which falls back to numpy when numba is
+missing. Every kernel is deterministic: parallel loops run over a fixed number
+of blocks (not of threads), each block in order, and partial sums are added
+block by block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: Blocks of the parallel loops that sum (fixed, so sums do not depend on the thread count).
+N_BLOCKS = 16
+
+
+@njit(cache=True, nogil=True)
+def count_rgb8(values, table):
+    """``table[code] += 1`` for every uint8 RGB row (code ``r + 256 g + 65536 b``)."""
+    for i in range(values.shape[0]):
+        table[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16] += 1
+
+
+@njit(parallel=True, cache=True)
+def lookup_rgb8(values, lut, out):
+    """``out[i] = lut[code of row i]`` for uint8 RGB rows, in parallel."""
+    for i in prange(values.shape[0]):
+        out[i] = lut[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16]
+
+
+@njit(inline="always")
+def _nearest(points, i, centers):
+    """Index of the centre nearest to row ``i`` (ties: the lower index) and its squared distance."""
+    best = np.inf
+    arg = 0
+    for j in range(centers.shape[0]):
+        d = 0.0
+        for f in range(points.shape[1]):
+            t = points[i, f] - centers[j, f]
+            d += t * t
+        if d < best:
+            best = d
+            arg = j
+    return arg, best
+
+
+@njit(parallel=True, cache=True)
+def nearest(points, centers, labels, d2):
+    """Nearest centre of every row into ``labels``; squared distances into ``d2`` unless it is empty."""
+    n = points.shape[0]
+    keep = d2.shape[0] > 0
+    for i in prange(n):
+        arg, best = _nearest(points, i, centers)
+        labels[i] = arg
+        if keep:
+            d2[i] = best
+
+
+def _lloyd_pass(points, weights, centers, labels):
+    """One Lloyd assignment: every row's nearest centre into ``labels``; returns the weighted sums
+    of the rows per centre (k, f), the weights per centre (k,) and the weighted sum of squared
+    distances to the nearest centres."""
+    n, nf = points.shape
+    k = centers.shape[0]
+    sums = np.zeros((N_BLOCKS, k, nf))
+    wsum = np.zeros((N_BLOCKS, k))
+    cost = np.zeros(N_BLOCKS)
+    per = (n + N_BLOCKS - 1) // N_BLOCKS
+    for b in prange(N_BLOCKS):
+        for i in range(b * per, min(n, (b + 1) * per)):
+            arg, best = _nearest(points, i, centers)
+            labels[i] = arg
+            w = weights[i]
+            wsum[b, arg] += w
+            for f in range(nf):
+                sums[b, arg, f] += w * points[i, f]
+            cost[b] += w * best
+    total_sums = np.zeros((k, nf))
+    total_w = np.zeros(k)
+    total_cost = 0.0
+    for b in range(N_BLOCKS):  # in block order: the same sums whatever the threads did
+        total_sums += sums[b]
+        total_w += wsum[b]
+        total_cost += cost[b]
+    return total_sums, total_w, total_cost
+
+
+def _group_sums(labels, weights, points, k):
+    """Per label 0..k-1: the total weight and the weighted sums of the rows of ``points``."""
+    n, nf = points.shape
+    sums = np.zeros((N_BLOCKS, k, nf))
+    wsum = np.zeros((N_BLOCKS, k))
+    per = (n + N_BLOCKS - 1) // N_BLOCKS
+    for b in prange(N_BLOCKS):
+        for i in range(b * per, min(n, (b + 1) * per)):
+            g = labels[i]
+            w = weights[i]
+            wsum[b, g] += w
+            for f in range(nf):
+                sums[b, g, f] += w * points[i, f]
+    total_sums = np.zeros((k, nf))
+    total_w = np.zeros(k)
+    for b in range(N_BLOCKS):
+        total_sums += sums[b]
+        total_w += wsum[b]
+    return total_w, total_sums
+
+
+# Parallel and serial builds of the summing loops: for a few thousand rows, waking the thread pool
+# costs more than the loop.
+lloyd_pass = njit(parallel=True, cache=True)(_lloyd_pass)
+lloyd_pass_serial = njit(cache=True)(_lloyd_pass)
+group_sums = njit(parallel=True, cache=True)(_group_sums)
+group_sums_serial = njit(cache=True)(_group_sums)
+
+
+@njit(parallel=True, cache=True)
+def cell_codes(points, levels, lo, span, out):
+    """Code of the grid cell of every row (``levels`` cells per axis over ``lo + [0, span]``),
+    with exactly the float operations of ``reduce._cell_codes``."""
+    n, nf = points.shape
+    top = levels - 1
+    for i in prange(n):
+        code = 0
+        for f in range(nf):
+            t = (points[i, f] - lo[f]) / span[f] * levels
+            t = min(max(t, 0.0), top)
+            code = code * levels + np.int64(t)
+        out[i] = code
