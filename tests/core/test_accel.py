@@ -43,6 +43,19 @@ def test_rgb_counting_and_lookup_equal_numpy():
     np.testing.assert_array_equal(out, lut[coder.codes(values)])
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_grey_histogram_and_lookup_equal_numpy(dtype):
+    rng = np.random.default_rng(1)
+    top = int(np.iinfo(dtype).max)
+    values = rng.integers(0, min(top, 3000), (50001, 1)).astype(dtype)
+    values[7] = top  # the last bin
+    np.testing.assert_array_equal(_accel.count_grey(values), np.bincount(values[:, 0]))
+    np.testing.assert_array_equal(_accel.count_grey(np.zeros((3, 1), dtype)), [3])
+    lut = rng.integers(0, 9, top + 1).astype(np.uint8)
+    out = _accel.lookup_grey(values, lut, np.empty(values.shape[0], np.uint8))
+    np.testing.assert_array_equal(out, lut[values[:, 0]])
+
+
 def test_colour_kernels_only_take_uint8_rgb_coded_from_zero():
     coder = reduce_mod.Coder(lo=np.zeros(3, np.int64), levels=np.full(3, 256, np.int64))
     assert not _accel.rgb8(np.zeros((4, 3), np.uint16), coder)
@@ -52,6 +65,8 @@ def test_colour_kernels_only_take_uint8_rgb_coded_from_zero():
     assert not _accel.rgb8(
         np.zeros((4, 3), np.uint8), reduce_mod.Coder(lo=np.ones(3), levels=np.full(3, 255))
     )
+    assert not _accel.grey(np.zeros((4, 1), np.int16))
+    assert not _accel.grey(np.zeros((4, 2), np.uint16))
 
 
 def test_rgb_reduction_and_labelling_equal_numpy():
@@ -159,6 +174,19 @@ def test_cluster_image_gives_numpy_s_result(method, kwargs):
     assert np.mean(res.labels == ref.labels) > 0.9999
     assert res.inertia == pytest.approx(ref.inertia, rel=1e-9)
     np.testing.assert_allclose(res.centers, ref.centers, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative"])
+def test_grey_cluster_image_gives_numpy_s_result(dtype, method):
+    from skimage import data
+
+    image = data.camera().astype(dtype) * (1 if dtype == np.uint8 else 200)
+    res = cluster_image(image, 4, method)
+    ref = numpy_reference(cluster_image, image, 4, method)
+    np.testing.assert_array_equal(res.labels, ref.labels)
+    assert res.inertia == pytest.approx(ref.inertia, rel=1e-12)
+    np.testing.assert_allclose(res.centers, ref.centers, rtol=1e-12)
 
 
 def test_the_environment_variable_switches_the_kernels_off(monkeypatch):

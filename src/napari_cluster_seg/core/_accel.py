@@ -89,6 +89,38 @@ def lookup_rgb8(values: np.ndarray, lut: np.ndarray, out: np.ndarray):
     return out
 
 
+def grey(values: np.ndarray, coder=None) -> bool:
+    """Whether the compiled histogram / lookup apply: one column of uint8 or uint16 values (with
+    ``coder``: coded as themselves)."""
+    return (
+        kernels() is not None
+        and isinstance(values, np.ndarray)
+        and values.ndim == 2
+        and values.shape[1] == 1
+        and values.dtype in (np.uint8, np.uint16)
+        and (coder is None or (coder.step is None and not np.any(coder.lo)))
+    )
+
+
+def count_grey(values: np.ndarray) -> np.ndarray:
+    """Counts of every value 0..max of one column of uint8 / uint16 ``values`` (n, 1)."""
+    k = kernels()
+    tables = np.zeros((4, 1 << (8 * values.dtype.itemsize)), np.int64)
+    with _LOCK:
+        k.count_grey(values[:, 0], tables)
+    counts = tables.sum(axis=0)
+    nonzero = np.flatnonzero(counts)
+    return counts[: nonzero[-1] + 1] if nonzero.size else counts[:1]
+
+
+def lookup_grey(values: np.ndarray, lut: np.ndarray, out: np.ndarray):
+    """``out[i] = lut[values[i, 0]]``, in parallel."""
+    k = kernels()
+    with _LOCK:
+        k.lookup_grey(values[:, 0], lut, out)
+    return out
+
+
 def nearest(points: np.ndarray, centers: np.ndarray, labels: np.ndarray, d2: np.ndarray | None = None):
     """Nearest centre of every row (ties: the lower index) into ``labels``, squared distances into
     ``d2`` if given; ``points`` and ``centers`` of one float dtype."""
@@ -138,6 +170,10 @@ def warm_up() -> None:
     rgb = np.zeros((4, 3), np.uint8)
     count_rgb8(rgb)
     lookup_rgb8(rgb, np.zeros(2**24, np.uint8), np.empty(4, np.uint8))
+    for dtype in (np.uint8, np.uint16):
+        column = np.zeros((4, 1), dtype)
+        count_grey(column)
+        lookup_grey(column, np.zeros(256, np.uint8), np.empty(4, np.uint8))
     for dtype in (np.float64, np.float32):
         pts = np.zeros((4, 3), dtype)
         nearest(pts, pts[:2].copy(), np.empty(4, np.intp), np.empty(4, dtype))

@@ -29,6 +29,26 @@ def lookup_rgb8(values, lut, out):
         out[i] = lut[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16]
 
 
+@njit(parallel=True, cache=True)
+def count_grey(values, tables):
+    """Histogram of unsigned integer ``values`` (n,): block ``b`` of the rows counts into
+    ``tables[b]``; the caller adds the tables up."""
+    n = values.shape[0]
+    n_tables = tables.shape[0]
+    per = (n + n_tables - 1) // n_tables
+    for b in prange(n_tables):
+        table = tables[b]
+        for i in range(b * per, min(n, (b + 1) * per)):
+            table[values[i]] += 1
+
+
+@njit(parallel=True, cache=True)
+def lookup_grey(values, lut, out):
+    """``out[i] = lut[values[i]]`` for unsigned integer ``values``, in parallel."""
+    for i in prange(values.shape[0]):
+        out[i] = lut[values[i]]
+
+
 @njit(inline="always")
 def _nearest(points, i, centers):
     """Index of the centre nearest to row ``i`` (ties: the lower index) and its squared distance."""

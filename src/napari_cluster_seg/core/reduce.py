@@ -195,6 +195,8 @@ class Reduction:
         table = self._lookup_table(per_point)
         if table is not None and _accel.rgb8(values, self.coder):
             return _accel.lookup_rgb8(values, table, out)
+        if table is not None and _accel.grey(values, self.coder):
+            return _accel.lookup_grey(values, table, out)
 
         def work(start, stop):
             chunk = values[start:stop]
@@ -337,10 +339,13 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
     integer = np.issubdtype(values.dtype, np.integer)
     if integer and c == 1 and values.dtype.kind == "u" and values.dtype.itemsize <= 2:
         # unsigned 8/16-bit grey: the values index the counting table directly
-        parts = for_chunks(lambda a, b: np.bincount(values[a:b, 0]), n, chunk=CHUNK * 2)
-        counts = np.zeros(max(p.size for p in parts), np.int64)
-        for p in parts:
-            counts[: p.size] += p
+        if _accel.grey(values):
+            counts = _accel.count_grey(values)
+        else:
+            parts = for_chunks(lambda a, b: np.bincount(values[a:b, 0]), n, chunk=CHUNK * 2)
+            counts = np.zeros(max(p.size for p in parts), np.int64)
+            for p in parts:
+                counts[: p.size] += p
         occupied = np.flatnonzero(counts)
         raw = occupied.astype(np.float64)[:, None]
         weights = counts[occupied].astype(np.float64)
