@@ -8,6 +8,9 @@
   weighted points; its progress is a generator so a caller can stop between
   iterations.
 * :func:`assign_nearest` labels many feature rows in bounded-memory chunks.
+
+With numba installed (:mod:`._accel`), nearest centres and each Lloyd
+iteration (assignment, new sums and the cost in one pass) run as compiled loops.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ Every pass over the pixels works on chunks of :data:`CHUNK` pixels, using all
 cores (numpy releases the GIL), so no float copy of the image is made; the
 only image-sized arrays are the output labels and, for code spaces larger
 than :data:`COUNT_TABLE_MAX` (uint8 RGB), one int32 code per pixel while counting.
+With numba installed (:mod:`._accel`), uint8 / uint16 grey and uint8 RGB
+pixels are counted and labelled by compiled loops instead (RGB: into one
+table of 2**24 32-bit counters, 64 MB, instead of the codes).
 
 :func:`coarsen` merges points on a coarser grid until at most ``max_units``
 remain: the units on which the hierarchical methods build their tree.
