@@ -84,10 +84,11 @@ def test_rgb_reduction_and_labelling_equal_numpy():
     np.testing.assert_array_equal(out, ref_out)
 
 
+@pytest.mark.parametrize("n", [5000, _accel.PARALLEL_ROWS + 5])  # serial and parallel builds
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_nearest_centre_equals_numpy(dtype):
+def test_nearest_centre_equals_numpy(dtype, n):
     rng = np.random.default_rng(2)
-    points = rng.normal(size=(5000, 4)).astype(dtype)
+    points = rng.normal(size=(n, 4)).astype(dtype)
     centers = rng.normal(size=(6, 4))
     labels, d2 = assign_nearest(points, centers, return_distances=True)
     d = ((points[:, None, :].astype(np.float64) - centers[None].astype(dtype)) ** 2).sum(-1)
@@ -124,7 +125,7 @@ def test_lloyd_pass_and_group_sums_equal_numpy_and_repeat_exactly(n):
 
 def test_cell_codes_are_exactly_numpy_s():
     rng = np.random.default_rng(4)
-    points = rng.random((10000, 3)) * [10, 1, 1000]
+    points = rng.random((_accel.PARALLEL_ROWS + 10000, 3)) * [10, 1, 1000]
     points[0] = points.min(axis=0)
     points[1] = points.max(axis=0)  # the last cell, not one past it
     lo, hi = points.min(axis=0), points.max(axis=0)
@@ -133,6 +134,8 @@ def test_cell_codes_are_exactly_numpy_s():
         ref = numpy_reference(reduce_mod._cell_codes, points, levels, lo, hi - lo)
         np.testing.assert_array_equal(codes, ref)
         assert codes.max() < levels**3
+        small = reduce_mod._cell_codes(points[:1000], levels, lo, hi - lo)  # the serial build
+        np.testing.assert_array_equal(small, ref[:1000])
 
 
 def test_weighted_kmeans_matches_numpy():
@@ -196,3 +199,17 @@ def test_the_environment_variable_switches_the_kernels_off(monkeypatch):
     monkeypatch.setattr(_accel, "_module", _accel._UNSET)
     monkeypatch.setenv("NAPARI_CLUSTER_SEG_NUMBA", "1")
     assert _accel.enabled()
+
+
+@pytest.mark.parametrize("method", ["ward", "single", "complete", "average"])
+def test_nearest_neighbour_chain_equals_numpy(method):
+    from napari_cluster_seg.core.hierarchy import weighted_linkage
+
+    rng = np.random.default_rng(6)
+    points = rng.normal(size=(300, 3))
+    points[50:60] = points[0]  # ties
+    weights = rng.integers(1, 20, 300).astype(np.float64)
+    Z = weighted_linkage(points, weights, method)
+    ref = numpy_reference(weighted_linkage, points, weights, method)
+    np.testing.assert_array_equal(Z[:, [0, 1, 3]], ref[:, [0, 1, 3]])
+    np.testing.assert_allclose(Z[:, 2], ref[:, 2], rtol=1e-12)

@@ -26,6 +26,8 @@ import threading
 import numpy as np
 
 _LOCK = threading.RLock()
+#: Fewest rows for which the row loops run in parallel.
+PARALLEL_ROWS = 2**16
 _UNSET = object()
 _module = _UNSET
 
@@ -125,14 +127,11 @@ def nearest(points: np.ndarray, centers: np.ndarray, labels: np.ndarray, d2: np.
     """Nearest centre of every row (ties: the lower index) into ``labels``, squared distances into
     ``d2`` if given; ``points`` and ``centers`` of one float dtype."""
     k = kernels()
+    run = k.nearest if points.shape[0] >= PARALLEL_ROWS else k.nearest_serial
     if d2 is None:
         d2 = np.empty(0, points.dtype)
     with _LOCK:
-        k.nearest(points, centers, labels, d2)
-
-
-#: Fewest rows for which the summing loops run in parallel.
-PARALLEL_ROWS = 2**16
+        run(points, centers, labels, d2)
 
 
 def lloyd_pass(points: np.ndarray, weights: np.ndarray, centers: np.ndarray):
@@ -157,10 +156,19 @@ def group_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, k: i
 def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
     """Grid-cell codes of float64 rows, as ``reduce._cell_codes`` computes them."""
     k = kernels()
+    run = k.cell_codes if points.shape[0] >= PARALLEL_ROWS else k.cell_codes_serial
     out = np.empty(points.shape[0], np.int64)
     with _LOCK:
-        k.cell_codes(points, levels, np.asarray(lo, np.float64), np.asarray(span, np.float64), out)
+        run(points, levels, np.asarray(lo, np.float64), np.asarray(span, np.float64), out)
     return out
+
+
+def nn_chain(D: np.ndarray, w: np.ndarray, method: str):
+    """The merges (slots a < b, heights, in merge order) of the nearest-neighbour chain on the
+    float64 distance matrix ``D`` and weights ``w`` (both modified)."""
+    k = kernels()
+    with _LOCK:
+        return k.nn_chain(D, w, k.LINKAGE_CODES[method])
 
 
 def warm_up() -> None:
@@ -174,11 +182,12 @@ def warm_up() -> None:
         column = np.zeros((4, 1), dtype)
         count_grey(column)
         lookup_grey(column, np.zeros(256, np.uint8), np.empty(4, np.uint8))
-    for dtype in (np.float64, np.float32):
-        pts = np.zeros((4, 3), dtype)
-        nearest(pts, pts[:2].copy(), np.empty(4, np.intp), np.empty(4, dtype))
-    for n in (4, PARALLEL_ROWS):
+    for n in (4, PARALLEL_ROWS):  # the serial and the parallel builds
+        for dtype in (np.float64, np.float32):
+            pts = np.zeros((n, 3), dtype)
+            nearest(pts, pts[:2].copy(), np.empty(n, np.intp), np.empty(n, dtype))
         pts = np.zeros((n, 3))
         lloyd_pass(pts, np.ones(n), pts[:2].copy())
         group_sums(np.zeros(n, np.intp), np.ones(n), pts, 2)
-    cell_codes(pts[:4], 4, np.zeros(3), np.ones(3))
+        cell_codes(pts, 4, np.zeros(3), np.ones(3))
+    nn_chain(np.ones((3, 3)), np.ones(3), "ward")

@@ -65,8 +65,7 @@ def _nearest(points, i, centers):
     return arg, best
 
 
-@njit(parallel=True, cache=True)
-def nearest(points, centers, labels, d2):
+def _nearest_all(points, centers, labels, d2):
     """Nearest centre of every row into ``labels``; squared distances into ``d2`` unless it is empty."""
     n = points.shape[0]
     keep = d2.shape[0] > 0
@@ -127,16 +126,17 @@ def _group_sums(labels, weights, points, k):
     return total_w, total_sums
 
 
-# Parallel and serial builds of the summing loops: for a few thousand rows, waking the thread pool
-# costs more than the loop.
+# Parallel and serial builds of the row loops: for a few thousand rows, waking the thread pool
+# costs more than the loop (and far more while other processes keep the cores busy).
+nearest = njit(parallel=True, cache=True)(_nearest_all)
+nearest_serial = njit(cache=True)(_nearest_all)
 lloyd_pass = njit(parallel=True, cache=True)(_lloyd_pass)
 lloyd_pass_serial = njit(cache=True)(_lloyd_pass)
 group_sums = njit(parallel=True, cache=True)(_group_sums)
 group_sums_serial = njit(cache=True)(_group_sums)
 
 
-@njit(parallel=True, cache=True)
-def cell_codes(points, levels, lo, span, out):
+def _cell_codes(points, levels, lo, span, out):
     """Code of the grid cell of every row (``levels`` cells per axis over ``lo + [0, span]``),
     with exactly the float operations of ``reduce._cell_codes``."""
     n, nf = points.shape
@@ -148,3 +148,81 @@ def cell_codes(points, levels, lo, span, out):
             t = min(max(t, 0.0), top)
             code = code * levels + np.int64(t)
         out[i] = code
+
+
+cell_codes = njit(parallel=True, cache=True)(_cell_codes)
+cell_codes_serial = njit(cache=True)(_cell_codes)
+
+
+#: Linkage codes of :func:`nn_chain`.
+LINKAGE_CODES = {"ward": 0, "single": 1, "complete": 2, "average": 3}
+
+
+@njit(cache=True)
+def nn_chain(D, w, method):
+    """The merges of ``hierarchy.weighted_linkage``'s nearest-neighbour chain, on the distance
+    matrix ``D`` (modified) and weights ``w`` (modified), with the same arithmetic in the same
+    order; ``method`` is a :data:`LINKAGE_CODES` value. Returns the slots (a < b) and the heights
+    of the merges, in merge order. Entries of merged slots are skipped instead of set to inf
+    (the numpy loop's way), so only active entries are read or written."""
+    m = D.shape[0]
+    active = np.ones(m, np.bool_)
+    merge_a = np.empty(m - 1, np.int64)
+    merge_b = np.empty(m - 1, np.int64)
+    merge_h = np.empty(m - 1)
+    chain = np.empty(m, np.int64)
+    top = 0
+    first = 0
+    new = np.empty(m)
+    for t in range(m - 1):
+        if top == 0:
+            while not active[first]:
+                first += 1
+            chain[0] = first
+            top = 1
+        while True:
+            a = chain[top - 1]
+            b = a
+            best = np.inf
+            for j in range(m):  # the first smallest, as np.argmin (inactive slots count as inf)
+                if active[j] and D[a, j] < best:
+                    best = D[a, j]
+                    b = j
+            if top > 1 and D[a, chain[top - 2]] <= D[a, b]:
+                b = chain[top - 2]
+            if top > 1 and b == chain[top - 2]:
+                break
+            chain[top] = b
+            top += 1
+        b = chain[top - 1]
+        a = chain[top - 2]
+        top -= 2
+        if b < a:
+            a, b = b, a
+        height = D[a, b]
+        wa = w[a]
+        wb = w[b]
+        for j in range(m):
+            da = D[a, j]
+            db = D[b, j]
+            if not active[j]:
+                continue  # never read again: rows and columns of merged slots count as inf
+            if method == 1:
+                new[j] = min(da, db)
+            elif method == 2:
+                new[j] = max(da, db)
+            elif method == 3:
+                new[j] = (wa * da + wb * db) / (wa + wb)
+            else:
+                new[j] = ((wa + w[j]) * da + (wb + w[j]) * db - w[j] * height) / (wa + wb + w[j])
+        for j in range(m):  # writing only active slots: the column is the slow, strided part
+            if active[j]:
+                D[a, j] = new[j]
+                D[j, a] = new[j]
+        D[a, a] = np.inf
+        active[b] = False
+        w[a] = wa + wb
+        merge_a[t] = a
+        merge_b[t] = b
+        merge_h[t] = height
+    return merge_a, merge_b, merge_h

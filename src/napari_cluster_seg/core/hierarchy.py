@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _accel
 from .kmeans import weighted_kmeans
 
 
@@ -64,8 +65,40 @@ def weighted_linkage(points, weights, method="ward"):
     else:
         np.sqrt(D, out=D)
     np.fill_diagonal(D, np.inf)
+    if _accel.enabled():  # the same loop, compiled
+        merges = list(zip(*(x.tolist() for x in _accel.nn_chain(D, w, method))))
+    else:
+        merges = _nn_chain(D, w, method)
+    # Sort by height (stable) and give clusters scipy's ids.
+    merges.sort(key=lambda t: t[2])
+    Z = np.empty((m - 1, 4))
+    cluster_of_slot = np.arange(m)
+    size = np.ones(2 * m - 1)
+    parent = np.arange(m)  # union-find over slots
+
+    def find(s):
+        while parent[s] != s:
+            parent[s] = parent[parent[s]]
+            s = parent[s]
+        return s
+
+    for t, (a, b, height) in enumerate(merges):
+        ra, rb = find(a), find(b)
+        ca, cb = cluster_of_slot[ra], cluster_of_slot[rb]
+        lo, hi = min(ca, cb), max(ca, cb)
+        size[m + t] = size[ca] + size[cb]
+        Z[t] = (lo, hi, np.sqrt(height) if method == "ward" else height, size[m + t])
+        parent[rb] = ra
+        cluster_of_slot[ra] = m + t
+    return Z
+
+
+def _nn_chain(D, w, method):
+    """The nearest-neighbour chain on the distance matrix ``D`` and weights ``w`` (both modified):
+    the merges (slot a < slot b, height) in merge order; the merged cluster keeps slot a."""
+    m = D.shape[0]
     active = np.ones(m, bool)
-    merges = []  # (slot a, slot b, height); the merged cluster keeps slot a
+    merges = []
     chain: list[int] = []
     for _ in range(m - 1):
         if not chain:
@@ -103,28 +136,7 @@ def weighted_linkage(points, weights, method="ward"):
         active[b] = False
         w[a] = wa + wb
         merges.append((a, b, height))
-    # Sort by height (stable) and give clusters scipy's ids.
-    merges.sort(key=lambda t: t[2])
-    Z = np.empty((m - 1, 4))
-    cluster_of_slot = np.arange(m)
-    size = np.ones(2 * m - 1)
-    parent = np.arange(m)  # union-find over slots
-
-    def find(s):
-        while parent[s] != s:
-            parent[s] = parent[parent[s]]
-            s = parent[s]
-        return s
-
-    for t, (a, b, height) in enumerate(merges):
-        ra, rb = find(a), find(b)
-        ca, cb = cluster_of_slot[ra], cluster_of_slot[rb]
-        lo, hi = min(ca, cb), max(ca, cb)
-        size[m + t] = size[ca] + size[cb]
-        Z[t] = (lo, hi, np.sqrt(height) if method == "ward" else height, size[m + t])
-        parent[rb] = ra
-        cluster_of_slot[ra] = m + t
-    return Z
+    return merges
 
 
 class Tree:
