@@ -3,16 +3,18 @@
 napari's recommended install (``pip install "napari[all]"``) already brings
 numba, and napari uses it the same way (an accelerator when importable); ``pip
 install "napari-cluster-seg[fast]"`` adds it to other installs. With it, the
-passes of K-means over every distinct colour or pixel are single compiled loops
-instead of several numpy passes (4096² RGB photo: see ``benchmarks/``). Without
+passes over every pixel or distinct colour (counting, labelling, Lloyd
+iterations) and the colour hierarchy's nearest-neighbour chain are single
+compiled loops instead of several numpy passes (see ``benchmarks/``). Without
 it, every caller runs its numpy code; the results agree up to floating-point
 rounding (compiled distances are sums of squared differences, numpy's are
 expanded dot products), which can move a point that is equally far from two
 centres.
 
 Set the environment variable ``NAPARI_CLUSTER_SEG_NUMBA=0`` to use numpy only.
-The first use compiles the kernels (a few seconds), which numba caches on disk
-for later sessions; :func:`warm_up` does it in the background.
+The first use compiles the kernels (about 10 s), which numba caches on disk
+for later sessions (then about 1 s to load); :func:`warm_up` does it, and the
+widget calls that in the background when it opens.
 
 numba's default thread pool must not be entered from two threads at once, so
 every kernel runs under one lock (the parallel ones already use all cores).

@@ -1,4 +1,4 @@
-"""Compiled (numba) kernels for the hot loops of K-means on images.
+"""Compiled (numba) kernels for the hot loops of K-means and of the colour hierarchy.
 
 Imported only through :mod:`._accel`, which falls back to numpy when numba is
 missing. Every kernel is deterministic: parallel loops run over a fixed number
