@@ -33,6 +33,7 @@ from .reduce import (
     coarsen,
     grid_group,
     group_means,
+    group_sums,
     label_pixels,
     label_sums,
     reduce_pixels,
@@ -294,17 +295,7 @@ def _cluster_stats(raw_points, weights, labels, k, total_sq, normalizer):
     of squares of all pixels, in the normalised space (percentile clipping
     aside).
     """
-    if _accel.enabled():
-        wsum, sums = _accel.group_sums(labels, weights, raw_points, k)
-    else:
-        wsum = np.bincount(labels, weights=weights, minlength=k)
-        sums = np.stack(
-            [
-                np.bincount(labels, weights=weights * raw_points[:, c], minlength=k)
-                for c in range(raw_points.shape[1])
-            ],
-            axis=1,
-        )
+    wsum, sums = group_sums(raw_points, weights, labels, k)
     means = sums / wsum[:, None]
     within = total_sq - (sums * means).sum(axis=0)
     wcss = float(np.sum(np.maximum(within, 0.0) / normalizer.scale**2))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _accel
+from .reduce import group_sums
 
 #: Rows per chunk when assigning pixels to centres (bounded memory) ...
 CHUNK_ROWS = 2**20
@@ -196,11 +197,7 @@ def _assign_with_cost(points, weights, centers):
 
 
 def _update_centers(points, weights, labels, centers):
-    k, nf = centers.shape
-    wsum = np.bincount(labels, weights=weights, minlength=k)
-    new = np.empty_like(centers)
-    for f in range(nf):
-        new[:, f] = np.bincount(labels, weights=weights * points[:, f], minlength=k)
+    wsum, new = group_sums(points, weights, labels, centers.shape[0])
     nonempty = wsum > 0
     new[nonempty] /= wsum[nonempty, None]
     return new, nonempty

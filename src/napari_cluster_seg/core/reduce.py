@@ -403,18 +403,21 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
     )
 
 
+def group_sums(points, weights, labels, m):
+    """Total weights (m,) and weighted sums (m, c) of points (m', c) grouped by ``labels`` (0..m-1)."""
+    if _accel.enabled() and m <= GROUP_SUMS_MAX:
+        return _accel.group_sums(labels, np.asarray(weights, np.float64), np.asarray(points, np.float64), m)
+    w = np.bincount(labels, weights=weights, minlength=m)
+    channels = range(points.shape[1])
+    return w, np.stack(
+        [np.bincount(labels, weights=weights * points[:, c], minlength=m) for c in channels], 1
+    )
+
+
 def group_means(points, weights, labels, m):
     """Weighted means and total weights of points grouped by ``labels`` (0..m-1)."""
-    if _accel.enabled() and m <= GROUP_SUMS_MAX:
-        w, sums = _accel.group_sums(
-            labels, np.asarray(weights, np.float64), np.asarray(points, np.float64), m
-        )
-        return sums / w[:, None], w
-    w = np.bincount(labels, weights=weights, minlength=m)
-    out = np.empty((m, points.shape[1]))
-    for c in range(points.shape[1]):
-        out[:, c] = np.bincount(labels, weights=weights * points[:, c], minlength=m) / w
-    return out, w
+    w, sums = group_sums(points, weights, labels, m)
+    return sums / w[:, None], w
 
 
 def _cell_codes(points: np.ndarray, levels: int, lo, span) -> np.ndarray:
