@@ -19,7 +19,7 @@ This project runs its numba kernels when numba is installed (the test
 dependencies include it) and says so in the first line; run with
 ``NAPARI_CLUSTER_SEG_NUMBA=0`` to measure its numpy-only code.
 
-Run: ``.venv/bin/python benchmarks/bench_kmeans.py`` (about 5 minutes;
+Run: ``.venv/bin/python benchmarks/bench_kmeans.py`` (about 10 minutes, OpenCV at k = 8 being slow;
 ``--quick`` for the small cases only).
 """
 
