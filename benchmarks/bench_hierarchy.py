@@ -32,9 +32,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_kmeans import astronaut_rgb, peak_extra_memory, stack_uint16, wcss  # noqa: E402
+from bench_kmeans import astronaut_rgb, engine, peak_extra_memory, stack_uint16, wcss  # noqa: E402
 
 from napari_cluster_seg import cluster_image  # noqa: E402
+from napari_cluster_seg.core import warm_up  # noqa: E402
 
 K = 6
 K_RECUT = 10
@@ -85,7 +86,9 @@ def main(argv=None):
     parser.add_argument("--sklearn-512", action="store_true", help="also run scikit-learn at 512² (~1 min)")
     parser.add_argument("--quick", action="store_true", help="only up to 1024², scikit-learn at 128²")
     args = parser.parse_args(argv)
-    cluster_image(astronaut_rgb(64), 3, "agglomerative", rgb=True, connected=True)  # warm up imports
+    warm_up()  # imports, and the numba kernels compiled or loaded from numba's cache
+    cluster_image(astronaut_rgb(64), 3, "agglomerative", rgb=True, connected=True)
+    print(f"napari-cluster-seg kernels: {engine()}")
 
     variants = [
         ("agglomerative ward, colour", {"method": "agglomerative"}),

@@ -123,6 +123,21 @@ def test_lloyd_pass_and_group_sums_equal_numpy_and_repeat_exactly(n):
     np.testing.assert_array_equal(s2, sums)
 
 
+def test_tree_cuts_equal_numpy_s():
+    from scipy.cluster.hierarchy import linkage
+
+    from napari_cluster_seg.core.hierarchy import LinkageTree, roots_after
+
+    Z = linkage(np.random.default_rng(6).random((300, 2)), "ward")
+    for n_merges in (0, 1, 150, 299):
+        np.testing.assert_array_equal(
+            roots_after(Z, 300, n_merges), numpy_reference(roots_after, Z, 300, n_merges)
+        )
+    tree = LinkageTree(Z, 300)
+    for k in (1, 7, 300):
+        np.testing.assert_array_equal(tree.cut(k), numpy_reference(tree.cut, k))
+
+
 def test_cell_codes_are_exactly_numpy_s():
     rng = np.random.default_rng(4)
     points = rng.random((_accel.PARALLEL_ROWS + 10000, 3)) * [10, 1, 1000]

@@ -1,12 +1,39 @@
-"""Spatially connected agglomerative clustering (superpixels + constrained tree)."""
+"""Spatially connected agglomerative clustering (the exact pixel tree; superpixels + constrained
+tree)."""
 
 import numpy as np
 import pytest
 from skimage.measure import label as connected_components
 
 from napari_cluster_seg import cluster_image
+from napari_cluster_seg.core import _accel, regions
 from napari_cluster_seg.core.hierarchy import weighted_linkage
-from napari_cluster_seg.core.regions import adjacency, connected_linkage
+from napari_cluster_seg.core.regions import adjacency, connected_linkage, pixel_edges
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def engine(request, monkeypatch):
+    """Both ways of building the exact tree: the compiled kernel and the Python heap."""
+    if request.param == "numpy":
+        monkeypatch.setattr(_accel, "_module", None)
+    elif not _accel.enabled():
+        pytest.skip("numba kernels not in use")
+    return request.param
+
+
+def _run(gen):
+    try:
+        while True:
+            next(gen)
+    except StopIteration as done:
+        return done.value
+
+
+def _photo(size, levels=None):
+    from skimage import data, transform
+
+    x = transform.resize(data.astronaut(), (size, size), anti_aliasing=True).reshape(-1, 3)
+    return x if levels is None else np.round(x * levels) / levels  # few levels: many tied costs
 
 
 def test_without_constraint_it_is_the_weighted_linkage():
@@ -30,6 +57,58 @@ def test_only_neighbours_merge_on_a_chain(method):
         cut = tree.cut(k)
         # on a chain, a connected cluster is a run of consecutive units
         assert np.count_nonzero(np.diff(cut)) == k - 1
+
+
+def test_pixel_edges_skip_masked_pixels_and_frames():
+    assert sorted(map(tuple, pixel_edges((2, 3)))) == [(0, 1), (0, 3), (1, 2), (1, 4), (2, 5), (3, 4), (4, 5)]
+    valid = np.array([True, True, False, True, True, True])  # pixel 2 masked: 0 1 . / 2 3 4
+    assert {tuple(e) for e in pixel_edges((2, 3), valid)} == {(0, 1), (0, 2), (1, 3), (2, 3), (3, 4)}
+    frames = pixel_edges((2, 2, 2), time_axis=0)
+    assert frames.shape == (8, 2) and np.all(frames // 4 == frames[:, :1] // 4)  # none across frames
+
+
+@pytest.mark.parametrize("levels", [None, 4])
+def test_exact_ward_is_scikit_learns_structured_ward(engine, levels):
+    from sklearn.cluster import ward_tree
+    from sklearn.feature_extraction.image import grid_to_graph
+
+    x = _photo(24, levels)
+    Z = _run(regions.exact_ward(x, np.ones(len(x)), pixel_edges((24, 24))))
+    children = ward_tree(x, connectivity=grid_to_graph(24, 24))[0]
+    np.testing.assert_array_equal(Z[:, :2].astype(int), np.sort(children, axis=1))  # every merge
+    assert np.all(np.diff(Z[:, 2]) >= 0) and Z[-1, 3] == 24 * 24
+
+
+def test_exact_ward_kernel_and_python_make_the_same_merges():
+    if not _accel.enabled():
+        pytest.skip("numba kernels not in use")
+    rng = np.random.default_rng(4)
+    x = _photo(20, 6)[:400].copy()
+    weights = rng.integers(1, 5, 400).astype(float)  # weighted units, several components
+    valid = rng.random(2 * 200) > 0.2
+    edges = pixel_edges((2, 10, 20), valid, time_axis=0)
+    x, weights = x[valid], weights[valid]
+    compiled = _accel.ward_greedy(x, weights, edges)
+    python = _run(regions._exact_ward_python(x, weights, edges, report_every=50))
+    np.testing.assert_array_equal(compiled, python)
+    Z = _run(regions.exact_ward(x, weights, edges))  # the forest, joined: a full tree
+    assert Z.shape == (len(x) - 1, 4) and Z[-1, 3] == len(x) and np.all(np.diff(Z[:, 2]) >= 0)
+
+
+def test_connected_ward_on_small_images_is_scikit_learns(engine):
+    from skimage import data
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.feature_extraction.image import grid_to_graph
+    from sklearn.metrics import adjusted_rand_score
+
+    photo = data.astronaut()[::12, ::12]  # 43 x 43
+    res = cluster_image(photo, 6, "agglomerative", rgb=True, connected=True, max_units=256)
+    x = (photo.reshape(-1, 3) - photo.reshape(-1, 3).min(0)) / np.ptp(photo.reshape(-1, 3), axis=0)
+    for k, labels in ((6, res.labels), (11, res.cut(11).labels)):
+        ref = AgglomerativeClustering(k, linkage="ward", connectivity=grid_to_graph(43, 43)).fit_predict(x)
+        assert adjusted_rand_score(ref, labels.ravel()) == 1.0
+    # the model keeps the regions of a finer cut (max_units of them), each inside one cluster
+    assert res.model.points.shape[0] == 256 and np.mean(res.model.predict(photo) == res.labels) > 0.7
 
 
 def test_adjacency_pairs_and_frames():
@@ -68,8 +147,13 @@ def test_connected_clusters_are_regions(method, linkage):
         assert connected_components(region.labels == lab, connectivity=1).max() == 1
 
 
-@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
-def test_connected_3d_rgb_time_series_and_nan(method):
+@pytest.mark.parametrize(
+    ("method", "exact_max"),
+    [("agglomerative", regions.EXACT_MAX_PIXELS), ("agglomerative", 0), ("divisive", 0)],
+    ids=["ward-pixels", "ward-superpixels", "divisive"],
+)
+def test_connected_3d_rgb_time_series_and_nan(monkeypatch, method, exact_max):
+    monkeypatch.setattr(regions, "EXACT_MAX_PIXELS", exact_max)
     stack = np.random.default_rng(0).random((6, 20, 20)).astype(np.float32)
     stack[:, 5:12, 5:12] += 3
     res = cluster_image(stack, 3, method, connected=True, max_units=100)
@@ -105,9 +189,8 @@ def test_spanning_tree_split_removes_the_best_edge():
 
 @pytest.mark.parametrize("method", ["agglomerative", "divisive"])
 def test_connected_cuts_nest_and_large_images_are_downsampled(monkeypatch, method):
-    from napari_cluster_seg.core import regions
-
     monkeypatch.setattr(regions, "MAX_SLIC_PIXELS", 500)  # force SLIC on a reduced copy
+    monkeypatch.setattr(regions, "EXACT_MAX_PIXELS", 0)  # superpixels even for Ward
     img = two_blobs()
     img[3, 3] = np.nan
     res = cluster_image(img, 2, method, connected=True, max_units=60)

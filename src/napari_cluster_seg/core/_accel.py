@@ -4,9 +4,10 @@ napari's recommended install (``pip install "napari[all]"``) already brings
 numba, and napari uses it the same way (an accelerator when importable); ``pip
 install "napari-cluster-seg[fast]"`` adds it to other installs. With it, the
 passes over every pixel or distinct colour (counting, labelling, Lloyd
-iterations) and the colour hierarchy's nearest-neighbour chain are single
-compiled loops instead of several numpy passes (see ``benchmarks/``). Without
-it, every caller runs its numpy code; the results agree up to floating-point
+iterations), the colour hierarchy's nearest-neighbour chain and the pixel-level
+connected Ward tree are single compiled loops instead of numpy passes or Python
+loops (see ``benchmarks/``). Without it, every caller runs its numpy (or
+Python) code; the results agree up to floating-point
 rounding (compiled distances are sums of squared differences, numpy's are
 expanded dot products), which can move a point that is equally far from two
 centres.
@@ -173,6 +174,20 @@ def nn_chain(D: np.ndarray, w: np.ndarray, method: str):
         return k.nn_chain(D, w, k.LINKAGE_CODES[method])
 
 
+def ward_greedy(points: np.ndarray, weights: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The merges of ``regions._exact_ward_python`` (identical ones), compiled."""
+    k = kernels()
+    with _LOCK:
+        return k.ward_greedy(points, weights, edges[:, 0], edges[:, 1])
+
+
+def roots_after(Z: np.ndarray, m: int, n_merges: int) -> np.ndarray:
+    """``hierarchy.roots_after``, in one compiled pass."""
+    k = kernels()
+    with _LOCK:
+        return k.roots_after(Z, m, n_merges)
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) the kernels for the common types, on tiny inputs."""
     if kernels() is None:
@@ -193,3 +208,5 @@ def warm_up() -> None:
         group_sums(np.zeros(n, np.intp), np.ones(n), pts, 2)
         cell_codes(pts, 4, np.zeros(3), np.ones(3))
     nn_chain(np.ones((3, 3)), np.ones(3), "ward")
+    Z = ward_greedy(np.zeros((3, 3)), np.ones(3), np.array([[0, 1], [1, 2]]))
+    roots_after(Z, 3, 2)

@@ -444,7 +444,17 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
     labels = scatter_valid(unit_labels[h.unit_of_pixel], h.shape, h.valid)
     counts = counts[order]
     labels, counts = _clean(labels, counts, params, h.time_axis)
-    model = ClusterModel(params, h.n_channels, h.ndim, h.normalizer, "units", h.units, unit_labels, h.grid)
+    model_points, model_labels = h.units, unit_labels
+    if h.units.shape[0] > params.max_units:  # a tree on single pixels: the model keeps finer regions
+        g = max(params.max_units, k)
+        region = h.tree.cut(g)[h.unit_to_fit]  # nested in the clusters, so one label per region
+        model_points, _ = group_means(h.units, h.unit_weights, region, g)
+        member = np.empty(g, np.intp)
+        member[region] = np.arange(region.size)
+        model_labels = unit_labels[member]
+    model = ClusterModel(
+        params, h.n_channels, h.ndim, h.normalizer, "units", model_points, model_labels, h.grid
+    )
     return ClusterResult(
         labels,
         base_means[order],
@@ -518,11 +528,14 @@ def _hierarchical(prep: _Prepared):
 
 
 def _connected(prep: _Prepared):
-    """Generator: superpixels, their adjacency and the connectivity-constrained tree."""
-    from .regions import PIXELS_PER_SUPERPIXEL, connected_linkage, superpixels
+    """Generator: superpixels, their adjacency and the connectivity-constrained tree (Ward on
+    small images: the exact tree on single pixels)."""
+    from .regions import EXACT_MAX_PIXELS, PIXELS_PER_SUPERPIXEL, connected_linkage, superpixels
 
     pix, normalizer, params = prep.pix, prep.normalizer, prep.params
     k = params.n_clusters
+    if params.method == "agglomerative" and params.linkage == "ward" and pix.n_valid <= EXACT_MAX_PIXELS:
+        return (yield from _connected_pixels(prep))
     yield Progress("superpixels (SLIC)", 0.25)
     image = scatter_valid(pix.values, pix.shape, pix.valid)  # a view where possible
     mask = None if pix.valid is None else pix.valid.reshape(pix.shape)
@@ -566,6 +579,29 @@ def _connected(prep: _Prepared):
     return _hierarchy_state(
         prep, tree, n_units, np.arange(n_units), units, unit_raw, counts, total_sq, unit_of_pixel
     )
+
+
+def _connected_pixels(prep: _Prepared):
+    """Generator: connected Ward on single pixels (scikit-learn's structured Ward tree)."""
+    from .regions import exact_ward, pixel_edges
+
+    pix, normalizer = prep.pix, prep.normalizer
+    n = pix.n_valid
+    yield Progress(f"connected Ward clustering of {n} pixels", 0.25)
+    unit_raw = pix.values.astype(np.float64)
+    units = normalizer(unit_raw)
+    counts = np.ones(n)
+    edges = pixel_edges(pix.shape, pix.valid, pix.time_axis)
+    gen = exact_ward(units, counts, edges)
+    try:
+        while True:
+            yield Progress(f"connected Ward clustering of {n} pixels", 0.25 + 0.55 * next(gen))
+    except StopIteration as stop:
+        tree = LinkageTree(stop.value, n)
+    yield Progress("labelling", 0.85)
+    total_sq = np.einsum("ij,ij->j", unit_raw, unit_raw)
+    unit_of_pixel = np.arange(n, dtype=np.int32)
+    return _hierarchy_state(prep, tree, n, unit_of_pixel, units, unit_raw, counts, total_sq, unit_of_pixel)
 
 
 @dataclass

@@ -139,6 +139,29 @@ def _nn_chain(D, w, method):
     return merges
 
 
+def roots_after(Z: np.ndarray, m: int, n_merges: int) -> np.ndarray:
+    """Cluster id (scipy numbering) of each of the ``m`` units after the first ``n_merges``
+    merges of the linkage matrix ``Z``."""
+    if _accel.enabled():
+        return _accel.roots_after(np.ascontiguousarray(Z, np.float64), m, n_merges)
+    parent = np.arange(m + n_merges)
+    children = Z[:n_merges, :2].astype(np.int64)
+    parent[children[:, 0]] = parent[children[:, 1]] = m + np.arange(n_merges)
+    while True:  # pointer doubling until every node points at its root
+        nxt = parent[parent]
+        if np.array_equal(nxt, parent):
+            return parent[:m]
+        parent = nxt
+
+
+def _dense(ids: np.ndarray, size: int):
+    """The distinct values of ``ids`` (in [0, size)), sorted, and each entry's rank among them: what
+    ``np.unique(ids, return_inverse=True)`` returns, without sorting."""
+    present = np.zeros(size, bool)
+    present[ids] = True
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[ids]
+
+
 class Tree:
     """A hierarchy over ``m`` units that can be cut into any number of clusters."""
 
@@ -171,29 +194,19 @@ class LinkageTree(Tree):
 
     def _roots(self, n_merges: int) -> np.ndarray:
         """Cluster id (scipy numbering) of every unit after the first ``n_merges`` merges."""
-        m = self.n_units
-        parent = np.arange(2 * m - 1)
-        for t in range(n_merges):
-            parent[int(self.Z[t, 0])] = m + t
-            parent[int(self.Z[t, 1])] = m + t
-        while True:  # pointer doubling until every node points at its root
-            nxt = parent[parent]
-            if np.array_equal(nxt, parent):
-                return parent[:m]
-            parent = nxt
+        return roots_after(self.Z, self.n_units, n_merges)
 
     def cut(self, k: int) -> np.ndarray:
         m = self.n_units
         if not 1 <= k <= m:
             raise ValueError(f"cannot cut {m} units into {k} clusters; choose 1 <= k <= {m}.")
-        _, labels = np.unique(self._roots(m - k), return_inverse=True)
-        return labels.ravel()
+        return _dense(self._roots(m - k), 2 * m - k)[1]
 
     def top(self, n_leaves: int):
         m = self.n_units
         n_leaves = int(np.clip(n_leaves, 1, m))
         first = m - n_leaves
-        roots, leaf_of_unit = np.unique(self._roots(first), return_inverse=True)
+        roots, leaf_of_unit = _dense(self._roots(first), m + first)
         node = {int(r): i for i, r in enumerate(roots)}  # scipy cluster id -> top-tree node
         size = [1] * n_leaves
         Z = np.empty((n_leaves - 1, 4))

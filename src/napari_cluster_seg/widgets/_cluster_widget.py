@@ -139,8 +139,8 @@ class ClusterSegWidget(Container):
         self.linkage = ComboBox(label="linkage", choices=LINKAGE_CHOICES, value="ward")
         self.connected = CheckBox(text="connected regions", value=False)
         self.connected.tooltip = (
-            "Clusters are contiguous regions (superpixels merged only with touching ones) instead of "
-            "classes of similar pixels anywhere in the image."
+            "Clusters are contiguous regions (pixels, or superpixels on large images, merged only with "
+            "touching ones) instead of classes of similar pixels anywhere in the image."
         )
         self.n_clusters = SpinBox(label="clusters", value=3, min=2, max=255)
         self.normalize = ComboBox(label="normalise", choices=NORMALIZE_CHOICES, value="minmax")
