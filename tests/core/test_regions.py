@@ -200,6 +200,17 @@ def test_connected_cuts_nest_and_large_images_are_downsampled(monkeypatch, metho
         assert len(np.unique(res.labels[fine.labels == lab])) == 1
 
 
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_superpixel_models_keep_every_superpixel(monkeypatch, method):
+    monkeypatch.setattr(regions, "EXACT_MAX_PIXELS", 0)
+    res = cluster_image(two_blobs(), 2, method, connected=True, max_units=60)
+    n_superpixels = res._hierarchy.n_fit_units
+    assert n_superpixels > 60  # SLIC made a few more than asked for
+    assert res.model.points.shape[0] == n_superpixels  # not the regions of a finer cut
+    if method == "divisive":
+        assert len(res._hierarchy.tree.splits) == 1  # and the tree was not split further
+
+
 def test_connected_needs_a_hierarchical_method():
     with pytest.raises(ValueError, match="connected=True needs a hierarchical method"):
         cluster_image(two_blobs(), 2, "kmeans", connected=True)

@@ -119,10 +119,21 @@ class _HierarchyState:
     unit_base: np.ndarray | None = None  # with features: (u, n_channels) unit means of the channels
     base_normalizer: Normalizer | None = None  # orders multichannel clusters by their channel means
     feature_names: tuple | None = None
+    pixel_units: bool = False  # the units are the pixels (connected Ward on a small image)
 
 
 def _hierarchy_state(
-    prep, tree, n_fit_units, unit_to_fit, units, unit_raw, unit_weights, total_sq, unit_of_pixel, grid=None
+    prep,
+    tree,
+    n_fit_units,
+    unit_to_fit,
+    units,
+    unit_raw,
+    unit_weights,
+    total_sq,
+    unit_of_pixel,
+    grid=None,
+    pixel_units=False,
 ) -> _HierarchyState:
     """The hierarchy state of a tree built on the units of a prepared image."""
     pix = prep.pix
@@ -148,6 +159,7 @@ def _hierarchy_state(
         unit_base=unit_base,
         base_normalizer=prep.base_normalizer,
         feature_names=pix.names,
+        pixel_units=pixel_units,
     )
 
 
@@ -445,7 +457,7 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
     counts = counts[order]
     labels, counts = _clean(labels, counts, params, h.time_axis)
     model_points, model_labels = h.units, unit_labels
-    if h.units.shape[0] > params.max_units:  # a tree on single pixels: the model keeps finer regions
+    if h.pixel_units and h.units.shape[0] > params.max_units:  # the model keeps finer regions
         g = max(params.max_units, k)
         region = h.tree.cut(g)[h.unit_to_fit]  # nested in the clusters, so one label per region
         model_points, _ = group_means(h.units, h.unit_weights, region, g)
@@ -601,7 +613,9 @@ def _connected_pixels(prep: _Prepared):
     yield Progress("labelling", 0.85)
     total_sq = np.einsum("ij,ij->j", unit_raw, unit_raw)
     unit_of_pixel = np.arange(n, dtype=np.int32)
-    return _hierarchy_state(prep, tree, n, unit_of_pixel, units, unit_raw, counts, total_sq, unit_of_pixel)
+    return _hierarchy_state(
+        prep, tree, n, unit_of_pixel, units, unit_raw, counts, total_sq, unit_of_pixel, pixel_units=True
+    )
 
 
 @dataclass
@@ -777,12 +791,17 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
         ``connected=True``) the hierarchical methods build their tree on.
         Superpixels have at least 16 pixels on average (small images get
         fewer), but there are always at least ``4 * n_clusters`` of them.
+        Connected Ward on images of at most 65,536 pixels builds its tree on
+        the pixels themselves; its model keeps the ``max_units`` regions of
+        the tree's finer cut.
     connected : bool, default False
         For the hierarchical methods: clusters are spatially connected
         regions instead of classes of similar pixels anywhere in the image.
-        Agglomerative merges superpixels only with touching ones; divisive
-        splits regions along edges of a minimum spanning tree of the
-        superpixels (SKATER), so both parts stay connected.
+        Agglomerative merges clusters only with touching ones: single pixels
+        for Ward on images of at most 65,536 pixels (exactly scikit-learn's
+        structured Ward tree), superpixels otherwise; divisive splits regions
+        along edges of a minimum spanning tree of the superpixels (SKATER),
+        so both parts stay connected.
     random_state : int or None, default 0
         Seed for K-means++ seeding and bisecting; the same seed gives the same
         labels. None draws a fresh seed.
@@ -861,7 +880,9 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
     lookup table. The hierarchical methods merge the points further into at
     most ``max_units`` units on a coarser grid (or into superpixels, with
     ``connected=True``) and build the tree on the units, weighted by pixel
-    counts: pixels of one unit always share a cluster.
+    counts: pixels of one unit always share a cluster. Connected Ward on
+    images of at most 65,536 pixels needs no units: its tree is built on the
+    pixels, merging the cheapest touching pair first.
 
     Examples
     --------

@@ -9,11 +9,13 @@ per-channel normalisation) and, in the normalised feature space,
   label of its nearest centre, exactly as in the fit (one channel: by the
   thresholds halfway between centres, ties to the darker cluster);
 * hierarchical results: the units the tree was built on, each with its label
-  at the result's cut. A pixel takes the label of its unit: the unit whose
-  grid cell holds it (colour classes), or, for a value that no unit covers
-  and for ``connected=True`` models, the unit with the nearest mean. A
-  connected model therefore labels a new image by superpixel *colour*; it
-  does not re-grow connected regions there.
+  at the result's cut (for a tree built on single pixels: the regions of its
+  cut into ``max_units`` clusters, each inside one cluster). A pixel takes the
+  label of its unit: the unit whose grid cell holds it (colour classes), or,
+  for a value that no unit covers and for ``connected=True`` models, the unit
+  with the nearest mean. A connected model therefore labels a new image by
+  superpixel (or region) *colour*; it does not re-grow connected regions
+  there.
 
 Applied to the image it was fitted on, a K-means or colour-class model gives
 exactly the result's labels. Models are saved as small JSON files (no pickle):
