@@ -15,7 +15,8 @@ took anywhere from 1.2 to 2.1 s at 128²; one run at 512²). There, this project
 within-cluster sums of
 squares (over all pixels, in the normalised [0, 1] colour space both
 cluster in) are printed relative to scikit-learn's, with their adjusted Rand
-index.
+index. Connected Ward builds scikit-learn's own pixel tree up to 65,536 pixels
+(so at 128² and 256²: both 1) and a superpixel tree above.
 
 Run: ``.venv/bin/python benchmarks/bench_hierarchy.py`` (a few minutes).
 """
