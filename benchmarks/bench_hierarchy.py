@@ -10,8 +10,10 @@ extra resident memory (from a separate, sampled run) and the time of
 scikit-learn's ``AgglomerativeClustering(linkage="ward")`` with a
 ``grid_to_graph`` pixel connectivity (its way of making Ward tractable) runs
 on the photo at 128², 256² and (with ``--sklearn-512``, ~1 minute) 512²,
-sizes it finishes within 60 s (its time: the median of 3 runs at 128² and 256², where one run
-took anywhere from 1.2 to 2.1 s at 128²; one run at 512²). There, this project's results'
+sizes it finishes within 60 s. There its runs alternate with this project's (5 rounds at 128²,
+3 at 256², one at 512²; ours: the median of 3 runs per round), and the times are the medians
+over the rounds, so that both come from the same minutes: from run to run of the script,
+scikit-learn alone took anywhere from 0.7 to 2.1 s at 128². This project's results'
 within-cluster sums of
 squares (over all pixels, in the normalised [0, 1] colour space both
 cluster in) are printed relative to scikit-learn's, with their adjusted Rand
@@ -120,14 +122,25 @@ def main(argv=None):
     for size in sk_sizes:
         image = astronaut_rgb(size)
         x = minmax(image).reshape(-1, 3)
-        sk_labels, sk_t = run_sklearn(image, repeat=3 if size <= 256 else 1)
+        # Interleaved: scikit-learn once, then each of ours a few times, round after round, so
+        # both medians come from the same minutes (this machine's speed drifts from minute to minute).
+        rounds = {128: 5, 256: 3}.get(size, 1)
+        ours = [variants[1], variants[3], variants[0]]
+        sk_times, times, results = [], {label: [] for label, _ in ours}, {}
+        for _ in range(rounds):
+            sk_labels, t = run_sklearn(image)
+            sk_times.append(t)
+            for label, kw in ours:
+                results[label], t, _, _ = run_ours(image, True, memory=False, repeat=3, **kw)
+                times[label].append(t)
+        sk_t = float(np.median(sk_times))
         sk_w = wcss(x, sk_labels, 3)
-        print(f"{size:<8d} {'scikit-learn structured ward':32s} {sk_t:8.2f} {'':>8s} {1.0:8.3f} {1.0:9.3f}")
-        for label, kw in (variants[1], variants[3], variants[0]):
-            res, t, _, _ = run_ours(image, True, memory=False, repeat=5, **kw)
-            ratio = wcss(x, res.labels, 3) / sk_w
-            ari = adjusted_rand_score(sk_labels.ravel(), res.labels.ravel())
-            print(f"{size:<8d} {label:32s} {t:8.2f} {sk_t / t:7.1f}x {ratio:8.3f} {ari:9.3f}", flush=True)
+        print(f"{size:<8d} {'scikit-learn structured ward':32s} {sk_t:8.3f} {'':>8s} {1.0:8.3f} {1.0:9.3f}")
+        for label, _ in ours:
+            t = float(np.median(times[label]))
+            ratio = wcss(x, results[label].labels, 3) / sk_w
+            ari = adjusted_rand_score(sk_labels.ravel(), results[label].labels.ravel())
+            print(f"{size:<8d} {label:32s} {t:8.3f} {sk_t / t:7.1f}x {ratio:8.3f} {ari:9.3f}", flush=True)
 
 
 if __name__ == "__main__":
