@@ -67,6 +67,27 @@ def test_pixel_edges_skip_masked_pixels_and_frames():
     assert frames.shape == (8, 2) and np.all(frames // 4 == frames[:, :1] // 4)  # none across frames
 
 
+def test_pieces_of_the_pixel_grid_are_counted_per_frame():
+    valid = np.ones((2, 4, 4), bool)
+    valid[0, :, 2] = False  # frame 0 cut in two
+    assert regions.n_components((2, 4, 4), valid.ravel(), time_axis=0) == 3
+    assert regions.n_components((2, 4, 4), valid.ravel()) == 1  # as a 3D stack: one piece
+    assert regions.n_components((5, 4, 4), None, time_axis=0) == 5
+    assert regions.n_components((4, 4)) == 1
+
+
+def test_many_separate_pieces_use_superpixels(monkeypatch):
+    img = two_blobs()
+    mask = np.ones(img.shape, bool)
+    mask[:, ::8] = False  # eight vertical strips
+    res = cluster_image(img, 3, "agglomerative", connected=True, mask=mask)
+    assert res._hierarchy.pixel_units and (res.labels[~mask] == 0).all()
+    monkeypatch.setattr(regions, "EXACT_MAX_COMPONENTS", 7)
+    res = cluster_image(img, 3, "agglomerative", connected=True, mask=mask, max_units=100)
+    assert not res._hierarchy.pixel_units and (res.labels[~mask] == 0).all()
+    assert set(np.unique(res.labels[mask])) == {1, 2, 3}
+
+
 @pytest.mark.parametrize("levels", [None, 4])
 def test_exact_ward_is_scikit_learns_structured_ward(engine, levels):
     from sklearn.cluster import ward_tree

@@ -542,11 +542,17 @@ def _hierarchical(prep: _Prepared):
 def _connected(prep: _Prepared):
     """Generator: superpixels, their adjacency and the connectivity-constrained tree (Ward on
     small images: the exact tree on single pixels)."""
-    from .regions import EXACT_MAX_PIXELS, PIXELS_PER_SUPERPIXEL, connected_linkage, superpixels
+    from . import regions
+    from .regions import PIXELS_PER_SUPERPIXEL, connected_linkage, superpixels
 
     pix, normalizer, params = prep.pix, prep.normalizer, prep.params
     k = params.n_clusters
-    if params.method == "agglomerative" and params.linkage == "ward" and pix.n_valid <= EXACT_MAX_PIXELS:
+    if (
+        params.method == "agglomerative"
+        and params.linkage == "ward"
+        and pix.n_valid <= regions.EXACT_MAX_PIXELS
+        and regions.n_components(pix.shape, pix.valid, pix.time_axis) <= regions.EXACT_MAX_COMPONENTS
+    ):
         return (yield from _connected_pixels(prep))
     yield Progress("superpixels (SLIC)", 0.25)
     image = scatter_valid(pix.values, pix.shape, pix.valid)  # a view where possible

@@ -27,6 +27,9 @@ from .preprocess import frame_slices
 #: superpixel tree takes 0.31-0.42 s (benchmarks/bench_hierarchy.py); without numba, the Python
 #: heap takes about 1 s at 128² and 5 s at 256², as scikit-learn does.
 EXACT_MAX_PIXELS = 2**16
+#: Most separate pieces (frames, or regions of a mask) the exact pixel tree is built for: they are
+#: joined at the top by unconstrained Ward on a matrix of their pairwise distances (32 MB here).
+EXACT_MAX_COMPONENTS = 2048
 #: Largest frame (pixels or voxels) SLIC runs on; larger frames are downsampled first.
 MAX_SLIC_PIXELS = 2**20
 #: Smallest mean superpixel size (pixels): finer ones did not lower the clusters' sum of squares
@@ -160,6 +163,22 @@ def pixel_edges(shape, valid=None, time_axis=None) -> np.ndarray:
         keep = (lo >= 0) & (hi >= 0)
         pairs.append(np.stack([lo[keep], hi[keep]], axis=1))
     return np.concatenate(pairs) if pairs else np.empty((0, 2), np.int64)
+
+
+def n_components(shape, valid=None, time_axis=None) -> int:
+    """Number of separate pieces of the pixel grid: 4- (6-) connected regions of the valid pixels,
+    never across frames."""
+    if valid is None and time_axis is None:
+        return 1
+    if valid is None:
+        return int(shape[time_axis])
+    from scipy import ndimage
+
+    structure = ndimage.generate_binary_structure(len(shape), 1)
+    if time_axis is not None:  # no neighbours along time
+        structure[tuple(0 if a == time_axis else 1 for a in range(len(shape)))] = False
+        structure[tuple(2 if a == time_axis else 1 for a in range(len(shape)))] = False
+    return int(ndimage.label(np.asarray(valid).reshape(shape), structure)[1])
 
 
 def exact_ward(points, weights, edges):
