@@ -10,10 +10,10 @@ extra resident memory (from a separate, sampled run) and the time of
 scikit-learn's ``AgglomerativeClustering(linkage="ward")`` with a
 ``grid_to_graph`` pixel connectivity (its way of making Ward tractable) runs
 on the photo at 128², 256² and (with ``--sklearn-512``, ~1 minute) 512²,
-sizes it finishes within 60 s. There its runs alternate with this project's (5 rounds at 128²,
-3 at 256², one at 512²; ours: the median of 3 runs per round), and the times are the medians
-over the rounds, so that both come from the same minutes: from run to run of the script,
-scikit-learn alone took anywhere from 0.7 to 2.1 s at 128². This project's results'
+sizes it finishes within 60 s. There its runs alternate with this project's, one run each per
+round (7 rounds at 128², 5 at 256², one at 512²), and the times are the medians over the rounds,
+so that both come from the same minutes: from run to run of the script, scikit-learn alone took
+anywhere from 0.7 to 2.1 s at 128². This project's results'
 within-cluster sums of
 squares (over all pixels, in the normalised [0, 1] colour space both
 cluster in) are printed relative to scikit-learn's, with their adjusted Rand
@@ -122,16 +122,17 @@ def main(argv=None):
     for size in sk_sizes:
         image = astronaut_rgb(size)
         x = minmax(image).reshape(-1, 3)
-        # Interleaved: scikit-learn once, then each of ours a few times, round after round, so
-        # both medians come from the same minutes (this machine's speed drifts from minute to minute).
-        rounds = {128: 5, 256: 3}.get(size, 1)
+        # Interleaved: scikit-learn once, then each of ours once, round after round, so both medians
+        # come from the same minutes (this machine's speed drifts from minute to minute) and every
+        # run follows other work alike.
+        rounds = {128: 7, 256: 5}.get(size, 1)
         ours = [variants[1], variants[3], variants[0]]
         sk_times, times, results = [], {label: [] for label, _ in ours}, {}
         for _ in range(rounds):
             sk_labels, t = run_sklearn(image)
             sk_times.append(t)
             for label, kw in ours:
-                results[label], t, _, _ = run_ours(image, True, memory=False, repeat=3, **kw)
+                results[label], t, _, _ = run_ours(image, True, memory=False, repeat=1, **kw)
                 times[label].append(t)
         sk_t = float(np.median(sk_times))
         sk_w = wcss(x, sk_labels, 3)
