@@ -30,6 +30,7 @@ from bench_kmeans import astronaut_rgb, wcss  # noqa: E402
 
 from napari_cluster_seg import cluster_image  # noqa: E402
 from napari_cluster_seg.core import regions  # noqa: E402
+from napari_cluster_seg.core._api import run_with_progress  # noqa: E402
 from napari_cluster_seg.core.hierarchy import LinkageTree  # noqa: E402
 from napari_cluster_seg.core.regions import _ward_mutual_nearest, exact_ward  # noqa: E402
 
@@ -50,15 +51,6 @@ def grid_edges(size):
     across = np.stack([ids[:, :-1].ravel(), ids[:, 1:].ravel()], 1)
     down = np.stack([ids[:-1].ravel(), ids[1:].ravel()], 1)
     return np.concatenate([across, down])
-
-
-def _tree(gen):
-    """The return value of a generator (the linkage matrix of ``exact_ward``)."""
-    try:
-        while True:
-            next(gen)
-    except StopIteration as done:
-        return done.value
 
 
 def _superpixel_cut(img):
@@ -88,7 +80,10 @@ def main():
             reference = {k: wcss(x, _hc_cut(k, children, n_leaves) + 1, 3) for k in KS}
             ones = np.ones(len(x))
             runs = [
-                ("greedy, pixels", lambda x=x: LinkageTree(_tree(exact_ward(x, ones, edges)), len(x)).cut),
+                (
+                    "greedy, pixels",
+                    lambda x=x: LinkageTree(run_with_progress(exact_ward(x, ones, edges)), len(x)).cut,
+                ),
                 ("rounds, pixels", lambda x=x: LinkageTree(_ward_mutual_nearest(x, ones, edges), len(x)).cut),
                 ("superpixels", lambda img=img: _superpixel_cut(img)),
             ]

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from napari_cluster_seg.core._api import run_with_progress
 from napari_cluster_seg.core.kmeans import assign_nearest, kmeans_1d_optimal, weighted_kmeans
 
 
@@ -59,16 +60,9 @@ def test_1d_optimum_on_larger_histogram_beats_lloyd():
     x, w = values.astype(float), counts.astype(float)
     for k in (2, 3, 5, 8):
         _, opt = kmeans_1d_optimal(x, w, k)
-        _, _, lloyd = _run(weighted_kmeans(x[:, None], w, k, rng=np.random.default_rng(0), n_init=3))
+        fit = weighted_kmeans(x[:, None], w, k, rng=np.random.default_rng(0), n_init=3)
+        _, _, lloyd = run_with_progress(fit)
         assert opt <= lloyd * (1 + 1e-12)
-
-
-def _run(gen):
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
 
 
 def test_weighted_kmeans_equals_kmeans_on_repeated_points():
@@ -76,7 +70,7 @@ def test_weighted_kmeans_equals_kmeans_on_repeated_points():
     rng = np.random.default_rng(0)
     pts = np.concatenate([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))])
     w = rng.integers(1, 10, 40).astype(float)
-    centers, labels, wcss = _run(weighted_kmeans(pts, w, 2, rng=np.random.default_rng(1)))
+    centers, labels, wcss = run_with_progress(weighted_kmeans(pts, w, 2, rng=np.random.default_rng(1)))
     for c in range(2):
         sel = labels == c
         np.testing.assert_allclose(centers[c], np.average(pts[sel], axis=0, weights=w[sel]))

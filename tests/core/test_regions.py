@@ -7,6 +7,7 @@ from skimage.measure import label as connected_components
 
 from napari_cluster_seg import cluster_image
 from napari_cluster_seg.core import _accel, regions
+from napari_cluster_seg.core._api import run_with_progress
 from napari_cluster_seg.core.hierarchy import weighted_linkage
 from napari_cluster_seg.core.regions import adjacency, connected_linkage, pixel_edges
 
@@ -19,14 +20,6 @@ def engine(request, monkeypatch):
     elif not _accel.enabled():
         pytest.skip("numba kernels not in use")
     return request.param
-
-
-def _run(gen):
-    try:
-        while True:
-            next(gen)
-    except StopIteration as done:
-        return done.value
 
 
 def _photo(size, levels=None):
@@ -94,7 +87,7 @@ def test_exact_ward_is_scikit_learns_structured_ward(engine, levels):
     from sklearn.feature_extraction.image import grid_to_graph
 
     x = _photo(24, levels)
-    Z = _run(regions.exact_ward(x, np.ones(len(x)), pixel_edges((24, 24))))
+    Z = run_with_progress(regions.exact_ward(x, np.ones(len(x)), pixel_edges((24, 24))))
     children = ward_tree(x, connectivity=grid_to_graph(24, 24))[0]
     np.testing.assert_array_equal(Z[:, :2].astype(int), np.sort(children, axis=1))  # every merge
     assert np.all(np.diff(Z[:, 2]) >= 0) and Z[-1, 3] == 24 * 24
@@ -110,9 +103,9 @@ def test_exact_ward_kernel_and_python_make_the_same_merges():
     edges = pixel_edges((2, 10, 20), valid, time_axis=0)
     x, weights = x[valid], weights[valid]
     compiled = _accel.ward_greedy(x, weights, edges)
-    python = _run(regions._exact_ward_python(x, weights, edges, report_every=50))
+    python = run_with_progress(regions._exact_ward_python(x, weights, edges, report_every=50))
     np.testing.assert_array_equal(compiled, python)
-    Z = _run(regions.exact_ward(x, weights, edges))  # the forest, joined: a full tree
+    Z = run_with_progress(regions.exact_ward(x, weights, edges))  # the forest, joined: a full tree
     assert Z.shape == (len(x) - 1, 4) and Z[-1, 3] == len(x) and np.all(np.diff(Z[:, 2]) >= 0)
 
 

@@ -4,13 +4,14 @@ For ``connected=True`` two clusters may only merge when they touch, so every
 cluster of every cut is a contiguous region. Ward's tree on images of at most
 :data:`EXACT_MAX_PIXELS` pixels (in at most :data:`EXACT_MAX_COMPONENTS`
 separate pieces) is built on the pixels themselves (:func:`exact_ward`): the
-same tree as scikit-learn's structured Ward with a pixel-grid connectivity. Otherwise (and for the other linkages) the units of
-the hierarchy are superpixels (SLIC, 2D or 3D, per frame of a time series)
-instead of colour cells, and every cluster is made of adjacent superpixels (a
-contiguous region, up to SLIC's own connectivity). Large images are
-over-segmented on a downsampled copy (at most :data:`MAX_SLIC_PIXELS` pixels
-per frame) whose superpixel map is then enlarged to full resolution, so region
-borders follow the image at the coarser resolution.
+same tree as scikit-learn's structured Ward with a pixel-grid connectivity.
+Otherwise (and for the other linkages) the units of the hierarchy are
+superpixels (SLIC, 2D or 3D, per frame of a time series) instead of colour
+cells, and every cluster is made of adjacent superpixels (a contiguous region,
+up to SLIC's own connectivity). Large images are over-segmented on a
+downsampled copy (at most :data:`MAX_SLIC_PIXELS` pixels per frame) whose
+superpixel map is then enlarged to full resolution, so region borders follow
+the image at the coarser resolution.
 """
 
 from __future__ import annotations
