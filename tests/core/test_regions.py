@@ -225,6 +225,11 @@ def test_superpixel_models_keep_every_superpixel(monkeypatch, method):
         assert len(res._hierarchy.tree.splits) == 1  # and the tree was not split further
 
 
+def test_more_clusters_than_pixels_is_a_clear_error():
+    with pytest.raises(ValueError, match="n_clusters=3 is more than the 2 pixels to cluster"):
+        cluster_image(np.array([[0, 9]], np.uint8), 3, "agglomerative", connected=True)
+
+
 def test_connected_needs_a_hierarchical_method():
     with pytest.raises(ValueError, match="connected=True needs a hierarchical method"):
         cluster_image(two_blobs(), 2, "kmeans", connected=True)

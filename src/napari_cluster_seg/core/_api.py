@@ -605,6 +605,11 @@ def _connected_pixels(prep: _Prepared):
 
     pix, normalizer = prep.pix, prep.normalizer
     n = pix.n_valid
+    if n < prep.params.n_clusters:
+        raise ValueError(
+            f"n_clusters={prep.params.n_clusters} is more than the {n} pixels to cluster; "
+            f"choose n_clusters <= {n}."
+        )
     yield Progress(f"connected Ward clustering of {n} pixels", 0.25)
     unit_raw = pix.values.astype(np.float64)
     units = normalizer(unit_raw)
