@@ -280,6 +280,28 @@ def _sift(heap, node, p, size, up):
 
 
 @njit(inline="always")
+def _remove(heap, node, slot, size):
+    """Take ``slot``'s entry out of the heap of ``size`` entries; returns the new size."""
+    p = node[slot, _POS]
+    node[slot, _POS] = -1
+    size -= 1
+    if p < size:
+        _put(heap, node, p, heap[size, 0], heap[size, 1], heap[size, 2])
+        _sift(heap, node, p, size, True)
+    return size
+
+
+@njit(inline="always")
+def _repair(heap, node, slot, cost, code, partner, size):
+    """Give ``slot`` (in the heap) a new first pair, with ``partner``, and move its entry."""
+    p = node[slot, _POS]
+    node[slot, _NN] = partner
+    heap[p, 0] = cost
+    heap[p, 1] = code
+    _sift(heap, node, p, size, True)
+
+
+@njit(inline="always")
 def _find(node, x):
     """The live slot that slot ``x`` merged into (path compression)."""
     r = x
@@ -386,12 +408,7 @@ def ward_greedy(points, weights, edge_a, edge_b):
         i = np.int64(heap[0, 2])
         j = np.int64(node[i, _NN])
         cost = heap[0, 0]
-        p = node[j, _POS]  # j leaves the heap; the merged cluster (slot i) takes i's entry
-        node[j, _POS] = -1
-        size -= 1
-        if p < size:
-            _put(heap, node, p, heap[size, 0], heap[size, 1], heap[size, 2])
-            _sift(heap, node, p, size, True)
+        size = _remove(heap, node, j, size)  # the merged cluster (slot i) takes i's entry
         node[j, _PARENT] = i
         w = val[i, 0] + val[j, 0]
         for f in range(nf):
@@ -435,29 +452,15 @@ def ward_greedy(points, weights, edge_a, edge_b):
                 arg = col
             p = node[col, _POS]
             if _before(cost, code, heap[p, 0], heap[p, 1]):  # now col's first pair
-                node[col, _NN] = i
-                heap[p, 0] = cost
-                heap[p, 1] = code
-                _sift(heap, node, p, size, True)
+                _repair(heap, node, col, cost, code, i, size)
             elif node[col, _NN] == i or node[col, _NN] == j:  # its pair is gone: look again
                 cost2, code2, arg2 = _nearest_pair(col, node, arena, val, nf, total)
-                node[col, _NN] = arg2
-                heap[p, 0] = cost2
-                heap[p, 1] = code2
-                _sift(heap, node, p, size, True)
+                _repair(heap, node, col, cost2, code2, arg2, size)
         used += count
-        p = node[i, _POS]
         if arg >= 0:
-            node[i, _NN] = arg
-            heap[p, 0] = best
-            heap[p, 1] = best_code
-            _sift(heap, node, p, size, True)
+            _repair(heap, node, i, best, best_code, arg, size)
         else:  # no neighbours left
-            node[i, _POS] = -1
-            size -= 1
-            if p < size:
-                _put(heap, node, p, heap[size, 0], heap[size, 1], heap[size, 2])
-                _sift(heap, node, p, size, True)
+            size = _remove(heap, node, i, size)
         k += 1
     return Z[: k - n]
 
