@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _accel
 from .kmeans import weighted_kmeans
+from .reduce import dense_ranks
 
 
 def _pairwise_sq(points):
@@ -154,14 +155,6 @@ def roots_after(Z: np.ndarray, m: int, n_merges: int) -> np.ndarray:
         parent = nxt
 
 
-def _dense(ids: np.ndarray, size: int):
-    """The distinct values of ``ids`` (in [0, size)), sorted, and each entry's rank among them: what
-    ``np.unique(ids, return_inverse=True)`` returns, without sorting."""
-    present = np.zeros(size, bool)
-    present[ids] = True
-    return np.flatnonzero(present), (np.cumsum(present) - 1)[ids]
-
-
 class Tree:
     """A hierarchy over ``m`` units that can be cut into any number of clusters."""
 
@@ -200,13 +193,13 @@ class LinkageTree(Tree):
         m = self.n_units
         if not 1 <= k <= m:
             raise ValueError(f"cannot cut {m} units into {k} clusters; choose 1 <= k <= {m}.")
-        return _dense(self._roots(m - k), 2 * m - k)[1]
+        return dense_ranks(self._roots(m - k), 2 * m - k)[1]
 
     def top(self, n_leaves: int):
         m = self.n_units
         n_leaves = int(np.clip(n_leaves, 1, m))
         first = m - n_leaves
-        roots, leaf_of_unit = _dense(self._roots(first), m + first)
+        roots, leaf_of_unit = dense_ranks(self._roots(first), m + first)
         node = {int(r): i for i, r in enumerate(roots)}  # scipy cluster id -> top-tree node
         size = [1] * n_leaves
         Z = np.empty((n_leaves - 1, 4))

@@ -447,6 +447,15 @@ def _count_cells(points: np.ndarray, levels: int, lo, span) -> int:
     return int(np.unique(codes).size)
 
 
+def dense_ranks(ids: np.ndarray, size: int):
+    """The distinct values of the integers ``ids`` (all in [0, size)), sorted, and each entry's
+    rank among them: what ``np.unique(ids, return_inverse=True)`` returns, by a presence table of
+    ``size`` entries instead of a sort."""
+    present = np.zeros(size, bool)
+    present[ids] = True
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[ids]
+
+
 def grid_group(points: np.ndarray, weights: np.ndarray, levels: int):
     """Merge weighted points that share a cell of a ``levels``-per-axis grid; returns (means, weights)."""
     lo, hi = channel_range(points)
@@ -455,11 +464,7 @@ def grid_group(points: np.ndarray, weights: np.ndarray, levels: int):
     codes = _cell_codes(points, levels, lo, span)
     space = levels ** points.shape[1]
     if space <= max(2**16, 4 * codes.size):  # a dense cell -> point table (not a sorted search)
-        index = np.zeros(space, np.intp)
-        index[codes] = 1
-        occupied = np.flatnonzero(index)
-        index[occupied] = np.arange(occupied.size)
-        inverse = index[codes]
+        inverse = dense_ranks(codes, space)[1]
     else:
         _, inverse = np.unique(codes, return_inverse=True)
         inverse = inverse.ravel()

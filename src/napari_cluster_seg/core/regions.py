@@ -126,15 +126,20 @@ def superpixels(
     return labels, np.concatenate(edges) if edges else np.empty((0, 2), np.int64)
 
 
+def _touching(a: np.ndarray, time_axis=None):
+    """For every axis but ``time_axis``: the entries of ``a`` and their next neighbours along it,
+    as two flat arrays."""
+    for axis in range(a.ndim):
+        if axis != time_axis:
+            b = np.moveaxis(a, axis, 0)
+            yield b[:-1].ravel(), b[1:].ravel()
+
+
 def adjacency(labels: np.ndarray, time_axis=None) -> np.ndarray:
     """Pairs (a, b), a < b, of labels > 0 that touch along an axis (not across frames)."""
     pairs = []
     n = int(labels.max()) + 1
-    for axis in range(labels.ndim):
-        if axis == time_axis:
-            continue
-        a = np.moveaxis(labels, axis, 0)
-        lo, hi = a[:-1].ravel(), a[1:].ravel()
+    for lo, hi in _touching(labels, time_axis):
         keep = (lo != hi) & (lo > 0) & (hi > 0)
         lo, hi = lo[keep].astype(np.int64), hi[keep].astype(np.int64)
         pairs.append(np.unique(np.minimum(lo, hi) * n + np.maximum(lo, hi)))
@@ -156,11 +161,7 @@ def pixel_edges(shape, valid=None, time_axis=None) -> np.ndarray:
         index[valid] = np.arange(int(np.count_nonzero(valid)))
         index = index.reshape(shape)
     pairs = []
-    for axis in range(len(shape)):
-        if axis == time_axis or shape[axis] < 2:
-            continue
-        a = np.moveaxis(index, axis, 0)
-        lo, hi = a[:-1].ravel(), a[1:].ravel()
+    for lo, hi in _touching(index, time_axis):
         keep = (lo >= 0) & (hi >= 0)
         pairs.append(np.stack([lo[keep], hi[keep]], axis=1))
     return np.concatenate(pairs) if pairs else np.empty((0, 2), np.int64)
@@ -267,13 +268,12 @@ def _join_forest(Z, points, weights):
     """Complete a forest of merges (scipy format, ``len(Z) < m - 1`` when the constraint left
     several roots) with unconstrained Ward merges of its roots."""
     from .hierarchy import roots_after
-    from .reduce import group_means
+    from .reduce import dense_ranks, group_means
 
     m = points.shape[0]
     if Z.shape[0] >= m - 1:
         return Z
-    roots, root_of_unit = np.unique(roots_after(Z, m, Z.shape[0]), return_inverse=True)
-    root_of_unit = root_of_unit.ravel()
+    roots, root_of_unit = dense_ranks(roots_after(Z, m, Z.shape[0]), m + Z.shape[0])
     centroid, weight = group_means(points, weights, root_of_unit, roots.size)
     return _join_roots(Z, m, roots, centroid, weight, np.bincount(root_of_unit))
 
