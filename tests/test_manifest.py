@@ -46,3 +46,28 @@ def test_samples_open_in_napari(make_napari_viewer, key):
     viewer = make_napari_viewer()
     layers = viewer.open_sample("napari-cluster-seg", key)
     assert len(layers) == 1 and layers[0].data.size > 0
+
+
+def test_built_wheel_has_license_and_manifest(tmp_path):
+    """What pip installs from a release: the licence text, the npe2 manifest and the metadata the
+    napari hub reads (licence, Python versions, keywords)."""
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    (wheel,) = tmp_path.glob("napari_cluster_seg-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        assert "napari_cluster_seg/napari.yaml" in names
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
+        (meta_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        meta = zf.read(meta_name).decode()
+    assert "License-Expression: BSD-3-Clause" in meta
+    assert "Classifier: Framework :: napari" in meta
+    assert "Classifier: Programming Language :: Python :: 3.11" in meta
+    assert "Keywords:" in meta
