@@ -7,6 +7,7 @@ from .cleanup import clean_labels
 from .compare import Comparison, compare_labels
 from .features import COLOR_SPACES, DEFAULT_FEATURES, FILTERS, FeatureSpec
 from .model import ClusterModel
+from .objects import Objects, clusters_to_mask, clusters_to_objects
 from .preprocess import load_array
 from .table import cluster_table, write_table_csv
 
@@ -16,6 +17,8 @@ __all__ = [
     "FILTERS",
     "FeatureSpec",
     "clean_labels",
+    "clusters_to_mask",
+    "clusters_to_objects",
     "LINKAGES",
     "METHODS",
     "NORMALIZATIONS",
@@ -25,6 +28,7 @@ __all__ = [
     "Comparison",
     "Dendrogram",
     "KScan",
+    "Objects",
     "Progress",
     "cluster_image",
     "cluster_table",
