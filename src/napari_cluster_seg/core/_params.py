@@ -20,6 +20,8 @@ NORMALIZATIONS = ("none", "minmax", "zscore", "percentile")
 
 #: Largest number of clusters accepted (labels are stored as uint8/uint16).
 MAX_CLUSTERS = 1000
+#: Most spatial axes ``connected=True`` works on (superpixels are 2D or 3D, or 1D as one row).
+MAX_CONNECTED_AXES = 3
 
 
 @dataclass(frozen=True)
@@ -60,16 +62,47 @@ class ClusterParams:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> ClusterParams:
-        """Inverse of :meth:`as_dict`."""
-        d = dict(d)
-        d["percentiles"] = tuple(d["percentiles"])
-        f = dict(d.get("features") or {})
-        f["filters"] = tuple(f.get("filters", ()))
-        f["scales"] = tuple(f.get("scales", (1.0, 4.0)))
-        d["features"] = FeatureSpec(**f)
-        d["spacing"] = None if d.get("spacing") is None else tuple(d["spacing"])
-        return cls(**d)
+    def from_dict(cls, d: dict, ndim: int) -> ClusterParams:
+        """Inverse of :meth:`as_dict`: every value checked by :func:`validate_params` for an image
+        of ``ndim`` dimensions (missing options take their defaults; unknown ones are an error)."""
+        if not isinstance(d, dict) or not isinstance(d.get("features", {}), dict):
+            raise TypeError(f"the options must be a dict (with a 'features' dict), got {type(d).__name__}.")
+        options = {key: value for key, value in d.items() if key != "features"}
+        options.update(d.get("features", {}))
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))}")
+        return validate_params(ndim, **options)
+
+
+def labels_dtype(k: int):
+    """dtype of a label image with labels 0..k (every result's and every model's)."""
+    return np.uint8 if k < 256 else np.uint16
+
+
+def check_bool(name, value) -> bool:
+    """``value`` as a bool: True/False (also numpy's); anything else (e.g. "no", 1) is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
+def check_spacing(spacing, n_spatial: int):
+    """``spacing`` as a tuple of ``n_spatial`` positive pixel sizes (None stays None)."""
+    if spacing is None:
+        return None
+    try:
+        spacing = tuple(float(abs(s)) for s in spacing)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(
+            f"spacing must be a sequence of pixel sizes, one per spatial axis, got {spacing!r}."
+        ) from None
+    if len(spacing) != n_spatial or not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(
+            f"spacing={spacing!r} needs {n_spatial} positive pixel sizes, one per spatial axis "
+            "(not the channel or time axis)."
+        )
+    return spacing
 
 
 def _check_int(name, value, *, low, high=None, fix=""):
@@ -139,6 +172,9 @@ def validate_params(
     method = _check_choice("method", method, METHODS)
     linkage = _check_choice("linkage", linkage, LINKAGES)
     normalize = _check_choice("normalize", normalize, NORMALIZATIONS)
+    rgb = check_bool("rgb", rgb)
+    connected = check_bool("connected", connected)
+    intensity = check_bool("intensity", intensity)
     if rgb:
         if channel_axis is not None and normalize_axis(channel_axis, ndim, "channel_axis") != ndim - 1:
             raise ValueError(
@@ -177,11 +213,16 @@ def validate_params(
     )
     n_init = _check_int("n_init", n_init, low=1, high=100)
     max_units = _check_int("max_units", max_units, low=16, high=8192)
-    connected = bool(connected)
     if connected and method == "kmeans":
         raise ValueError(
             "connected=True needs a hierarchical method ('agglomerative' or 'divisive'): K-means "
             "groups pixels by value only; use connected=False with it."
+        )
+    if connected and n_spatial > MAX_CONNECTED_AXES:
+        raise ValueError(
+            f"connected=True works on images with 1 to {MAX_CONNECTED_AXES} spatial axes, but this "
+            f"{ndim}D image with channel_axis={channel_axis} and time_axis={time_axis} has {n_spatial}; "
+            "pass time_axis (and channel_axis) for the axes that are not spatial, or connected=False."
         )
     if random_state is not None:
         random_state = _check_int("random_state", random_state, low=0)
@@ -193,25 +234,14 @@ def validate_params(
     hole_size = _check_int(
         "hole_size", hole_size, low=0, fix="Holes up to this many pixels are filled; 0 keeps all."
     )
-    features = validate_features(color_space, filters, scales, spatial_weight, intensity, rgb=bool(rgb))
-    if spacing is not None:
-        try:
-            spacing = tuple(float(abs(s)) for s in spacing)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"spacing must be a sequence of pixel sizes, one per spatial axis, got {spacing!r}."
-            ) from None
-        if len(spacing) != n_spatial or not all(np.isfinite(s) and s > 0 for s in spacing):
-            raise ValueError(
-                f"spacing={spacing!r} needs {n_spatial} positive pixel sizes, one per spatial axis "
-                "(not the channel or time axis)."
-            )
+    features = validate_features(color_space, filters, scales, spatial_weight, intensity, rgb=rgb)
+    spacing = check_spacing(spacing, n_spatial)
     return ClusterParams(
         n_clusters=n_clusters,
         method=method,
         linkage=linkage,
         channel_axis=channel_axis,
-        rgb=bool(rgb),
+        rgb=rgb,
         time_axis=time_axis,
         normalize=normalize,
         percentiles=(lo, hi),
