@@ -90,7 +90,8 @@ class Dendrogram:
 
         ``clusters_at(cut_height(k)) == k`` whenever a horizontal cut can
         leave k clusters: halfway between the merge that makes k clusters and
-        the next one up. When merges tie at that height (the merge to k - 1
+        the next one up (at the lower one when they differ by a rounding
+        error only). When merges tie at that height (the merge to k - 1
         clusters and the one to k are equally high, or the lowest merge is at
         height 0 for ``k = n_leaves``), no horizontal cut leaves k clusters:
         the height of the tied merges is returned (the line passes through
@@ -108,7 +109,8 @@ class Dendrogram:
         heights = self.Z[:, 2]
         above = heights[self.n_leaves - k] if k > 1 else heights[-1] * 1.05
         below = heights[self.n_leaves - k - 1] if k < self.n_leaves else 0.0
-        return float((above + below) / 2 if below < above else above)
+        middle = (above + below) / 2
+        return float(middle if middle < above else below)  # nearly tied: the mean rounds to ``above``
 
     def clusters_at(self, height: float) -> int:
         """Number of clusters left by cutting the tree at ``height`` (merges at ``height`` are done)."""

@@ -105,6 +105,11 @@ def check_spacing(spacing, n_spatial: int):
     return spacing
 
 
+def _is_number(value) -> bool:
+    """A real number (True and False are not numbers here: a checkbox's value in a number's place)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_int(name, value, *, low, high=None, fix=""):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
@@ -200,7 +205,7 @@ def validate_params(
         raise ValueError(f"percentiles must be a pair of numbers (low, high), got {percentiles!r}.") from None
     if not 0 <= lo < hi <= 100:
         raise ValueError(f"percentiles={percentiles!r} must satisfy 0 <= low < high <= 100, e.g. (1, 99).")
-    if not isinstance(smoothing, numbers.Real) or not np.isfinite(smoothing) or smoothing < 0:
+    if not _is_number(smoothing) or not np.isfinite(smoothing) or smoothing < 0:
         raise ValueError(
             f"smoothing={smoothing!r} must be a finite number >= 0 "
             "(the Gaussian sigma in pixels; 0 turns it off)."
@@ -226,7 +231,7 @@ def validate_params(
         )
     if random_state is not None:
         random_state = _check_int("random_state", random_state, low=0)
-    if not isinstance(spatial_weight, numbers.Real):
+    if not _is_number(spatial_weight):
         raise ValueError(f"spatial_weight={spatial_weight!r} must be a number >= 0 (0 turns it off).")
     min_size = _check_int(
         "min_size", min_size, low=0, fix="Islands smaller than this many pixels are merged; 0 keeps all."

@@ -51,10 +51,12 @@ def _touches_border(regions: np.ndarray, n: int) -> np.ndarray:
 def equal_value_regions(labels: np.ndarray) -> np.ndarray:
     """Every face-connected region of one value (0 included), numbered 0..n-1, for any ndim.
 
-    scikit-image labels 1 to 3 dimensions; more (e.g. 3D + channel-free 4D
-    stacks) go through a graph of the touching equal pixels.
+    scikit-image labels 1 to 3 dimensions (with -1 as its background value:
+    no label is negative); more dimensions, and unsigned labels that hold
+    the value -1 wraps to, go through a graph of the touching equal pixels.
     """
-    if labels.ndim <= 3:
+    wraps = labels.dtype.kind == "u" and labels.size and labels.max() == np.iinfo(labels.dtype).max
+    if labels.ndim <= 3 and not wraps:
         from skimage.measure import label as connected
 
         return connected(labels, background=-1, connectivity=1) - 1

@@ -96,5 +96,5 @@ def _distinct(labels: np.ndarray):
         return values.astype(labels.dtype), lookup[flat]
     values, index = np.unique(flat, return_inverse=True)
     if values[0] != 0:
-        values, index = np.concatenate([[0], values]).astype(labels.dtype), index + 1
+        values, index = np.concatenate([np.zeros(1, values.dtype), values]), index + 1
     return values, index.ravel().astype(np.int64)
