@@ -85,7 +85,7 @@ def test_clean_labels_on_large_label_values_and_bad_input():
 )
 def test_connected_on_4d_without_a_time_axis_is_refused_up_front(options):
     img = np.random.default_rng(3).random((3, 4, 5, 6))
-    with pytest.raises(ValueError, match="connected=True works on images with 1 to 3 spatial axes.*time_axis"):
+    with pytest.raises(ValueError, match="connected=True works on images with 1 to 3 spatial axes"):
         cluster_image(img, 2, connected=True, **options)
     labels = cluster_image(img, 2, connected=True, time_axis=0, **options).labels
     assert labels.shape == img.shape and set(np.unique(labels)) == {1, 2}

@@ -52,6 +52,7 @@ def _set(d, path, value):
 
 
 _DELETE = object()
+_GRID3 = {"levels": 2, "lo": [0] * 3, "span": [1] * 3, "unit_codes": [0, 1, 2]}  # a valid grid
 
 CORRUPTIONS = {
     # shapes and widths: narrower or wider than the channels / features
@@ -86,7 +87,7 @@ CORRUPTIONS = {
     "ndim huge": ("kmeans", ("ndim",), 10**6),
     "kind": ("kmeans", ("kind",), "other"),
     "kind list": ("kmeans", ("kind",), ["centers"]),
-    "centres with a grid": ("kmeans", ("grid",), {"levels": 2, "lo": [0] * 3, "span": [1] * 3, "unit_codes": [0, 1, 2]}),
+    "centres with a grid": ("kmeans", ("grid",), _GRID3),
     # options
     "unknown option": ("kmeans", ("params", "colour"), "red"),
     "rgb string": ("kmeans", ("params", "rgb"), "no"),

@@ -99,7 +99,8 @@ class Dendrogram:
         than k). :meth:`ClusterResult.cut` still gives k clusters, by merge order.
         """
         k = self.n_clusters if n_clusters is None else n_clusters
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_leaves:
+        integer = isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+        if not integer or not 1 <= k <= self.n_leaves:
             raise ValueError(
                 f"n_clusters={k!r} cannot be cut from a dendrogram of {self.n_leaves} leaves; "
                 f"choose an integer between 1 and {self.n_leaves}."

@@ -162,7 +162,9 @@ def clean_labels(
     """
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer) or labels.ndim == 0:
-        raise ValueError(f"labels must be an integer array, got dtype {labels.dtype} and shape {labels.shape}.")
+        raise ValueError(
+            f"labels must be an integer array, got dtype {labels.dtype} and shape {labels.shape}."
+        )
     if labels.size and labels.min() < 0:
         raise ValueError(f"labels must be >= 0 (0 = not clustered), got {labels.min()}.")
     for name, value in (("min_size", min_size), ("hole_size", hole_size)):

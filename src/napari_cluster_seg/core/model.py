@@ -42,7 +42,8 @@ FORMAT = "napari-cluster-seg model"
 VERSION = 1
 KINDS = ("centers", "units")
 #: The keys of a saved model, of its normaliser and of its grid (all required, no others).
-MODEL_KEYS = ("format", "version", "params", "n_channels", "ndim", "normalizer", "kind", "points", "labels", "grid")
+MODEL_KEYS = ("format", "version", "params", "n_channels", "ndim", "normalizer", "kind")
+MODEL_KEYS += ("points", "labels", "grid")
 NORMALIZER_KEYS = ("offset", "scale", "clip_low", "clip_high")
 GRID_KEYS = ("levels", "lo", "span", "unit_codes")
 #: Most dimensions of an image a model can be fitted on (numpy's limit).
@@ -54,7 +55,9 @@ def _array(x):
 
 
 def _invalid(what: str) -> ValueError:
-    return ValueError(f"the model is incomplete or damaged: {what}; save the model again from a fitted result.")
+    return ValueError(
+        f"the model is incomplete or damaged: {what}; save the model again from a fitted result."
+    )
 
 
 def _is_int(x) -> bool:
@@ -132,21 +135,7 @@ class ClusterModel:
 
     def __post_init__(self):
         """Check every part against the others (a model from a file is not trusted)."""
-        p = self.params
-        if not isinstance(p, ClusterParams):
-            raise TypeError(f"params must be a ClusterParams, got {type(p).__name__}.")
-        if not _is_int(self.n_channels) or self.n_channels < 1:
-            raise _invalid(f"n_channels={self.n_channels!r} must be a positive integer")
-        if not _is_int(self.ndim) or not 1 <= self.ndim <= MAX_NDIM:
-            raise _invalid(f"ndim={self.ndim!r} must be an integer between 1 and {MAX_NDIM}")
-        self.n_channels, self.ndim = int(self.n_channels), int(self.ndim)
-        if any(ax is not None and ax >= self.ndim for ax in (p.channel_axis, p.time_axis)) or self.n_spatial < 1:
-            raise _invalid(f"ndim={self.ndim} does not hold its channel and time axes and a spatial axis")
-        expected = 3 if p.rgb else 1 if p.channel_axis is None else self.n_channels
-        if self.n_channels != expected:
-            raise _invalid(f"n_channels={self.n_channels} but its options give {expected} channel(s)")
-        if self.kind not in KINDS:
-            raise _invalid(f"kind={self.kind!r} is not one of {KINDS}")
+        self._check_layout()
         self.points = _numbers(self.points, "points", 2)
         m, nf = self.points.shape
         if nf != self.n_features or m == 0 or not np.isfinite(self.points).all():
@@ -158,6 +147,25 @@ class ClusterModel:
         self._check_normalizer()
         if self.grid is not None:
             self._check_grid()
+
+    def _check_layout(self):
+        """Options, channels, dimensions and kind."""
+        p = self.params
+        if not isinstance(p, ClusterParams):
+            raise TypeError(f"params must be a ClusterParams, got {type(p).__name__}.")
+        if not _is_int(self.n_channels) or self.n_channels < 1:
+            raise _invalid(f"n_channels={self.n_channels!r} must be a positive integer")
+        if not _is_int(self.ndim) or not 1 <= self.ndim <= MAX_NDIM:
+            raise _invalid(f"ndim={self.ndim!r} must be an integer between 1 and {MAX_NDIM}")
+        self.n_channels, self.ndim = int(self.n_channels), int(self.ndim)
+        axes = (p.channel_axis, p.time_axis)
+        if any(ax is not None and ax >= self.ndim for ax in axes) or self.n_spatial < 1:
+            raise _invalid(f"ndim={self.ndim} does not hold its channel and time axes and a spatial axis")
+        expected = 3 if p.rgb else 1 if p.channel_axis is None else self.n_channels
+        if self.n_channels != expected:
+            raise _invalid(f"n_channels={self.n_channels} but its options give {expected} channel(s)")
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
+            raise _invalid(f"kind={self.kind!r} is not one of {KINDS}")
 
     @property
     def n_clusters(self) -> int:
@@ -194,7 +202,7 @@ class ClusterModel:
             raise _invalid("the normalizer has one clip limit without the other")
         clips = ()
         if n.clip_low is not None:
-            clips = tuple(_numbers(a, name, 1) for a, name in ((n.clip_low, "clip_low"), (n.clip_high, "clip_high")))
+            clips = (_numbers(n.clip_low, "clip_low", 1), _numbers(n.clip_high, "clip_high", 1))
             if clips[0].size != nf or clips[1].size != nf or not (clips[0] <= clips[1]).all():
                 raise _invalid(f"the normalizer's clip limits must be {nf} numbers, low <= high")
         self.normalizer = Normalizer(offset, scale, *clips)
@@ -204,9 +212,11 @@ class ClusterModel:
         if not isinstance(g, UnitGrid):
             raise _invalid(f"grid must be a UnitGrid, got {type(g).__name__}")
         if not _is_int(g.levels) or not 1 <= g.levels or int(g.levels) ** nf > 2**62:
-            raise _invalid(f"the grid's levels={g.levels!r} must be a positive integer with levels**{nf} < 2**62")
-        lo, span = _numbers(g.lo, "the grid's lo", 1), _numbers(g.span, "the grid's span", 1)
-        if lo.size != nf or span.size != nf or not np.isfinite(lo).all() or not (np.isfinite(span) & (span > 0)).all():
+            raise _invalid(f"the grid's levels={g.levels!r} must be an integer >= 1 with levels**{nf} < 2**62")
+        lo = _numbers(g.lo, "the grid's lo", 1)
+        span = _numbers(g.span, "the grid's span", 1)
+        finite = np.isfinite(lo).all() and (np.isfinite(span) & (span > 0)).all()
+        if lo.size != nf or span.size != nf or not finite:
             raise _invalid(f"the grid's lo and span must be {nf} finite numbers (span > 0)")
         codes = _numbers(g.unit_codes, "the grid's unit_codes", 1, "iu")
         if codes.size != m or codes[0] < 0 or codes[-1] >= int(g.levels) ** nf or np.any(np.diff(codes) <= 0):
@@ -280,7 +290,8 @@ class ClusterModel:
         return pix, channel_axis, time_axis
 
     def _check_features(self, shape, n_spatial):
-        """ValueError unless an image of ``shape`` with ``n_spatial`` spatial axes gives the model's features."""
+        """ValueError unless an image of ``shape`` with ``n_spatial`` spatial axes gives the model's
+        features."""
         if n_spatial < 1:
             raise ValueError(
                 f"the image of shape {shape} has no spatial axis besides its channel and time axes; "
@@ -476,7 +487,8 @@ class ClusterModel:
             raise _invalid(f"its options: {err}") from None
         nd = _keys(d["normalizer"], NORMALIZER_KEYS, "the normalizer")
         clips = [None if nd[key] is None else _numbers(nd[key], key, 1) for key in ("clip_low", "clip_high")]
-        normalizer = Normalizer(_numbers(nd["offset"], "offset", 1), _numbers(nd["scale"], "scale", 1), *clips)
+        offset, scale = _numbers(nd["offset"], "offset", 1), _numbers(nd["scale"], "scale", 1)
+        normalizer = Normalizer(offset, scale, *clips)
         grid = None
         if d["grid"] is not None:
             g = _keys(d["grid"], GRID_KEYS, "the grid")
