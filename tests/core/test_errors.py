@@ -252,6 +252,27 @@ def test_boolean_options_must_be_bools(name, value):
         cluster_image(img, 2, **options)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"normalize": "percentile", "percentiles": (0, 10**400)},
+        {"smoothing": 10**400},
+        {"spatial_weight": 10**400},
+        {"filters": ("log",), "scales": (10**400,)},
+        {"spacing": (10**400, 1)},
+    ],
+)
+def test_integers_beyond_floats_range_are_a_value_error(options):
+    with pytest.raises(ValueError, match=list(options)[-1]):  # the option is named
+        cluster_image(np.random.default_rng(8).random((6, 6)), 2, **options)
+
+
+def test_compare_labels_of_empty_images():
+    for dtype in (np.uint8, np.int64):
+        with pytest.raises(ValueError, match="no clustered pixel"):
+            compare_labels(np.zeros((0, 3), dtype), np.zeros((0, 3), dtype))
+
+
 def test_numpy_bools_and_numbers_where_numbers_are_due():
     img = np.random.default_rng(7).random((8, 8, 3))
     res = cluster_image(img, 2, "agglomerative", rgb=np.True_, connected=np.False_)

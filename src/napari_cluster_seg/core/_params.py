@@ -110,6 +110,14 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def _float(value: numbers.Real) -> float:
+    """``value`` as a float; integers beyond float's range become infinite (not an OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return np.inf if value > 0 else -np.inf
+
+
 def _check_int(name, value, *, low, high=None, fix=""):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
@@ -201,11 +209,11 @@ def validate_params(
         )
     try:
         lo, hi = (float(p) for p in percentiles)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"percentiles must be a pair of numbers (low, high), got {percentiles!r}.") from None
     if not 0 <= lo < hi <= 100:
         raise ValueError(f"percentiles={percentiles!r} must satisfy 0 <= low < high <= 100, e.g. (1, 99).")
-    if not _is_number(smoothing) or not np.isfinite(smoothing) or smoothing < 0:
+    if not _is_number(smoothing) or not np.isfinite(_float(smoothing)) or smoothing < 0:
         raise ValueError(
             f"smoothing={smoothing!r} must be a finite number >= 0 "
             "(the Gaussian sigma in pixels; 0 turns it off)."
@@ -233,6 +241,7 @@ def validate_params(
         random_state = _check_int("random_state", random_state, low=0)
     if not _is_number(spatial_weight):
         raise ValueError(f"spatial_weight={spatial_weight!r} must be a number >= 0 (0 turns it off).")
+    spatial_weight = _float(spatial_weight)
     min_size = _check_int(
         "min_size", min_size, low=0, fix="Islands smaller than this many pixels are merged; 0 keeps all."
     )

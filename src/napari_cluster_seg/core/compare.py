@@ -95,6 +95,6 @@ def _distinct(labels: np.ndarray):
         lookup[values] = np.arange(values.size)
         return values.astype(labels.dtype), lookup[flat]
     values, index = np.unique(flat, return_inverse=True)
-    if values[0] != 0:
+    if values.size == 0 or values[0] != 0:
         values, index = np.concatenate([np.zeros(1, values.dtype), values]), index + 1
     return values, index.ravel().astype(np.int64)
