@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _accel
 from ._params import OPTIONS, ClusterParams, validate_params
+from ._params import labels_dtype as _labels_dtype
 from .cleanup import clean_labels
 from .hierarchy import BisectingTree, LinkageTree, SpanningTreeSplits, Tree, weighted_linkage
 from .kmeans import assign_nearest, kmeans_1d_optimal, nearest_center, scaled, weighted_kmeans
@@ -85,15 +86,37 @@ class Dendrogram:
         return self.Z.shape[0] + 1
 
     def cut_height(self, n_clusters: int | None = None) -> float:
-        """A height at which a horizontal cut leaves ``n_clusters`` clusters (default: the result's)."""
+        """A height at which a horizontal cut leaves ``n_clusters`` clusters (default: the result's).
+
+        ``clusters_at(cut_height(k)) == k`` whenever a horizontal cut can
+        leave k clusters: halfway between the merge that makes k clusters and
+        the next one up (at the lower one when they differ by a rounding
+        error only). When merges tie at that height (the merge to k - 1
+        clusters and the one to k are equally high, or the lowest merge is at
+        height 0 for ``k = n_leaves``), no horizontal cut leaves k clusters:
+        the height of the tied merges is returned (the line passes through
+        them), where :meth:`clusters_at` counts all of them as merged (fewer
+        than k). :meth:`ClusterResult.cut` still gives k clusters, by merge order.
+        """
         k = self.n_clusters if n_clusters is None else n_clusters
+        integer = isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+        if not integer or not 1 <= k <= self.n_leaves:
+            raise ValueError(
+                f"n_clusters={k!r} cannot be cut from a dendrogram of {self.n_leaves} leaves; "
+                f"choose an integer between 1 and {self.n_leaves}."
+            )
+        if self.n_leaves == 1:
+            return 0.0
         heights = self.Z[:, 2]
         above = heights[self.n_leaves - k] if k > 1 else heights[-1] * 1.05
         below = heights[self.n_leaves - k - 1] if k < self.n_leaves else 0.0
-        return (above + below) / 2
+        middle = (above + below) / 2
+        return float(middle if middle < above else below)  # nearly tied: the mean rounds to ``above``
 
     def clusters_at(self, height: float) -> int:
-        """Number of clusters left by cutting the tree at ``height``."""
+        """Number of clusters left by cutting the tree at ``height`` (merges at ``height`` are done)."""
+        if isinstance(height, (bool, np.bool_)) or not isinstance(height, (int, float, np.number)):
+            raise TypeError(f"height must be a number, got {height!r} ({type(height).__name__}).")
         return int(1 + np.count_nonzero(self.Z[:, 2] > height))
 
 
@@ -260,7 +283,9 @@ class ClusterResult:
                 f"dendrogram() needs a hierarchical result, but this one came from method="
                 f"{self.params.method!r}; run method='agglomerative' or 'divisive'."
             )
-        n_leaves = max(max_leaves, self.n_clusters)
+        if isinstance(max_leaves, (bool, np.bool_)) or not isinstance(max_leaves, (int, np.integer)):
+            raise TypeError(f"max_leaves must be an integer, got {max_leaves!r}.")
+        n_leaves = max(int(max_leaves), self.n_clusters)
         Z, leaf_of_unit = self._hierarchy.tree.top(n_leaves)
         leaf_labels = np.zeros(Z.shape[0] + 1, self._fit_unit_labels.dtype)
         leaf_labels[leaf_of_unit] = self._fit_unit_labels
@@ -276,10 +301,6 @@ def _brightness_order(raw_centers: np.ndarray, params: ClusterParams, normalizer
     else:
         key = ((raw_centers - normalizer.offset) / normalizer.scale).mean(axis=1)
     return np.lexsort(tuple(raw_centers[:, ::-1].T) + (key,))
-
-
-def _labels_dtype(k: int):
-    return np.uint8 if k < 256 else np.uint16
 
 
 def _rank_lut(raw_centers, params, normalizer):

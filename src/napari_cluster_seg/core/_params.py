@@ -20,6 +20,8 @@ NORMALIZATIONS = ("none", "minmax", "zscore", "percentile")
 
 #: Largest number of clusters accepted (labels are stored as uint8/uint16).
 MAX_CLUSTERS = 1000
+#: Most spatial axes ``connected=True`` works on (superpixels are 2D or 3D, or 1D as one row).
+MAX_CONNECTED_AXES = 3
 
 
 @dataclass(frozen=True)
@@ -60,16 +62,60 @@ class ClusterParams:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> ClusterParams:
-        """Inverse of :meth:`as_dict`."""
-        d = dict(d)
-        d["percentiles"] = tuple(d["percentiles"])
-        f = dict(d.get("features") or {})
-        f["filters"] = tuple(f.get("filters", ()))
-        f["scales"] = tuple(f.get("scales", (1.0, 4.0)))
-        d["features"] = FeatureSpec(**f)
-        d["spacing"] = None if d.get("spacing") is None else tuple(d["spacing"])
-        return cls(**d)
+    def from_dict(cls, d: dict, ndim: int) -> ClusterParams:
+        """Inverse of :meth:`as_dict`: every value checked by :func:`validate_params` for an image
+        of ``ndim`` dimensions (missing options take their defaults; unknown ones are an error)."""
+        if not isinstance(d, dict) or not isinstance(d.get("features", {}), dict):
+            raise TypeError(f"the options must be a dict (with a 'features' dict), got {type(d).__name__}.")
+        options = {key: value for key, value in d.items() if key != "features"}
+        options.update(d.get("features", {}))
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))}")
+        return validate_params(ndim, **options)
+
+
+def labels_dtype(k: int):
+    """dtype of a label image with labels 0..k (every result's and every model's)."""
+    return np.uint8 if k < 256 else np.uint16
+
+
+def check_bool(name, value) -> bool:
+    """``value`` as a bool: True/False (also numpy's); anything else (e.g. "no", 1) is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
+def check_spacing(spacing, n_spatial: int):
+    """``spacing`` as a tuple of ``n_spatial`` positive pixel sizes (None stays None)."""
+    if spacing is None:
+        return None
+    try:
+        spacing = tuple(float(abs(s)) for s in spacing)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(
+            f"spacing must be a sequence of pixel sizes, one per spatial axis, got {spacing!r}."
+        ) from None
+    if len(spacing) != n_spatial or not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(
+            f"spacing={spacing!r} needs {n_spatial} positive pixel sizes, one per spatial axis "
+            "(not the channel or time axis)."
+        )
+    return spacing
+
+
+def _is_number(value) -> bool:
+    """A real number (True and False are not numbers here: a checkbox's value in a number's place)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _float(value: numbers.Real) -> float:
+    """``value`` as a float; integers beyond float's range become infinite (not an OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return np.inf if value > 0 else -np.inf
 
 
 def _check_int(name, value, *, low, high=None, fix=""):
@@ -139,6 +185,9 @@ def validate_params(
     method = _check_choice("method", method, METHODS)
     linkage = _check_choice("linkage", linkage, LINKAGES)
     normalize = _check_choice("normalize", normalize, NORMALIZATIONS)
+    rgb = check_bool("rgb", rgb)
+    connected = check_bool("connected", connected)
+    intensity = check_bool("intensity", intensity)
     if rgb:
         if channel_axis is not None and normalize_axis(channel_axis, ndim, "channel_axis") != ndim - 1:
             raise ValueError(
@@ -160,11 +209,11 @@ def validate_params(
         )
     try:
         lo, hi = (float(p) for p in percentiles)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"percentiles must be a pair of numbers (low, high), got {percentiles!r}.") from None
     if not 0 <= lo < hi <= 100:
         raise ValueError(f"percentiles={percentiles!r} must satisfy 0 <= low < high <= 100, e.g. (1, 99).")
-    if not isinstance(smoothing, numbers.Real) or not np.isfinite(smoothing) or smoothing < 0:
+    if not _is_number(smoothing) or not np.isfinite(_float(smoothing)) or smoothing < 0:
         raise ValueError(
             f"smoothing={smoothing!r} must be a finite number >= 0 "
             "(the Gaussian sigma in pixels; 0 turns it off)."
@@ -177,41 +226,36 @@ def validate_params(
     )
     n_init = _check_int("n_init", n_init, low=1, high=100)
     max_units = _check_int("max_units", max_units, low=16, high=8192)
-    connected = bool(connected)
     if connected and method == "kmeans":
         raise ValueError(
             "connected=True needs a hierarchical method ('agglomerative' or 'divisive'): K-means "
             "groups pixels by value only; use connected=False with it."
         )
+    if connected and n_spatial > MAX_CONNECTED_AXES:
+        raise ValueError(
+            f"connected=True works on images with 1 to {MAX_CONNECTED_AXES} spatial axes, but this "
+            f"{ndim}D image with channel_axis={channel_axis} and time_axis={time_axis} has {n_spatial}; "
+            "pass time_axis (and channel_axis) for the axes that are not spatial, or connected=False."
+        )
     if random_state is not None:
         random_state = _check_int("random_state", random_state, low=0)
-    if not isinstance(spatial_weight, numbers.Real):
+    if not _is_number(spatial_weight):
         raise ValueError(f"spatial_weight={spatial_weight!r} must be a number >= 0 (0 turns it off).")
+    spatial_weight = _float(spatial_weight)
     min_size = _check_int(
         "min_size", min_size, low=0, fix="Islands smaller than this many pixels are merged; 0 keeps all."
     )
     hole_size = _check_int(
         "hole_size", hole_size, low=0, fix="Holes up to this many pixels are filled; 0 keeps all."
     )
-    features = validate_features(color_space, filters, scales, spatial_weight, intensity, rgb=bool(rgb))
-    if spacing is not None:
-        try:
-            spacing = tuple(float(abs(s)) for s in spacing)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"spacing must be a sequence of pixel sizes, one per spatial axis, got {spacing!r}."
-            ) from None
-        if len(spacing) != n_spatial or not all(np.isfinite(s) and s > 0 for s in spacing):
-            raise ValueError(
-                f"spacing={spacing!r} needs {n_spatial} positive pixel sizes, one per spatial axis "
-                "(not the channel or time axis)."
-            )
+    features = validate_features(color_space, filters, scales, spatial_weight, intensity, rgb=rgb)
+    spacing = check_spacing(spacing, n_spatial)
     return ClusterParams(
         n_clusters=n_clusters,
         method=method,
         linkage=linkage,
         channel_axis=channel_axis,
-        rgb=bool(rgb),
+        rgb=rgb,
         time_axis=time_axis,
         normalize=normalize,
         percentiles=(lo, hi),

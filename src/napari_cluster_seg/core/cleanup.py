@@ -13,6 +13,7 @@ documented post-processing step:
 
 Label 0 ("not clustered") is never changed and never spreads. Regions that
 touch only label 0 stay as they are. A time axis is cleaned frame by frame.
+Images of any number of dimensions are cleaned (4D and more too).
 Removal is repeated (at most ``max_rounds`` times) until nothing changes, as
 merging one island can leave a neighbour island still too small.
 """
@@ -21,22 +22,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._params import normalize_axis
 from .preprocess import frame_slices
 
 
-def _neighbour_pairs(regions: np.ndarray, labels: np.ndarray):
-    """(region, neighbouring region, its label) for each face-adjacent pixel pair in different regions."""
+def _neighbour_pairs(regions: np.ndarray):
+    """(region, neighbouring region) for each face-adjacent pixel pair in different regions."""
     pairs = []
     for ax in range(regions.ndim):
         a = [slice(None)] * regions.ndim
         b = [slice(None)] * regions.ndim
         a[ax], b[ax] = slice(None, -1), slice(1, None)
         ra, rb = regions[tuple(a)], regions[tuple(b)]
-        la, lb = labels[tuple(a)], labels[tuple(b)]
         differ = ra != rb
-        pairs.append(np.stack([ra[differ], rb[differ], lb[differ]], 1))
-        pairs.append(np.stack([rb[differ], ra[differ], la[differ]], 1))
-    return np.concatenate(pairs) if pairs else np.empty((0, 3), np.int64)
+        pairs.append(np.stack([ra[differ], rb[differ]], 1))
+        pairs.append(np.stack([rb[differ], ra[differ]], 1))
+    return np.concatenate(pairs).astype(np.int64) if pairs else np.empty((0, 2), np.int64)
 
 
 def _touches_border(regions: np.ndarray, n: int) -> np.ndarray:
@@ -47,13 +48,41 @@ def _touches_border(regions: np.ndarray, n: int) -> np.ndarray:
     return border
 
 
-def _clean_frame(labels: np.ndarray, min_size: int, hole_size: int, max_rounds: int) -> np.ndarray:
-    from skimage.measure import label as connected
+def equal_value_regions(labels: np.ndarray) -> np.ndarray:
+    """Every face-connected region of one value (0 included), numbered 0..n-1, for any ndim.
 
+    scikit-image labels 1 to 3 dimensions (with -1 as its background value:
+    no label is negative); more dimensions, and unsigned labels that hold
+    the value -1 wraps to, go through a graph of the touching equal pixels.
+    """
+    wraps = labels.dtype.kind == "u" and labels.size and labels.max() == np.iinfo(labels.dtype).max
+    if labels.ndim <= 3 and not wraps:
+        from skimage.measure import label as connected
+
+        return connected(labels, background=-1, connectivity=1) - 1
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = labels.size
+    index = np.arange(n, dtype=np.int64).reshape(labels.shape)
+    lo, hi = [], []
+    for ax in range(labels.ndim):
+        a = [slice(None)] * labels.ndim
+        b = [slice(None)] * labels.ndim
+        a[ax], b[ax] = slice(None, -1), slice(1, None)
+        same = labels[tuple(a)] == labels[tuple(b)]
+        lo.append(index[tuple(a)][same])
+        hi.append(index[tuple(b)][same])
+    lo, hi = np.concatenate(lo), np.concatenate(hi)
+    graph = coo_matrix((np.ones(lo.size, np.int8), (lo, hi)), shape=(n, n))
+    return connected_components(graph, directed=False)[1].reshape(labels.shape)
+
+
+def _clean_frame(labels: np.ndarray, min_size: int, hole_size: int, max_rounds: int) -> np.ndarray:
     labels = labels.copy()
     for _ in range(max_rounds):
         # every connected region of one value, 0 included (as a region that never changes)
-        regions = connected(labels, background=-1, connectivity=1) - 1
+        regions = equal_value_regions(labels)
         n = int(regions.max()) + 1
         sizes = np.bincount(regions.ravel(), minlength=n)
         region_label = np.zeros(n, labels.dtype)
@@ -63,8 +92,11 @@ def _clean_frame(labels: np.ndarray, min_size: int, hole_size: int, max_rounds: 
         candidates = (small_island | maybe_hole) & (region_label > 0)
         if not candidates.any():
             break
-        pairs = _neighbour_pairs(regions, labels).astype(np.int64)
-        pairs = pairs[candidates[pairs[:, 0]] & (pairs[:, 2] > 0)]
+        # (region, neighbouring region, index of the neighbour's label among the labels)
+        values, value_of_region = np.unique(region_label, return_inverse=True)
+        pairs = _neighbour_pairs(regions)
+        pairs = np.column_stack([pairs, value_of_region.ravel()[pairs[:, 1]]])
+        pairs = pairs[candidates[pairs[:, 0]] & (values[pairs[:, 2]] > 0)]
         if pairs.size == 0:
             break
         # Vote with the neighbours that stay (regions that are not candidates themselves) where a
@@ -74,9 +106,9 @@ def _clean_frame(labels: np.ndarray, min_size: int, hole_size: int, max_rounds: 
         has_stable[pairs[stable, 0]] = True
         pairs = pairs[stable | ~has_stable[pairs[:, 0]]][:, [0, 2]]
         # count neighbouring pixels per (region, label)
-        k = int(labels.max()) + 1
-        keys, counts = np.unique(pairs[:, 0].astype(np.int64) * k + pairs[:, 1], return_counts=True)
-        reg, lab = keys // k, keys % k
+        k = values.size
+        keys, counts = np.unique(pairs[:, 0] * k + pairs[:, 1], return_counts=True)
+        reg, lab = keys // k, values[keys % k]
         order = np.lexsort((-counts, reg))  # per region, the most frequent neighbour label first
         reg, lab, counts = reg[order], lab[order], counts[order]
         first = np.r_[True, reg[1:] != reg[:-1]]
@@ -129,12 +161,17 @@ def clean_labels(
     np.uint8(1)
     """
     labels = np.asarray(labels)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be an integer array, got dtype {labels.dtype}.")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.ndim == 0:
+        raise ValueError(
+            f"labels must be an integer array, got dtype {labels.dtype} and shape {labels.shape}."
+        )
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"labels must be >= 0 (0 = not clustered), got {labels.min()}.")
     for name, value in (("min_size", min_size), ("hole_size", hole_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name}={value!r} must be an integer >= 0 (pixels; 0 turns it off).")
-    if min_size <= 1 and hole_size <= 0:
+    time_axis = normalize_axis(time_axis, labels.ndim, "time_axis")
+    if (min_size <= 1 and hole_size <= 0) or labels.size == 0:
         return labels.copy()
     out = np.empty_like(labels)
     for index in frame_slices(labels.shape, time_axis):

@@ -123,7 +123,7 @@ def validate_features(color_space, filters, scales, spatial_weight, intensity, *
     filters = tuple(dict.fromkeys(filters))  # no duplicates, order kept
     try:
         scales = tuple(float(s) for s in np.atleast_1d(scales))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(
             f"scales must be a sequence of numbers (sigmas in pixels), got {scales!r}."
         ) from None

