@@ -365,7 +365,7 @@ class ClusterSegWidget(Container):
             return False
         try:
             job = self._collect()
-        except Exception as err:  # noqa: BLE001 - reported in the status line, never raised to Qt
+        except Exception as err:  # reported in the status line, never raised to Qt
             self._report_error(err)
             return False
         from napari.qt.threading import create_worker
@@ -516,7 +516,7 @@ class ClusterSegWidget(Container):
         problem = None if self._live is None else self._live[0].source.problem(self._viewer.layers)
         if problem is not None:
             self._set_live(None)
-            self._set_status(f"{problem}: press Run to cluster the new data (changing k re-cuts only after Run).")
+            self._set_status(f"{problem}: press Run to cluster the new data (then k can be changed again).")
 
     def _live_target(self):
         """The (job, result, layer) that a change of k re-cuts, or None."""
@@ -544,7 +544,7 @@ class ClusterSegWidget(Container):
         job, result, layer = target
         try:
             new = result.cut(int(k))
-        except Exception as err:  # noqa: BLE001 - reported in the status line, never raised to Qt
+        except Exception as err:  # reported in the status line, never raised to Qt
             self._report_error(err)
             return
         out, note = self._write_result(job, job.method, new, layer)  # a new layer if `layer` was edited
@@ -639,7 +639,7 @@ class ClusterSegWidget(Container):
             return
         try:
             save(path)
-        except Exception as err:  # noqa: BLE001 - reported in the status line, never raised to Qt
+        except Exception as err:  # reported in the status line, never raised to Qt
             self._report_error(err)
             return
         self._set_status(f"{what} saved to {path}")
