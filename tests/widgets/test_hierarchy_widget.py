@@ -103,3 +103,46 @@ def test_connected_regions_from_the_widget(cluster_widget, run_widget, method):
         assert components(layer.data == lab).max() == 1
     widget.n_clusters.value = 2  # live re-cut works for connected trees too
     assert set(np.unique(layer.data)) == {1, 2}
+
+
+@pytest.mark.parametrize("shape", [(60, 30), (40, 50)], ids=["same-shape", "other-shape"])
+def test_no_recut_of_an_old_tree_after_the_image_data_changed(cluster_widget, run_widget, bands, shape):
+    viewer, widget = cluster_widget
+    img, truth = bands
+    image = viewer.add_image(img, name="bands")
+    widget.image.value = image
+    widget.method.value = "agglomerative"
+    run_widget(widget)
+    layer = only_labels(viewer)
+    new_data = np.random.default_rng(5).integers(0, 4000, shape).astype(np.uint16)
+    image.data = new_data
+    assert "the data of 'bands' changed" in widget.status.value and "press Run" in widget.status.value
+    widget.n_clusters.value = 2  # the tree is of the old data: no re-cut
+    np.testing.assert_array_equal(layer.data, truth)
+    assert "press Run" in widget.status.value
+    run_widget(widget)  # Run clusters the new data (into a new layer if the shape changed)
+    expected = cluster_image(new_data, 2, "agglomerative").labels
+    out = viewer.layers[viewer.layers.index(image) + 1]
+    assert (out is layer) == (shape == img.shape)
+    np.testing.assert_array_equal(out.data, expected)
+
+
+def test_a_result_of_data_changed_during_the_run_is_dropped(cluster_widget, qtbot, bands):
+    import threading
+
+    from .conftest import WORKER_TIMEOUT_MS
+
+    viewer, widget = cluster_widget
+    img, _ = bands
+    image = viewer.add_image(img, name="bands")
+    widget.image.value = image
+    widget.warm_up_thread.join(timeout=120)
+    release = threading.Event()
+    widget.warm_up_thread = threading.Thread(target=release.wait, daemon=True)  # holds the run back
+    widget.warm_up_thread.start()
+    widget.run.clicked()
+    image.data = img[::-1].copy()  # while the old data is being clustered
+    release.set()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
+    assert not any(isinstance(layer, Labels) for layer in viewer.layers)
+    assert "the data of 'bands' changed during the run" in widget.status.value

@@ -114,7 +114,8 @@ def test_applying_an_incompatible_model_is_a_clear_error(cluster_widget, run_wid
     assert "non-RGB images but the image is RGB" in widget.status.value
     assert len(viewer.layers) == n_layers
     (tmp_path / "junk.json").write_text("[]")
-    assert not widget.apply_model_from(tmp_path / "junk.json")
+    widget.apply_model_from(tmp_path / "junk.json")  # read in the worker: the error comes from there
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
     assert "not a 'napari-cluster-seg model'" in widget.status.value
     with pytest.raises(ValueError, match="press Run first"):
         type(widget)(viewer).save_model_to(tmp_path / "none.json")
@@ -146,3 +147,76 @@ def test_save_buttons_ask_for_a_file_and_write_it(cluster_widget, run_widget, tm
         button.clicked()
         assert target.is_file() and f"saved to {target}" in widget.status.value
     assert ClusterModel.load(tmp_path / "m.json").n_clusters == 3
+
+
+def test_a_model_file_is_read_in_the_worker_with_progress_and_cancel(
+    cluster_widget, qtbot, tmp_path, monkeypatch
+):
+    import threading
+
+    viewer, widget = cluster_widget
+    grey = viewer.add_image(four_levels(), name="grey")
+    path = cluster_image(grey.data, 4).model.save(tmp_path / "grey.json")
+    load = ClusterModel.load.__func__
+    release, threads = threading.Event(), []
+
+    def slow_load(cls, p):  # a large file: reading takes a while
+        threads.append(threading.current_thread())
+        release.wait(timeout=60)
+        return load(cls, p)
+
+    monkeypatch.setattr(ClusterModel, "load", classmethod(slow_load))
+    widget.image.value = grey
+    assert widget.apply_model_from(path)  # returns at once: the GUI thread does not read the file
+    qtbot.waitUntil(lambda: bool(threads) and "reading the model file" in widget.status.value, timeout=10_000)
+    assert threads[0] is not threading.main_thread()
+    assert widget.cancel.enabled and not widget.progress.native.isHidden()
+    widget.cancel.clicked()
+    release.set()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
+    assert "cancelled" in widget.status.value
+    assert not any(isinstance(layer, Labels) for layer in viewer.layers)
+    widget.apply_model_from(path)  # not cancelled: the model's labels
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
+    np.testing.assert_array_equal(viewer.layers["grey model"].data, cluster_image(grey.data, 4).labels)
+
+
+def damaged_model_files(tmp_path, model_dict):
+    import json
+
+    files = {
+        "binary": b"\x89PNG\r\n\x1a\n\x00\xff\xfe",
+        "truncated": json.dumps(model_dict)[:100].encode(),
+        "label 300": json.dumps({**model_dict, "labels": [300] * len(model_dict["labels"])}).encode(),
+        "label -1": json.dumps({**model_dict, "labels": [-1] * len(model_dict["labels"])}).encode(),
+        "huge number": json.dumps(model_dict).replace("[[", "[[1" + "0" * 400 + ", ", 1).encode(),
+    }
+    for name, content in files.items():
+        (tmp_path / f"{name}.json").write_bytes(content)
+    return [tmp_path / f"{name}.json" for name in files] + [tmp_path / "missing.json"]
+
+
+def test_any_error_of_a_model_file_shows_in_the_status_line(cluster_widget, qtbot, tmp_path, monkeypatch):
+    viewer, widget = cluster_widget
+    grey = viewer.add_image(four_levels(), name="grey")
+    widget.image.value = grey
+    model = cluster_image(grey.data, 3).model
+    paths = damaged_model_files(tmp_path, model.to_dict())
+    for path in paths:
+        widget.status.value = ""
+        widget.apply_model_from(path)
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
+        assert widget.status.value and "ff6060" in widget.status.native.styleSheet(), path.name
+    assert [layer.name for layer in viewer.layers] == ["grey"]
+    # whatever the core raises, it reaches the status line (never Qt's event loop)
+    errors = (OverflowError("too large"), UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"), KeyError("x"))
+    for error in errors:
+
+        def broken(cls, p, error=error):
+            raise error
+
+        monkeypatch.setattr(ClusterModel, "load", classmethod(broken))
+        widget.apply_model_from(tmp_path / "any.json")
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
+        assert type(error).__name__ in widget.status.value
+    assert [layer.name for layer in viewer.layers] == ["grey"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from ..core import (
 from ._compare import CompareSection
 from ._features import FeatureSection
 from ._layers import layer_data, output_name, result_metadata, transform_kwargs
+from ._state import Lifetime, ResultLayers, Source
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -54,12 +56,15 @@ class Job:
 
     arrays: list  # layer data (possibly lazy), one per channel layer
     options: dict
-    source_key: int
-    source_name: str
+    source: Source  # the layers and data objects the result is computed from
     method: str
     layer_kwargs: dict = field(default_factory=dict)
     new_layer: bool = False
     signature: tuple = ()  # the settings apart from k: a change of k alone re-cuts a hierarchy
+
+    @property
+    def source_name(self) -> str:
+        return self.source.name
 
 
 def _job_image(job: Job):
@@ -78,9 +83,11 @@ def scan_job(job: Job, k_max: int):
     return (yield from iter_scan_n_clusters(_job_image(job), k_max, **job.options))
 
 
-def apply_job(job: Job, model: ClusterModel):
-    """Worker body: label the job's image with a fitted model."""
-    yield Progress("applying model", 0.1)
+def apply_job(job: Job, path):
+    """Worker body: read the model file at ``path`` and label the job's image with it."""
+    yield Progress("reading the model file", 0.0)
+    model = ClusterModel.load(path)
+    yield Progress("applying the model", 0.5)
     return model.apply(
         _job_image(job),
         channel_axis=job.options["channel_axis"],
@@ -123,8 +130,10 @@ class ClusterSegWidget(Container):
         self.last_scan = None
         self._scan_title = ""
         self._last_output = None
-        self._outputs: dict[tuple[int, str], Any] = {}
+        self._results = ResultLayers()  # result layers by image layer and kind, with edit detection
         self._live = None  # (job, result, layer) of the last hierarchical result, for live re-cuts
+        # no worker callback touches the widget once the viewer's window (and so the widget) is gone
+        self._lifetime = Lifetime(self.native, on_end=self._stop_worker)
 
         self.image = ComboBox(label="image", choices=self._image_choices, nullable=False)
         self.channel_axis = ComboBox(label="channel axis", choices=self._axis_choices)
@@ -176,6 +185,7 @@ class ClusterSegWidget(Container):
             "Label the chosen image (every frame of a time series) with a saved model, without refitting."
         )
         self.comparison = CompareSection(viewer, self._report_error)
+        self.comparison.guard = self._lifetime.guard
 
         self.extend(
             [
@@ -217,6 +227,7 @@ class ClusterSegWidget(Container):
             viewer.layers.events.reordered,
         ):
             event.connect(self._refresh_choices)
+        viewer.layers.events.removed.connect(self._forget_layer)
         self.extra_channels.native.setMaximumHeight(70)
         self.status.native.setWordWrap(True)
         self._on_method()
@@ -299,8 +310,7 @@ class ClusterSegWidget(Container):
             signature=self._signature(layer, extras, options),
             arrays=arrays,
             options=options,
-            source_key=id(layer),
-            source_name=layer.name,
+            source=Source.of([layer, *extras], arrays),
             method=method,
             layer_kwargs=transform_kwargs(layer, drop_axis=drop),
             new_layer=bool(self.new_layer.value),
@@ -311,7 +321,9 @@ class ClusterSegWidget(Container):
         settings = {key: value for key, value in options.items() if key != "n_clusters"}
         if settings["method"] != "agglomerative":
             settings.pop("linkage")
-        return (id(layer), tuple(id(extra) for extra in extras), tuple(sorted(settings.items())))
+        # weak references compare equal while they refer to the same live layer, never after it is freed
+        layers = (weakref.ref(layer), tuple(weakref.ref(extra) for extra in extras))
+        return (*layers, tuple(sorted(settings.items())))
 
     def _set_smoothing_and_normalize(self, smoothing: float, normalize: str):
         self.smoothing.value = smoothing
@@ -353,7 +365,7 @@ class ClusterSegWidget(Container):
             return False
         try:
             job = self._collect()
-        except ValueError as err:
+        except Exception as err:  # reported in the status line, never raised to Qt
             self._report_error(err)
             return False
         from napari.qt.threading import create_worker
@@ -370,11 +382,12 @@ class ClusterSegWidget(Container):
         worker = create_worker(
             after_warm_up, job, *args, _progress={"desc": "Cluster segmentation"}, _ignore_errors=True
         )
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(lambda value: on_done(job, value))
-        worker.errored.connect(self._report_error)
-        worker.aborted.connect(lambda: self._set_status("cancelled: earlier results are unchanged."))
-        worker.finished.connect(self._on_finished)
+        guard = self._lifetime.guard  # nothing is shown once the viewer was closed
+        worker.yielded.connect(guard(self._on_progress))
+        worker.returned.connect(guard(lambda value: on_done(job, value)))
+        worker.errored.connect(guard(self._report_error))
+        worker.aborted.connect(guard(lambda: self._set_status("cancelled: earlier results are unchanged.")))
+        worker.finished.connect(guard(self._on_finished))
         self.worker = worker
         self._set_busy(True)
         self.progress.value = 0
@@ -394,6 +407,11 @@ class ClusterSegWidget(Container):
             self._set_status("cancelling ...")
             self.worker.quit()
 
+    def _stop_worker(self):
+        """The widget is gone (viewer closed): stop the run at its next step, touching no widget."""
+        if self.worker is not None:
+            self.worker.quit()
+
     def _on_finished(self):
         self.worker = None
         self._set_busy(False)
@@ -406,42 +424,59 @@ class ClusterSegWidget(Container):
         self.progress.visible = busy
 
     def _report_error(self, err):
-        message = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+        """Any exception (of a worker or a handler) as an error in the status line and a notification."""
+        message = str(err) if type(err) in (ValueError, TypeError) else f"{type(err).__name__}: {err}"
         self._set_status(message, error=True)
         from napari.utils.notifications import show_warning
 
         show_warning(f"Cluster segmentation: {message}")
 
     def _on_result(self, job: Job, result, kind: str | None = None):
+        kind = job.method if kind is None else kind
+        problem = job.source.problem(self._viewer.layers)
+        if problem is not None:  # the result would not fit the image any more
+            self._set_status(f"{problem} during the run, so its result was dropped: press Run again.")
+            return
+        self.last_result = result
+        target = None if job.new_layer else self._results.latest(job.source.layer, kind)
+        layer, note = self._write_result(job, kind, result, target)
+        self._last_output = layer
+        self.comparison.preselect(layer)
+        self._report_result(result, layer, note)
+        live = result.is_hierarchical and kind == job.method
+        self._set_live((replace(job, arrays=[]), result, layer) if live else None)
+        if live:
+            self._show_dendrogram(result, layer)
+
+    def _write_result(self, job: Job, kind: str, result, target):
+        """Write ``result`` into ``target`` if it is this plugin's unedited result layer of the same
+        shape, else into a new layer above the image; returns (layer, note for the status line)."""
         from napari.layers import Labels
 
-        self.last_result = result
-        kind = job.method if kind is None else kind
-        key = (job.source_key, kind)
-        layer = None if job.new_layer else self._outputs.get(key)
-        if layer is not None and (
-            layer not in self._viewer.layers or layer.data.shape != result.labels.shape
-        ):
-            layer = None
+        reason = self._results.why_not_reusable(target, result.labels.shape, self._viewer.layers)
         metadata = result_metadata(job.source_name, result)
-        if layer is None:
+        if reason is None:
+            layer = target
+            layer.data = result.labels
+            layer.metadata = {**layer.metadata, **metadata}
+            self._set_features(layer, result)
+        else:
             layer = Labels(
                 result.labels, name=output_name(job.source_name, kind), metadata=metadata, **job.layer_kwargs
             )
             self._set_features(layer, result)
-            index = self._source_index(job)
-            self._viewer.layers.insert(index, layer)
-            self._outputs[key] = layer
-        else:
-            layer.data = result.labels
-            layer.metadata = {**layer.metadata, **metadata}
-            self._set_features(layer, result)
-        self._last_output = layer
-        self.comparison.preselect(layer)
-        self._report_result(result, layer)
-        self._live = (job, result, layer) if result.is_hierarchical and kind == job.method else None
-        if self._live is not None:
-            self._show_dendrogram(result, layer)
+            self._viewer.layers.insert(self._source_index(job), layer)
+        self._results.record(layer, job.source.layer, kind)
+        if reason in ("edited", "renamed"):
+            return layer, f"{target.name!r} was {reason}, so this result went to {layer.name!r}"
+        return layer, ""
+
+    def _forget_layer(self, event):
+        """A layer left the viewer: forget it (as an image, a result layer and a live re-cut's source)."""
+        layer = event.value
+        self._results.forget(layer)
+        if self._live is not None and (layer is self._live[2] or layer in self._live_sources()):
+            self._set_live(None)
 
     @staticmethod
     def _set_features(layer, result):
@@ -456,13 +491,33 @@ class ClusterSegWidget(Container):
         features = layer.features
         return write_table_csv({c: features[c].to_numpy() for c in features.columns}, path)
 
-    def _report_result(self, result, layer):
+    def _report_result(self, result, layer, note: str = ""):
         self._set_status(
-            f"{result.n_clusters} clusters in {layer.name!r}; pixels per label: "
+            (f"{note}. " if note else "")
+            + f"{result.n_clusters} clusters in {layer.name!r}; pixels per label: "
             + ", ".join(str(c) for c in result.counts)
         )
 
     # ---------------------------------------------------- hierarchy: live re-cut
+    def _live_sources(self) -> list:
+        return [] if self._live is None else [ref() for ref in self._live[0].source.layers]
+
+    def _set_live(self, live):
+        """Keep ``live`` = (job, result, layer) for re-cuts; watch its image layers' data meanwhile."""
+        for layer in self._live_sources():
+            if layer is not None:
+                layer.events.data.disconnect(self._on_source_data)
+        self._live = live
+        for layer in self._live_sources():
+            layer.events.data.connect(self._on_source_data)
+
+    def _on_source_data(self, _event=None):
+        """The data of a live result's image changed: its tree no longer describes it."""
+        problem = None if self._live is None else self._live[0].source.problem(self._viewer.layers)
+        if problem is not None:
+            self._set_live(None)
+            self._set_status(f"{problem}: press Run to cluster the new data (then k can be changed again).")
+
     def _live_target(self):
         """The (job, result, layer) that a change of k re-cuts, or None."""
         if self._live is None or self.worker is not None:
@@ -474,7 +529,13 @@ class ClusterSegWidget(Container):
         extras = list(self.extra_channels.value or [])
         channel_axis = -1 if extras else self.channel_axis.value
         current = self._signature(image, extras, self._options(image, channel_axis))
-        return self._live if current == job.signature else None
+        if current != job.signature:
+            return None
+        problem = job.source.problem(self._viewer.layers)
+        if problem is not None:
+            self._on_source_data()
+            return None
+        return self._live
 
     def _on_k_changed(self, k):
         target = self._live_target()
@@ -483,16 +544,15 @@ class ClusterSegWidget(Container):
         job, result, layer = target
         try:
             new = result.cut(int(k))
-        except ValueError as err:
+        except Exception as err:  # reported in the status line, never raised to Qt
             self._report_error(err)
             return
-        layer.data = new.labels
-        layer.metadata = {**layer.metadata, **result_metadata(job.source_name, new)}
-        self._set_features(layer, new)
-        self._live = (job, new, layer)
+        out, note = self._write_result(job, job.method, new, layer)  # a new layer if `layer` was edited
+        self._set_live((job, new, out))
         self.last_result = new
-        self._report_result(new, layer)
-        self._show_dendrogram(new, layer)
+        self._last_output = out
+        self._report_result(new, out, note)
+        self._show_dendrogram(new, out)
 
     def _show_dendrogram(self, result, layer):
         from ._dendrogram import DendrogramWidget
@@ -511,8 +571,9 @@ class ClusterSegWidget(Container):
         self.n_clusters.value = min(k, self.n_clusters.max)
 
     def _source_index(self, job: Job) -> int:
+        source = job.source.layer
         for i, layer in enumerate(self._viewer.layers):
-            if id(layer) == job.source_key:
+            if layer is source:
                 return i + 1
         return len(self._viewer.layers)
 
@@ -551,17 +612,16 @@ class ClusterSegWidget(Container):
         return self.last_result.model.save(path)
 
     def apply_model_from(self, path) -> bool:
-        """Label the chosen image with the model saved at ``path``, in a worker (new Labels layer)."""
-        try:
-            model = ClusterModel.load(path)
-        except (ValueError, OSError) as err:
-            self._report_error(ValueError(str(err)))
-            return False
+        """Label the chosen image with the model saved at ``path`` (a ``<image> model`` Labels layer).
+
+        The file is read and applied in a worker (progress, Cancel); any error, also a damaged
+        file, shows in the status line. Returns whether the worker started.
+        """
         return self._start(
             apply_job,
             lambda job, result: self._on_result(job, result, kind="model"),
             "applying the model to",
-            model,
+            path,
         )
 
     def _on_save_table(self, _value=None):
@@ -579,7 +639,7 @@ class ClusterSegWidget(Container):
             return
         try:
             save(path)
-        except (ValueError, OSError) as err:
+        except Exception as err:  # reported in the status line, never raised to Qt
             self._report_error(err)
             return
         self._set_status(f"{what} saved to {path}")

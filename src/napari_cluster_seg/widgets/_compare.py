@@ -39,6 +39,8 @@ class CompareSection(Container):
         self.heatmap = None
         self.highlight_layer = None
         self._pair = None
+        #: wraps the worker's callbacks (the main widget skips them once the viewer is closed)
+        self.guard: Callable[[Callable], Callable] = lambda slot: slot
         self.compare_a = ComboBox(label="compare", choices=self._labels_choices)
         self.compare_b = ComboBox(label="with", choices=self._labels_choices)
         self.compare = PushButton(text="Compare side by side")
@@ -90,8 +92,8 @@ class CompareSection(Container):
         from napari.qt.threading import create_worker
 
         worker = create_worker(compare_labels, np.asarray(a.data), np.asarray(b.data), _ignore_errors=True)
-        worker.returned.connect(lambda comp: self._show_comparison(a, b, comp))
-        worker.errored.connect(self._report_error)
+        worker.returned.connect(self.guard(lambda comp: self._show_comparison(a, b, comp)))
+        worker.errored.connect(self.guard(self._report_error))
         worker.finished.connect(lambda: setattr(self, "worker", None))
         self.worker = worker
         self.compare_result.value = "comparing ..."
