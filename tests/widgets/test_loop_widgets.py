@@ -220,3 +220,24 @@ def test_any_error_of_a_model_file_shows_in_the_status_line(cluster_widget, qtbo
         qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
         assert type(error).__name__ in widget.status.value
     assert [layer.name for layer in viewer.layers] == ["grey"]
+
+
+def test_heat_map_of_labels_with_gaps_maps_cells_to_their_labels(cluster_widget, qtbot):
+    """Labels that do not run 0..k (a cluster emptied by clean-up, hand-made labels): the heat map's
+    rows and columns are the labels that occur, and a click highlights those labels' pixels."""
+    viewer, widget = cluster_widget
+    a_data = np.repeat(np.array([1, 4, 9], np.uint16), 20).reshape(6, 10)
+    b_data = np.tile(np.array([2, 2, 7, 7, 7], np.uint8), (6, 2))
+    a = viewer.add_labels(a_data, name="gappy a")
+    b = viewer.add_labels(b_data, name="gappy b")
+    widget.compare_a.value, widget.compare_b.value = a, b
+    widget.compare.clicked()
+    qtbot.waitUntil(lambda: widget.compare_worker is None, timeout=WORKER_TIMEOUT_MS)
+    heat = widget.comparison.heatmap
+    assert heat.table.shape == (3, 2)
+    assert [t.get_text() for t in heat.axes.get_yticklabels()] == ["1", "4", "9"]
+    assert [t.get_text() for t in heat.axes.get_xticklabels()] == ["2", "7"]
+    click(heat, heat.axes, 2, 3)  # row 3 = label 9 of a, column 2 = label 7 of b
+    highlight = viewer.layers[HIGHLIGHT_NAME]
+    np.testing.assert_array_equal(highlight.data, (a_data == 9) & (b_data == 7))
+    assert "gappy a 9 & gappy b 7" in widget.compare_result.value

@@ -132,6 +132,8 @@ class CompareSection(Container):
             a.name,
             b.name,
             title=f"ARI {comparison.ari:.3f}, NMI {comparison.nmi:.3f} (row shares)",
+            labels_a=comparison.labels_a,
+            labels_b=comparison.labels_b,
         )
 
     def _remove_highlight(self):
@@ -140,12 +142,17 @@ class CompareSection(Container):
         self.highlight_layer = None
 
     def highlight(self, i: int, j: int):
-        """Show the pixels with label ``i`` in the first layer and ``j`` in the second."""
+        """Show the pixels of cell (row ``i``, column ``j``) of the contingency table: the label of
+        row ``i`` in the first layer and of column ``j`` in the second (labels i and j when every
+        label 0..k occurs; ``Comparison.labels_a`` / ``labels_b`` otherwise)."""
         from napari.layers import Labels
 
         if self._pair is None:
             return
         a, b = self._pair
+        comparison = self.last_comparison
+        if comparison is not None and comparison.labels_a is not None:
+            i, j = int(comparison.labels_a[i]), int(comparison.labels_b[j])
         if a not in self._viewer.layers or b not in self._viewer.layers:
             self._report_error(ValueError("a compared layer was removed; compare again."))
             return

@@ -123,11 +123,20 @@ class ContingencyPlot(ThemedPlot):
         self.selected = None
         self._box = None
 
-    def show_table(self, contingency: np.ndarray, name_a: str, name_b: str, title: str = ""):
-        """Draw ``contingency[1:, 1:]`` (rows: labels of a, columns: labels of b), as fractions of rows."""
+    def show_table(
+        self, contingency: np.ndarray, name_a: str, name_b: str, title: str = "", labels_a=None, labels_b=None
+    ):
+        """Draw ``contingency[1:, 1:]`` (rows: labels of a, columns: labels of b), as fractions of rows.
+
+        ``labels_a`` / ``labels_b`` name the rows / columns (0 first, as
+        :class:`~napari_cluster_seg.core.Comparison` gives them; default 0..k).
+        Cells are picked by position: ``on_pick(i, j)`` gets row ``i`` and column ``j`` (from 1).
+        """
         background, foreground, grey, accent = theme_colours(self._viewer)
         table = np.asarray(contingency)[1:, 1:]
         self.table = table
+        self.row_labels = np.arange(table.shape[0] + 1) if labels_a is None else np.asarray(labels_a)
+        self.column_labels = np.arange(table.shape[1] + 1) if labels_b is None else np.asarray(labels_b)
         self.selected = None
         self._box = None
         ax = self.axes
@@ -156,8 +165,8 @@ class ContingencyPlot(ThemedPlot):
                         fontsize=6,
                         color="black" if share[i, j] > 0.6 else "white",
                     )
-        ax.set_xticks(range(1, kb + 1))
-        ax.set_yticks(range(1, ka + 1))
+        ax.set_xticks(range(1, kb + 1), [str(v) for v in self.column_labels[1:]])
+        ax.set_yticks(range(1, ka + 1), [str(v) for v in self.row_labels[1:]])
         ax.set_xlabel(f"{name_b} label", fontsize=8)
         ax.set_ylabel(f"{name_a} label", fontsize=8)
         ax.set_title(title, fontsize=9)
