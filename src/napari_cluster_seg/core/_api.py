@@ -16,6 +16,7 @@ from .model import ClusterModel
 from .preprocess import (
     LUMA_WEIGHTS,
     Normalizer,
+    array_like,
     downsample_mask,
     fit_normalizer,
     fix_coordinates,
@@ -654,8 +655,9 @@ def _prepare(image, *, mask, max_bytes, **options):
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(unknown)}; the options are: {', '.join(OPTIONS)}.")
-    image = load_array(image, max_bytes=max_bytes)
-    params = validate_params(image.ndim, **options)
+    image = array_like(image)  # a lazy array stays lazy until its memory is checked
+    params = validate_params(len(image.shape), **options)
+    image = load_array(image, max_bytes=max_bytes, params=params, mask=mask)
     rng = np.random.default_rng(params.random_state)
     yield Progress("preparing pixels" + (" (smoothing)" if params.smoothing else ""), 0.05)
     pix = pixels_for(

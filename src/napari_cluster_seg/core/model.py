@@ -25,7 +25,7 @@ numbers, lists and strings only.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ import numpy as np
 from ._params import ClusterParams, normalize_axis
 from .cleanup import clean_labels
 from .kmeans import assign_nearest, nearest_center
-from .preprocess import Normalizer, load_array, pixels_for, scatter_valid
+from .preprocess import Normalizer, array_like, load_array, pixels_for, scatter_valid
 from .reduce import GRID_MAX_CHANNELS, UnitGrid, label_pixels, reduce_pixels
 
 FORMAT = "napari-cluster-seg model"
@@ -97,7 +97,7 @@ class ClusterModel:
         self, image, *, channel_axis=None, rgb=None, time_axis=None, mask=None, spacing=None, max_bytes=None
     ):
         """The model's pixel data of ``image`` (see :meth:`predict` for the options)."""
-        image = load_array(image, max_bytes=max_bytes)
+        image = array_like(image)  # loaded below, after the checks and the memory estimate
         p = self.params
         if rgb is not None and bool(rgb) != p.rgb:
             raise ValueError(
@@ -123,6 +123,8 @@ class ClusterModel:
             )
         if spacing is None and p.spacing is not None and image.ndim == self.ndim:
             spacing = p.spacing
+        run = replace(p, channel_axis=channel_axis, time_axis=time_axis)
+        image = load_array(image, max_bytes=max_bytes, params=run, mask=mask)
         pix = pixels_for(
             image,
             channel_axis=channel_axis,
