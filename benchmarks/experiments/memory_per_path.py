@@ -178,8 +178,8 @@ def case_image(name, side):
     return image, options, mask
 
 
-def run_one(name, side):
-    """Measure one case at one size in this process; print one JSON row."""
+def run_one(name, sides):
+    """Measure one case at the given sizes (smallest first) in this process; one JSON row each."""
     from napari_cluster_seg import cluster_image
     from napari_cluster_seg.core import _accel
     from napari_cluster_seg.core._params import validate_params
@@ -187,44 +187,47 @@ def run_one(name, side):
 
     small, options, small_mask = case_image(name, 96)
     cluster_image(small, mask=small_mask, **options)  # warm-up: imports, numba, thread pool
-    image, options, mask = case_image(name, side)
-    traced, rss = peak_extra_memory(lambda: cluster_image(image, mask=mask, **options))
-    opts = {k: v for k, v in options.items() if k != "n_clusters"}
-    params = validate_params(image.ndim, n_clusters=options["n_clusters"], **opts)
-    est = estimate_memory(image.shape, image.dtype, params, masked=mask is not None, in_memory=True,
-                          contiguous=image.flags.c_contiguous)
-    row = {"case": name, "side": side, "pixels": int(np.prod(image.shape[:2])) if image.ndim < 4 else None,
-           "image_mb": image.nbytes / 2**20, "traced_mb": traced / 2**20, "rss_mb": rss / 2**20,
-           "peak_mb": max(traced, rss) / 2**20, "estimate_mb": est / 2**20,
-           "ratio": est / max(traced, rss, 1), "numba": _accel.enabled()}
-    print(json.dumps(row), flush=True)
+    for side in sides:
+        image, options, mask = case_image(name, side)
+        traced, rss = peak_extra_memory(lambda: cluster_image(image, mask=mask, **options))
+        opts = {k: v for k, v in options.items() if k != "n_clusters"}
+        params = validate_params(image.ndim, n_clusters=options["n_clusters"], **opts)
+        est = estimate_memory(image.shape, image.dtype, params, masked=mask is not None, in_memory=True,
+                              contiguous=image.flags.c_contiguous)
+        row = {"case": name, "side": side, "image_mb": image.nbytes / 2**20, "traced_mb": traced / 2**20,
+               "rss_mb": rss / 2**20, "peak_mb": max(traced, rss) / 2**20, "estimate_mb": est / 2**20,
+               "ratio": est / max(traced, rss, 1), "numba": _accel.enabled()}
+        print(json.dumps(row), flush=True)
+        del image, mask
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--one", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=2, metavar=("CASE", "SIDES"), help=argparse.SUPPRESS)
     parser.add_argument("--case", action="append", help="run only these cases")
     parser.add_argument("--quick", action="store_true", help="the two smaller sizes only")
     parser.add_argument("--big", action="store_true", help="add the large images of BIG")
     args = parser.parse_args(argv)
     if args.one:
-        return run_one(args.one[0], int(args.one[1]))
-    jobs = [(name, side) for name in CASES for side in (SIZES[:2] if args.quick else SIZES)]
-    jobs += [(name, side) for name in PIXEL_CASES for side in PIXEL_SIZES]
+        return run_one(args.one[0], [int(x) for x in args.one[1].split(",")])
+    jobs = {name: list(SIZES[:2] if args.quick else SIZES) for name in CASES}
+    jobs.update({name: list(PIXEL_SIZES) for name in PIXEL_CASES})
     if args.big:
-        jobs += list(BIG.items())
+        for name, side in BIG.items():
+            jobs[name].append(side)
     if args.case:
-        jobs = [job for job in jobs if job[0] in args.case]
+        jobs = {name: sides for name, sides in jobs.items() if name in args.case}
+    print(f"numba: {os.environ.get('NAPARI_CLUSTER_SEG_NUMBA', '1') != '0'}; sizes in MB")
     print(f"{'case':34s} {'side':>5s} {'image':>8s} {'traced':>8s} {'rss':>8s} {'estimate':>9s} {'ratio':>6s}")
-    for name, side in jobs:
-        out = subprocess.run([sys.executable, __file__, "--one", name, str(side)], capture_output=True,
-                             text=True, env=os.environ)
+    for name, sides in jobs.items():
+        cmd = [sys.executable, __file__, "--one", name, ",".join(map(str, sides))]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+        for line in out.stdout.strip().splitlines():
+            r = json.loads(line)
+            print(f"{name:34s} {r['side']:5d} {r['image_mb']:8.1f} {r['traced_mb']:8.1f} {r['rss_mb']:8.1f} "
+                  f"{r['estimate_mb']:9.1f} {r['ratio']:6.2f}", flush=True)
         if out.returncode:
-            print(f"{name:34s} {side:5d} failed: {out.stderr.strip().splitlines()[-1]}")
-            continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{name:34s} {side:5d} {r['image_mb']:8.1f} {r['traced_mb']:8.1f} {r['rss_mb']:8.1f} "
-              f"{r['estimate_mb']:9.1f} {r['ratio']:6.2f}", flush=True)
+            print(f"{name:34s} failed: {out.stderr.strip().splitlines()[-1]}", flush=True)
 
 
 if __name__ == "__main__":
