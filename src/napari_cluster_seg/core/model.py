@@ -182,6 +182,9 @@ class ClusterModel:
             Pixel size per spatial axis (for spatial-coordinate features and
             anisotropic filters). Default: the model's, for an image with as
             many dimensions as the fitted one.
+        max_bytes : int, optional
+            Memory limit, checked before a lazy image is computed (see
+            :func:`cluster_image`).
 
         Returns
         -------
@@ -192,7 +195,8 @@ class ClusterModel:
         Raises
         ------
         ValueError
-            If the image's channels do not match the model's.
+            If the image's channels do not match the model's, or the run would
+            not fit in memory.
         """
         return self._predict(image, **options)[0]
 
