@@ -30,30 +30,42 @@ from .reduce import (
 )
 from .regions import EXACT_MAX_PIXELS, MAX_SLIC_PIXELS
 
-#: Bytes per distinct point (per channel / per point) while reducing and fitting: raw means,
-#: weights, codes and normalised points with their temporaries.
-POINT_BYTES = 64
-POINT_CHANNEL_BYTES = 32
-#: Bytes per point of K-means in one dimension, per cluster (the table of split points) and fixed.
-KMEANS_1D_BYTES = 160
-#: Bytes per point of multichannel K-means (coreset codes, labels, distances, the refining pass).
-KMEANS_ND_BYTES = 96
-#: Bytes per point of coarsening points into units (cell codes, counts, sorting).
-COARSEN_BYTES = 160
-#: Square matrices of units the agglomerative linkage holds at once (distances and temporaries).
-LINKAGE_MATRICES = 5
-#: Bytes per pixel of a frame for the clean-up (region labels, neighbour pairs).
-CLEANUP_BYTES = 120
-#: Bytes per SLIC pixel (float64 copies, distances, labels in scikit-image's slic) per channel and
-#: fixed.
-SLIC_BYTES = 64
-SLIC_CHANNEL_BYTES = 24
-#: Bytes per pixel of connected Ward on single pixels (edges, heap, node tables).
+#: Bytes per distinct point kept from the reduction to the end (raw means, weights, codes,
+#: normalised points), per channel and fixed.
+POINT_BYTES = 24
+POINT_CHANNEL_BYTES = 16
+#: Bytes per point of the exact one-dimensional K-means (prefix sums, the vectorised recursion's
+#: tasks) and per point and cluster (its table of split points).
+KMEANS_1D_BYTES = 360
+#: Bytes per point (fixed and per channel) of multichannel K-means (coreset codes, labels and
+#: distances of the refining pass) and of coarsening points into units (cell codes, sorting).
+FIT_BYTES = 28
+FIT_CHANNEL_BYTES = 20
+#: Square matrices of units the agglomerative linkage holds at once (distances, temporaries).
+LINKAGE_MATRICES = 3.3
+#: Bytes per pixel of a frame for the clean-up (region labels, neighbour pairs; measured on random
+#: labels, the worst case).
+CLEANUP_BYTES = 150
+#: Bytes per pixel of the chunks in flight in a pass over the pixels (codes, float64 values).
+CHUNK_PIXEL_BYTES = 16
+#: Bytes per cell of a grid's per-chunk tables (counts, float counts, sums) and per channel.
+CELL_BYTES = 16
+CELL_CHANNEL_BYTES = 8
+#: Floats per pixel of a filter block (the block, a response, the kept part).
+FILTER_BLOCK_FLOATS = 3
+#: Bytes per SLIC pixel (scikit-image's float64 copies, distances, labels) per channel and fixed.
+SLIC_BYTES = 56
+SLIC_CHANNEL_BYTES = 12
+#: ... and more with a mask (measured: about 64 MB more from 512² on).
+SLIC_MASK_BYTES = 64 * 2**20
+#: Bytes per pixel of connected Ward on single pixels (edges, heap, node tables), per channel.
 PIXEL_WARD_BYTES = 400
-#: Floats per pixel of a filter block (the block, responses, derivatives).
-FILTER_BLOCK_FLOATS = 12
-#: Allocations of any run that do not grow with the image (thread-pool chunks, small tables).
+PIXEL_WARD_CHANNEL_BYTES = 24
+#: Allocations of any run that do not grow with the image (small tables, thread arenas).
 FIXED_BYTES = 16 * 2**20
+#: Margin over the sum, for memory the allocator keeps after freeing it (resident memory
+#: exceeded the traced peak by up to this much).
+MARGIN = 1.1
 
 
 def _n_features(params, c: int, n_spatial: int) -> int:
@@ -64,6 +76,11 @@ def _n_features(params, c: int, n_spatial: int) -> int:
         + _count_filter_features(spec, n_spatial) * base
         + (n_spatial if spec.spatial_weight > 0 else 0)
     )
+
+
+def _in_flight(n: int, chunk: int) -> int:
+    """Pixels in the chunks that are processed at once in a pass over ``n`` pixels."""
+    return min(n_workers(), -(-n // chunk)) * min(n, chunk)
 
 
 def estimate_memory(
@@ -89,138 +106,134 @@ def estimate_memory(
         lazy image counts once loaded, and twice while loading.
     contiguous : bool
         The image is C-contiguous (else its pixel rows are copied).
+
+    Examples
+    --------
+    >>> from napari_cluster_seg.core._params import validate_params
+    >>> grey = validate_params(2, n_clusters=3)
+    >>> round(estimate_memory((10000, 10000), "uint8", grey, in_memory=True) / 1e6)  # MB: the labels
+    127
     """
     if params is None:
         params = validate_params(len(shape), n_clusters=3)
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in shape)
-    ndim = len(shape)
-    ca, ta = params.channel_axis, params.time_axis
-    c_in = shape[ca] if ca is not None and ca < ndim else 1
     total = math.prod(shape)
     if total == 0:
         return 0
+    ndim = len(shape)
+    ca, ta = params.channel_axis, params.time_axis
+    c_in = shape[ca] if ca is not None and ca < ndim else 1
     c = min(c_in, 3) if params.rgb else c_in
     n = total // c_in
-    frames = shape[ta] if ta is not None and ta < ndim else 1
-    n_frame = n // max(frames, 1)
+    n_frame = n // (shape[ta] if ta is not None and ta < ndim else 1)
     n_spatial = ndim - (ca is not None) - (ta is not None)
     b = dtype.itemsize
     k = params.n_clusters
     lab_b = 1 if k < 256 else 2
-    workers = n_workers()
-    is_float = dtype.kind in "fc"
-    invalid = masked or is_float
+    invalid = masked or dtype.kind in "fc"
     features = params.features.active
     hierarchical = params.method != "kmeans"
 
-    # -- pixel rows: what stays (values, valid mask) and the peak while making them
-    copy_layout = not contiguous or (ca is not None and ca != ndim - 1)
-    layout = n * c * b if copy_layout else 0
+    # -- the pixel rows: what stays until the end (keep) and the peak while making them (prep)
+    layout = n * c * b if not contiguous or (ca is not None and ca != ndim - 1) else 0
     if features:
         vc, vb = _n_features(params, c, n_spatial), 4
-        channels = n * max(c, 3 if params.features.color_space != "rgb" else c) * 4
-        block = min(n_frame, int(BLOCK_PIXELS * 1.5)) * FILTER_BLOCK_FLOATS * 4 if params.features.filters else 0
         values = n * vc * 4
+        channels = n * (3 if params.features.color_space != "rgb" else c) * 4 * (2 if invalid else 1)
+        block = min(n_frame, 2 * BLOCK_PIXELS) * FILTER_BLOCK_FLOATS * 4 if params.features.filters else 0
         keep = values + (n * c * b if invalid else 0)  # features, and the channel values (copied if masked)
-        prep = channels * (2 if invalid else 1) + 2 * values + max(block, values if invalid else 0)
+        prep = layout + max(channels + values + block, 2 * values + (values if invalid else 0))
     elif params.smoothing > 0:
         vc, vb = c, 4
         values = n * c * 4
-        smooth = 5 * n * 4 + n if invalid else min(c, workers) * 2 * n * 4
         keep = values
-        prep = values + smooth + (values if invalid else 0)
+        prep = layout + values + (5 * n * 4 + n if invalid else min(c, n_workers()) * 2 * n * 4)
     else:
         vc, vb = c, b
         keep = n * c * b if invalid else layout
         prep = layout + (n * c * b if invalid else 0)
     if invalid:
         keep += n
-        prep += n + n * c  # finite / mask, isfinite's temporary
-    prep += keep if features or params.smoothing > 0 else 0
+        prep += n + n * c  # the valid mask, isfinite's temporary
 
-    # -- reduction to weighted points (largest number of points the dtype allows)
+    # -- reduction to weighted points: at most as many as the dtype and grid allow
     sampled = vc > GRID_MAX_CHANNELS
-    values_integer = not (features or params.smoothing > 0) and dtype.kind in "uib"
+    integer = not (features or params.smoothing > 0) and dtype.kind in "uib"
+    chunks = _in_flight(n, 2 * CHUNK) * CHUNK_PIXEL_BYTES  # chunk temporaries of a pass
     table_space = 0  # the code space of the labelling table
-    reduce_tmp = 0
     if sampled:
         d = min(n, SAMPLE_POINTS)
-        reduce_tmp = 2 * n * 8  # row numbers of the sample's population
-    elif values_integer and c == 1 and dtype.kind in "ub" and b <= 2:
-        space = 2 ** (8 * b)
-        d = min(n, space)
-        table_space = space
-        reduce_tmp = 4 * space * 8
+        reduce = 2 * n * 8  # the sample's population
+    elif integer and c == 1 and dtype.kind in "ub" and b <= 2:
+        d = table_space = 2 ** (8 * b)
+        reduce = 5 * d * 8  # per-core histograms
+        chunks = 0
     else:
         grid_space = grid_levels(vc) ** vc
-        grid_tmp = (workers + 2) * grid_space * 8 * (vc + 3) + workers * 2 * CHUNK * 24
-        if values_integer:
+        tables = (min(n_workers(), -(-n // (2 * CHUNK))) + (n > 2 * CHUNK)) * grid_space
+        grid = tables * (CELL_BYTES + CELL_CHANNEL_BYTES * vc)
+        d, table_space, reduce = min(n, grid_space), grid_space, grid
+        if integer:
             space = 256**c if b == 1 and 256**c <= EXACT_SPACE else EXACT_SPACE
             if n * SORT_RATIO <= space:
-                exact_tmp = n * 40
+                exact = n * 64  # sorting the codes
             elif space <= COUNT_TABLE_MAX:
-                exact_tmp = (workers + 2) * space * 8 + workers * 2 * CHUNK * 16
+                exact = (n_workers() + 2) * space * 8
             else:
-                exact_tmp = max(n * 4 + 2 * n, 2**24 * 4) + min(n, space) * 40
-            d = min(n, space)
-            table_space = space
-            reduce_tmp = max(exact_tmp, grid_tmp if b > 1 else 0)
-        else:
-            d = min(n, grid_space)
-            table_space = grid_space
-            reduce_tmp = grid_tmp
+                exact = max(n * 6, 2**24 * 4)  # the codes (or numba's table of 2**24 counters)
+            d, table_space = min(n, space), space
+            reduce = max(exact, grid if b > 1 else 0)  # integers of a wider range are gridded
+        d = min(n, d)
     points = d * (POINT_BYTES + POINT_CHANNEL_BYTES * vc)
     if params.fit_stride > 1:
         m = -(-n // params.fit_stride ** max(n_spatial, 1))
-        points += 2 * n + m * vc * vb + m * 24
-
-    # -- fit on the points
+        points += 2 * n + m * (vc * vb + 24)
     if params.connected and params.normalize in ("none", "minmax"):
-        points = reduce_tmp = table_space = 0  # superpixels need no reduction
+        d = points = reduce = table_space = 0  # superpixels need no reduction
+    if params.connected:
+        chunks = max(chunks, _in_flight(n, CHUNK) * CHUNK_PIXEL_BYTES)  # the superpixels' sums
+
+    # -- the fit on the points (or on superpixels, or pixels)
     if hierarchical and params.connected:
-        fit = _connected(params, n, n_frame, vc, vb, invalid, lab_b)
-    elif hierarchical:
-        u = min(params.max_units, d)
-        fit = d * COARSEN_BYTES
-        if params.method == "agglomerative":
-            fit = max(fit, LINKAGE_MATRICES * u * u * 8)
-        if sampled:
-            fit = max(fit, workers * (CHUNK // 4) * (vc * 8 + 64)) + n * 2
-    elif vc == 1:
+        fit = _connected(params, n, n_frame, vc, vb, invalid)
+    elif vc == 1 and not hierarchical:
         fit = d * (KMEANS_1D_BYTES + 8 * k)
     else:
-        fit = d * KMEANS_ND_BYTES
-        if sampled:
-            fit = max(fit, workers * (CHUNK // 4) * (vc * 8 + 8 * k)) + n * 2
+        fit = d * (FIT_BYTES + FIT_CHANNEL_BYTES * vc)
+    if hierarchical and params.method == "agglomerative" and not params.connected:
+        u = min(params.max_units, d)
+        fit = max(fit, int(LINKAGE_MATRICES * u * u * 8))
+    if sampled:  # every pixel to its nearest centre or unit, in chunks of at most 2**21 distances
+        fit = max(fit, _in_flight(n, CHUNK // 4) * vc * 8 + n_workers() * 2**21 * 8) + n * 2
 
-    # -- labels: the lookup table, the labels of the valid pixels and of the image, clean-up
+    # -- labels: lookup table, labels of the valid pixels and of the image, clean-up
     unit_b = 2 if hierarchical else lab_b
-    table = table_space * unit_b if 0 < table_space <= EXACT_SPACE else 0
-    labelling = 0 if table else workers * CHUNK * 24
-    out = n * unit_b + (n * 2 if features and not sampled else 0)
-    result = n * lab_b * (2 if invalid or hierarchical else 1)
+    table = table_space * unit_b if table_space <= EXACT_SPACE else 0
+    labels = n * unit_b + (n * 2 if features and not sampled else 0)
+    labels += n * lab_b * ((invalid or hierarchical) + (hierarchical and invalid))
     clean = 0
     if params.min_size > 1 or params.hole_size > 0:
         clean = n_frame * CLEANUP_BYTES + n * lab_b
-    label_peak = max(table + labelling + out, out + result + clean)
 
-    run = keep + max(prep - keep, points + max(reduce_tmp, fit, label_peak))
-    run += FIXED_BYTES
+    # chunk temporaries count in every phase: worker threads' allocators keep them resident
+    run = max(prep, keep + points + chunks + max(reduce, fit, table + labels, labels + clean))
+    run = int(MARGIN * run) + FIXED_BYTES
     if not in_memory:
         loaded = total * b
         run = max(run + loaded, 2 * loaded + FIXED_BYTES)
-    return int(run)
+    return run
 
 
-def _connected(params, n, n_frame, vc, vb, invalid, lab_b) -> int:
+def _connected(params, n, n_frame, vc, vb, invalid) -> int:
     """Peak bytes of the connected flavour after the pixel rows: superpixels (SLIC) and their tree,
     or connected Ward on single pixels."""
     if params.method == "agglomerative" and params.linkage == "ward" and n <= EXACT_MAX_PIXELS:
-        return n * (PIXEL_WARD_BYTES + vc * 24)
-    slic_pixels = min(n_frame, MAX_SLIC_PIXELS)
-    slic = slic_pixels * (SLIC_BYTES + SLIC_CHANNEL_BYTES * vc)
-    image = n * vc * vb if invalid else 0
-    upscale = 2 * n_frame * 4 + (n_frame * 13 if invalid else 0)  # np.repeat, nearest-pixel fill
-    units = n * 4 + n * 6  # superpixel labels, unit of every pixel
-    return image + units + max(slic, upscale) + n * lab_b * 2
+        return n * (PIXEL_WARD_BYTES + PIXEL_WARD_CHANNEL_BYTES * vc)
+    slic = min(n_frame, MAX_SLIC_PIXELS) * (SLIC_BYTES + SLIC_CHANNEL_BYTES * vc)
+    if invalid:  # slic seeds a masked frame by K-means on the mask's coordinates
+        slic += SLIC_MASK_BYTES + min(n_frame, MAX_SLIC_PIXELS) * SLIC_BYTES
+    image = n * vc * vb if invalid else 0  # the valid pixels scattered back into an image
+    upscale = n * 4 + 2 * n_frame * 4 + (n_frame * 13 if invalid else 0)  # np.repeat, nearest fill
+    units = n * 10  # superpixel labels, the unit of every pixel
+    return image + max(slic, upscale, units)
