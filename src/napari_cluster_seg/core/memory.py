@@ -39,8 +39,8 @@ POINT_CHANNEL_BYTES = 16
 KMEANS_1D_BYTES = 360
 #: Bytes per point (fixed and per channel) of multichannel K-means (coreset codes, labels and
 #: distances of the refining pass) and of coarsening points into units (cell codes, sorting).
-FIT_BYTES = 28
-FIT_CHANNEL_BYTES = 20
+FIT_BYTES = 20
+FIT_CHANNEL_BYTES = 16
 #: Square matrices of units the agglomerative linkage holds at once (distances, temporaries).
 LINKAGE_MATRICES = 3.3
 #: Bytes per pixel of a frame for the clean-up (region labels, neighbour pairs; measured on random
@@ -177,7 +177,7 @@ def estimate_memory(
         if integer:
             space = 256**c if b == 1 and 256**c <= EXACT_SPACE else EXACT_SPACE
             if n * SORT_RATIO <= space:
-                exact = n * 64  # sorting the codes
+                exact = n * 96  # sorting the codes
             elif space <= COUNT_TABLE_MAX:
                 exact = (n_workers() + 2) * space * 8
             else:
