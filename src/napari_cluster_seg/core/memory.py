@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from . import _accel
 from ._params import validate_params
 from .features import BLOCK_PIXELS, _count_filter_features
 from .reduce import (
@@ -41,6 +42,8 @@ KMEANS_1D_BYTES = 360
 #: distances of the refining pass) and of coarsening points into units (cell codes, sorting).
 FIT_BYTES = 20
 FIT_CHANNEL_BYTES = 16
+#: ... and more without the compiled kernels (numpy's nearest centres: labels, distances).
+NUMPY_FIT_BYTES = 32
 #: Square matrices of units the agglomerative linkage holds at once (distances, temporaries).
 LINKAGE_MATRICES = 3.3
 #: Bytes per pixel of a frame for the clean-up (region labels, neighbour pairs; measured on random
@@ -200,7 +203,7 @@ def estimate_memory(
     elif vc == 1 and not hierarchical:
         fit = d * (KMEANS_1D_BYTES + 8 * k)
     else:
-        fit = d * (FIT_BYTES + FIT_CHANNEL_BYTES * vc)
+        fit = d * (FIT_BYTES + FIT_CHANNEL_BYTES * vc + (0 if _accel.enabled() else NUMPY_FIT_BYTES))
     if hierarchical and params.method == "agglomerative" and not params.connected:
         u = min(params.max_units, d)
         fit = max(fit, int(LINKAGE_MATRICES * u * u * 8))
