@@ -17,6 +17,7 @@ from .model import ClusterModel
 from .preprocess import (
     LUMA_WEIGHTS,
     Normalizer,
+    array_like,
     downsample_mask,
     fit_normalizer,
     fix_coordinates,
@@ -675,8 +676,9 @@ def _prepare(image, *, mask, max_bytes, **options):
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(unknown)}; the options are: {', '.join(OPTIONS)}.")
-    image = load_array(image, max_bytes=max_bytes)
-    params = validate_params(image.ndim, **options)
+    image = array_like(image)  # a lazy array stays lazy until its memory is checked
+    params = validate_params(len(image.shape), **options)
+    image = load_array(image, max_bytes=max_bytes, params=params, mask=mask)
     rng = np.random.default_rng(params.random_state)
     yield Progress("preparing pixels" + (" (smoothing)" if params.smoothing else ""), 0.05)
     pix = pixels_for(
@@ -777,8 +779,9 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
     image : array-like
         2D or nD image: grey, RGB(A) (``rgb=True``), multichannel
         (``channel_axis``), 3D stack or time series, integer or float. Lazy
-        arrays (dask) are loaded after a memory check. NaN / infinite pixels
-        are not clustered (label 0).
+        arrays (dask, zarr, xarray: any object with ``shape`` and ``dtype``)
+        are computed only after the memory check (see ``max_bytes``). NaN /
+        infinite pixels are not clustered (label 0).
     n_clusters : int, default 3
         Number of clusters k, at least 2 and at most the number of distinct
         pixel values (colours).
@@ -866,7 +869,12 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
         Clean-up: regions of up to this many pixels enclosed by one label take
         that label.
     max_bytes : int, optional
-        Memory limit for loading a lazy image (default: available memory).
+        Most memory the run may add (default: the memory available now,
+        ``psutil.virtual_memory().available``). Before anything is loaded or
+        computed, :func:`~napari_cluster_seg.core.memory.estimate_memory`
+        estimates from the image's shape, dtype and these options what the
+        chosen path allocates at its peak (for a lazy image, the loaded
+        image too); above the limit the run is a ``ValueError``.
 
     Returns
     -------

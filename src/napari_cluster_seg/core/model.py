@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from ._params import ClusterParams, check_bool, check_spacing, labels_dtype, nor
 from .cleanup import clean_labels
 from .features import feature_names
 from .kmeans import assign_nearest, nearest_center
-from .preprocess import Normalizer, load_array, pixels_for, scatter_valid
+from .preprocess import Normalizer, array_like, load_array, pixels_for, scatter_valid
 from .reduce import GRID_MAX_CHANNELS, UnitGrid, label_pixels, reduce_pixels
 
 FORMAT = "napari-cluster-seg model"
@@ -239,7 +239,7 @@ class ClusterModel:
         self, image, *, channel_axis=None, rgb=None, time_axis=None, mask=None, spacing=None, max_bytes=None
     ):
         """The model's pixel data of ``image`` (see :meth:`predict` for the options)."""
-        image = load_array(image, max_bytes=max_bytes)
+        image = array_like(image)  # loaded below, after the checks and the memory estimate
         p = self.params
         if rgb is not None and check_bool("rgb", rgb) != p.rgb:
             raise ValueError(
@@ -272,6 +272,8 @@ class ClusterModel:
         if spacing is None and p.spacing is not None and image.ndim == self.ndim:
             spacing = p.spacing
         spacing = check_spacing(spacing, n_spatial)
+        run = replace(p, channel_axis=channel_axis, time_axis=time_axis)
+        image = load_array(image, max_bytes=max_bytes, params=run, mask=mask)
         pix = pixels_for(
             image,
             channel_axis=channel_axis,
@@ -351,6 +353,9 @@ class ClusterModel:
             Pixel size per spatial axis (for spatial-coordinate features and
             anisotropic filters). Default: the model's, for an image with as
             many dimensions as the fitted one.
+        max_bytes : int, optional
+            Memory limit, checked before a lazy image is computed (see
+            :func:`cluster_image`).
 
         Returns
         -------
@@ -361,7 +366,8 @@ class ClusterModel:
         Raises
         ------
         ValueError
-            If the image's channels do not match the model's.
+            If the image's channels do not match the model's, or the run would
+            not fit in memory.
         """
         return self._predict(image, **options)[0]
 

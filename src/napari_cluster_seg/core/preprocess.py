@@ -1,33 +1,24 @@
 """From an image array to pixel features: loading, validity, smoothing, normalisation.
 
 The functions here work on plain numpy arrays (a dask or other lazy array is
-loaded by :func:`load_array` after a size check) and never modify their input.
+loaded by :func:`load_array` after a memory check that computes nothing) and
+never modify their input.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
+import psutil
 
 #: Rec. 709 luma weights, used to order RGB clusters by brightness.
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
 
 
 def available_memory() -> int:
-    """Bytes of memory currently available (Linux ``MemAvailable``), or a 4 GiB guess."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 4 * 1024**3
+    """Bytes of memory available to a new allocation now (``psutil.virtual_memory().available``)."""
+    return int(psutil.virtual_memory().available)
 
 
 def _format_bytes(n: float) -> str:
@@ -38,41 +29,116 @@ def _format_bytes(n: float) -> str:
     return f"{n:.1f} TB"  # pragma: no cover
 
 
-def load_array(data, *, max_bytes: int | None = None) -> np.ndarray:
-    """Return ``data`` as an in-memory numpy array, after checking that it fits.
-
-    Parameters
-    ----------
-    data : array-like
-        A numpy array (returned as is), or a lazy array such as a dask array.
-    max_bytes : int, optional
-        Largest working-set size accepted. Clustering needs about four times
-        the input's size at float32 precision (input, features, labels); the
-        default is the memory available now.
+def array_like(data):
+    """``data`` itself if it describes its ``shape`` and ``dtype`` (numpy, dask, zarr, xarray, ...),
+    else ``np.asarray(data)`` (lists and other sequences: nothing lazy to keep). Reads nothing.
 
     Raises
     ------
     ValueError
-        If the working set would not fit, with the sizes involved.
+        If the shape is not known (a dask array with chunks of unknown size,
+        e.g. after boolean indexing).
     """
-    shape = (
-        tuple(int(s) for s in np.shape(data))
-        if not hasattr(data, "shape")
-        else tuple(int(s) for s in data.shape)
+    if not (hasattr(data, "shape") and hasattr(data, "dtype")):
+        return np.asarray(data)
+    shape = tuple(data.shape)
+    unknown = [ax for ax, s in enumerate(shape) if not isinstance(s, (int, np.integer))]
+    if unknown:
+        raise ValueError(
+            f"the image's shape {shape} is not known along axis {unknown[0]} (a dask array with chunks "
+            "of unknown size, e.g. after boolean indexing); call data.compute_chunk_sizes() first, "
+            "or pass a numpy array."
+        )
+    return data
+
+
+def array_info(data) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of an array-like (see :func:`array_like`), without computing a lazy array.
+
+    Raises
+    ------
+    ValueError
+        If the shape is not known.
+    TypeError
+        If the dtype is not a numpy dtype.
+    """
+    data = array_like(data)
+    try:
+        dtype = np.dtype(data.dtype)
+    except TypeError:
+        raise TypeError(
+            f"the image's dtype {data.dtype!r} is not a numpy dtype; convert it to a numpy array first."
+        ) from None
+    return tuple(int(s) for s in data.shape), dtype
+
+
+def _too_large(shape, dtype, needed, limit, what="needs about"):
+    return ValueError(
+        f"the image of shape {shape} ({dtype}) {what} {_format_bytes(needed)} of memory to "
+        f"cluster, but only {_format_bytes(limit)} is available; crop it, open a lower "
+        "resolution level, or cluster a few frames at a time (or raise max_bytes)."
     )
-    dtype = np.dtype(getattr(data, "dtype", np.asarray(data).dtype))
-    n = int(np.prod(shape, dtype=np.int64))
-    needed = n * (dtype.itemsize + 3 * 4)
+
+
+def load_array(data, *, max_bytes: int | None = None, params=None, mask=None) -> np.ndarray:
+    """Return ``data`` as an in-memory numpy array, after checking that the run fits in memory.
+
+    Nothing is computed (or read) before the check: the shape and dtype of a
+    lazy array (dask, zarr, xarray, any object with ``shape`` and ``dtype``)
+    are enough for :func:`~napari_cluster_seg.core.memory.estimate_memory`.
+
+    Parameters
+    ----------
+    data : array-like
+        A numpy array (returned as is), a lazy array (computed after the
+        check; a dask array is written chunk by chunk into one numpy array),
+        or a sequence (converted with ``np.asarray``).
+    max_bytes : int, optional
+        Most memory the run may add (the loaded image included, for a lazy
+        one); default :func:`available_memory`.
+    params : ClusterParams, optional
+        The validated options of the run, so that the estimate follows the
+        path they choose; default those of a K-means run on a grey image.
+    mask : array of bool, optional
+        The run's mask (a masked run copies the valid pixels).
+
+    Raises
+    ------
+    ValueError
+        If the run would not fit (naming the sizes and the fix), if the
+        allocation fails anyway, or if a lazy array's shape is unknown.
+    """
+    from .memory import estimate_memory
+
+    data = array_like(data)
+    shape, dtype = array_info(data)
+    in_memory = isinstance(data, np.ndarray)
+    needed = estimate_memory(
+        shape,
+        dtype,
+        params,
+        masked=mask is not None,
+        in_memory=in_memory,
+        contiguous=data.flags.c_contiguous if in_memory else True,
+    )
     limit = available_memory() if max_bytes is None else int(max_bytes)
     if needed > limit:
-        raise ValueError(
-            f"the image of shape {shape} ({dtype}) needs about {_format_bytes(needed)} of memory to "
-            f"cluster, but only {_format_bytes(limit)} is available; crop it, open a lower "
-            "resolution level, or cluster a few frames at a time."
-        )
-    if isinstance(data, np.ndarray):
+        raise _too_large(shape, dtype, needed, limit)
+    if in_memory:
         return data
-    if hasattr(data, "compute"):
+    try:
+        return _compute(data, shape, dtype)
+    except MemoryError:
+        raise _too_large(shape, dtype, needed, available_memory(), "could not be loaded: it needs") from None
+
+
+def _compute(data, shape, dtype) -> np.ndarray:
+    """A lazy array's values as a numpy array (a dask array: written block by block into one)."""
+    if type(data).__module__.split(".")[0] == "dask" and hasattr(data, "store"):
+        out = np.empty(shape, dtype)
+        data.store(out, lock=False)
+        return out
+    if hasattr(data, "compute"):  # xarray and the like
         data = data.compute()
     return np.asarray(data)
 
