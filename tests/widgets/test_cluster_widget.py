@@ -184,6 +184,38 @@ def test_nuclei_3d_sample_and_dask_layer(cluster_widget, run_widget):
     np.testing.assert_allclose(outs[0].scale, (2.0, 0.5, 0.5))
 
 
+def test_lazy_layers_too_large_for_memory_are_refused_before_loading(cluster_widget, monkeypatch, qtbot):
+    """The core's memory check sees the run's path and a lazy layer unloaded (also two lazy channel
+    layers, stacked lazily): a clear error in the status line, no result, the layers untouched."""
+    da = pytest.importorskip("dask.array")
+    from napari_cluster_seg.core import preprocess
+
+    viewer, widget = cluster_widget
+    data = np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
+    computed = []
+
+    def counted(block):
+        computed.append(block.shape)
+        return block
+
+    lazy = viewer.add_image(da.from_array(data, chunks=32).map_blocks(counted), name="lazy")
+    other = viewer.add_image(da.from_array(data[::-1], chunks=32).map_blocks(counted), name="other")
+    monkeypatch.setattr(preprocess, "available_memory", lambda: 1000)  # a 1 kB machine
+    widget.image.value = lazy
+    for extras in ([], [other]):
+        widget.extra_channels.value = extras
+        computed.clear()  # napari computes what it shows; the run must compute nothing
+        widget.run.clicked()
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
+        assert "of memory" in widget.status.value and "crop it" in widget.status.value, widget.status.value
+        assert labels_layers(viewer) == [] and computed == []
+    monkeypatch.undo()
+    widget.run.clicked()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
+    assert labels_layers(viewer)[0].data.shape == (64, 64)
+    np.testing.assert_array_equal(np.asarray(lazy.data), data)
+
+
 def test_rerun_replaces_data_of_the_same_layer_unless_new_layer(cluster_widget, run_widget, bands):
     viewer, widget = cluster_widget
     img, _ = bands

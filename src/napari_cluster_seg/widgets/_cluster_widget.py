@@ -27,7 +27,6 @@ from ..core import (
     cluster_table,
     iter_cluster_image,
     iter_scan_n_clusters,
-    load_array,
     warm_up,
     write_table_csv,
 )
@@ -68,8 +67,17 @@ class Job:
 
 
 def _job_image(job: Job):
-    arrays = [load_array(a) for a in job.arrays]
-    return arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=-1)
+    """The job's image, not loaded: the core checks the memory a run needs (for its path and
+    options) before it loads a lazy array. Several channel layers are stacked, lazily when any
+    of them is lazy (dask comes with napari)."""
+    arrays = job.arrays
+    if len(arrays) == 1:
+        return arrays[0]
+    if all(isinstance(a, np.ndarray) for a in arrays):
+        return np.stack(arrays, axis=-1)
+    import dask.array as da  # only for lazy layers
+
+    return da.stack([da.asarray(a) for a in arrays], axis=-1)
 
 
 def run_job(job: Job):
