@@ -330,7 +330,7 @@ def check_raised(err, case):
         cl = _channel_values(case)
         vals = cl[_valid(case, cl)]
         distinct = np.unique(vals.astype(np.float64) if vals.dtype.kind == "f" else vals, axis=0).shape[0]
-        assert int(m.group(1)) == distinct, f"claims {m.group(1)} distinct values, there are {distinct}: {err}"
+        assert int(m.group(1)) == distinct, f"says {m.group(1)} distinct values, there are {distinct}: {err}"
 
 
 def _order_key(res, case, cl, valid):
