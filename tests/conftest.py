@@ -2,6 +2,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+#: Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (default; derandomised, so CI is stable)
+#: and "long" (random, thousands of examples: a fuzzing run of tests/core/test_properties.py).
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, print_blob=True)
+settings.register_profile("long", max_examples=3000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 #: The project's shared data folder (beside the project root); tests skip when it is absent.
 SHARED_DATA = Path(
