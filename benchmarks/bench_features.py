@@ -183,7 +183,8 @@ def engine():
     import numba
 
     layer = numba.config.THREADING_LAYER
-    return f"numba {numba.__version__}, threading layer setting {layer!r}, {numba.config.NUMBA_NUM_THREADS} threads"
+    threads = numba.config.NUMBA_NUM_THREADS
+    return f"numba {numba.__version__}, threading layer setting {layer!r}, {threads} threads"
 
 
 def main(argv=None):
