@@ -103,3 +103,25 @@ def test_cluster_image_progress_with_many_features(method):
     )
     assert all(isinstance(s, str) for s, _ in steps)
     assert [f for _, f in steps] == sorted(f for _, f in steps) and steps[-1][1] == 1.0
+
+
+def test_shared_silhouettes_equal_sklearn(monkeypatch):
+    """One pass over the pairwise distances (in blocks) scores every k as scikit-learn would,
+    singletons (score 0), label gaps and one-cluster labellings (NaN) included."""
+    from sklearn.metrics import silhouette_score
+
+    from napari_cluster_seg.core import choose_k
+
+    monkeypatch.setattr(choose_k, "SILHOUETTE_BLOCK", 7 * 250)  # several blocks of 7 rows
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(c, 1.0, (60, 3)) for c in (0, 4, 9)] + [rng.normal(0, 1, (10, 3))])
+    x[5] = x[6]  # a zero distance off the diagonal
+    labelings = [rng.integers(0, k, x.shape[0]) for k in (2, 3, 7)]
+    labelings.append(np.repeat([0, 1, 2, 3], [60, 60, 60, 10]) * 5)  # labels with gaps
+    singleton = labelings[1].copy()
+    singleton[0] = 9
+    labelings += [singleton, np.zeros(x.shape[0], int)]
+    scores = choose_k._silhouettes(x, labelings)
+    expected = [silhouette_score(x, lab) for lab in labelings[:-1]]
+    np.testing.assert_allclose(scores[:-1], expected, rtol=1e-10, atol=1e-12)
+    assert np.isnan(scores[-1])

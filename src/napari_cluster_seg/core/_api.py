@@ -352,12 +352,42 @@ def _too_many_clusters(k, n_distinct, n_channels, exact):
     )
 
 
-def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
-    """Generator: K-means fitted on the points with positive fit weight; returns the centres
-    (sorted) and every point's nearest centre (from the last Lloyd pass when it saw every point)."""
-    k = params.n_clusters
+@dataclass
+class _Coresets:
+    """What every K-means fit on a set of points starts from, whatever k: the points with positive
+    fit weight (rows ``use``), the coreset Lloyd converges on and the smaller one the seedings
+    are tried on (None when there are too few points for it)."""
+
+    use: np.ndarray
+    pts: np.ndarray
+    w: np.ndarray
+    fit: tuple
+    seed: tuple | None
+
+
+def _kmeans_coresets(points, fit_w) -> _Coresets:
+    # Large point sets: try the n_init seedings on a small coreset (points merged on a coarse
+    # grid), run Lloyd to convergence on a larger one, then finish with REFINE_PASSES Lloyd
+    # iteration(s) on all points: as good as Lloyd on all points (tested), far cheaper.
     use = np.flatnonzero(fit_w > 0)
     pts, w = points[use], fit_w[use]
+    n_feat = pts.shape[1]
+    fit, seed = (pts, w), None
+    if n_feat > 1 and pts.shape[0] > FIT_POINTS:
+        fit = grid_group(pts, w, max(2, int(FIT_POINTS ** (1 / n_feat))))
+    if n_feat > 1 and fit[0].shape[0] > 4 * SEED_POINTS:
+        seed = grid_group(fit[0], fit[1], max(2, int(SEED_POINTS ** (1 / n_feat))))
+    return _Coresets(use, pts, w, fit, seed)
+
+
+def _fit_kmeans(points, fit_w, params: ClusterParams, rng, coresets: _Coresets | None = None):
+    """Generator: K-means fitted on the points with positive fit weight; returns the centres
+    (sorted) and every point's nearest centre (from the last Lloyd pass when it saw every point).
+    ``coresets`` (:func:`_kmeans_coresets` of the same points) saves that work when several k are
+    fitted."""
+    k = params.n_clusters
+    c = _kmeans_coresets(points, fit_w) if coresets is None else coresets
+    use, pts, w = c.use, c.pts, c.w
     if pts.shape[1] == 1:
         order = np.argsort(pts[:, 0], kind="stable")
         x, wx = pts[order, 0], w[order]
@@ -366,17 +396,11 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
         yield 1.0
         centers = centers[:, None]
         return centers, nearest_center(points, centers)
-    # Large point sets: try the n_init seedings on a small coreset (points merged on a coarse
-    # grid), run Lloyd to convergence on a larger one, then finish with REFINE_PASSES Lloyd
-    # iteration(s) on all points: as good as Lloyd on all points (tested), far cheaper.
-    n_feat = pts.shape[1]
-    fit_pts, fit_wts = pts, w
-    if pts.shape[0] > FIT_POINTS:
-        fit_pts, fit_wts = grid_group(pts, w, max(2, int(FIT_POINTS ** (1 / n_feat))))
+    fit_pts, fit_wts = c.fit
     tol = 1e-4 if fit_pts is not pts else 1e-5
     inits = [None]
-    if fit_pts.shape[0] > 4 * SEED_POINTS:
-        seed_pts, seed_w = grid_group(fit_pts, fit_wts, max(2, int(SEED_POINTS ** (1 / n_feat))))
+    if c.seed is not None:
+        seed_pts, seed_w = c.seed
         if seed_pts.shape[0] >= k:
             runs = []
             for i in range(params.n_init):

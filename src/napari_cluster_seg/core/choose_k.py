@@ -11,6 +11,7 @@ from ._api import (
     _build_hierarchy,
     _cluster_stats,
     _fit_kmeans,
+    _kmeans_coresets,
     _prepare,
     _too_many_clusters,
     as_progress,
@@ -55,12 +56,54 @@ class KScan:
     RULE = "highest silhouette score"
 
 
-def _silhouette(features, labels):
-    from sklearn.metrics import silhouette_score
+#: Distances per block of rows when scoring silhouettes (2 MB in float64: a block stays in cache).
+SILHOUETTE_BLOCK = 2**18
 
-    if np.unique(labels).size < 2:
-        return float("nan")
-    return float(silhouette_score(features, labels))
+
+def _silhouettes(features: np.ndarray, labelings: list) -> np.ndarray:
+    """Mean silhouette coefficient of every labelling of the rows of ``features``: scikit-learn's
+    ``silhouette_score`` (Euclidean) up to float rounding, from one pass over the pairwise
+    distances (in blocks of rows) shared by all labellings. NaN for a labelling with fewer than
+    two clusters, or with as many clusters as rows."""
+    x = np.asarray(features, np.float64)
+    n = x.shape[0]
+    codes, freqs, columns = [], [], 0
+    for labels in labelings:
+        _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+        codes.append(columns + inverse.ravel())
+        freqs.append(counts)
+        columns += counts.size
+    onehot = np.zeros((n, columns))  # distances @ onehot: every row's summed distance to each cluster
+    for code in codes:
+        onehot[np.arange(n), code] = 1.0
+    sq = np.einsum("ij,ij->i", x, x)
+    sums = np.empty((n, columns))
+    step = max(1, SILHOUETTE_BLOCK // n)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        d = x[start:stop] @ (-2 * x.T)  # as scikit-learn's euclidean_distances
+        d += sq[start:stop, None]
+        d += sq
+        np.maximum(d, 0, out=d)
+        d[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        np.sqrt(d, out=d)
+        sums[start:stop] = d @ onehot
+    scores = []
+    for code, counts in zip(codes, freqs):
+        if not 2 <= counts.size <= n - 1:
+            scores.append(float("nan"))
+            continue
+        first = code.min()
+        cluster = code - first
+        dist = sums[:, first : first + counts.size].copy()
+        rows = np.arange(n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            intra = dist[rows, cluster] / (counts[cluster] - 1)
+            dist[rows, cluster] = np.inf
+            inter = (dist / counts).min(axis=1)
+            sil = (inter - intra) / np.maximum(intra, inter)
+        scores.append(float(np.nan_to_num(sil).mean()))  # NaN: a cluster of one, whose score is 0
+    return np.asarray(scores)
 
 
 def iter_scan_n_clusters(
@@ -108,12 +151,13 @@ def iter_scan_n_clusters(
         else:
             sample_points = red.point_index(pix.values[sample])
         raw, weights, total_sq = red.raw_points, red.weights, red.total_sq
+        coresets = _kmeans_coresets(prep.points, prep.fit_w)  # the same for every k
 
         def fit(k):
             # a fresh generator per k: each fit is the one cluster_image makes with this random_state
             rng = np.random.default_rng(params.random_state)
             fit_params = replace(params, n_clusters=int(k))
-            _, labels = yield from _fit_kmeans(prep.points, prep.fit_w, fit_params, rng)
+            _, labels = yield from _fit_kmeans(prep.points, prep.fit_w, fit_params, rng, coresets)
             return labels, sample_points
     else:
         gen = _build_hierarchy(prep)
@@ -132,16 +176,17 @@ def iter_scan_n_clusters(
 
     n = float(weights.sum())
     _, _, total = _cluster_stats(raw, weights, np.zeros(raw.shape[0], np.intp), 1, total_sq, normalizer)
-    inertia, silhouette, ch = [], [], []
+    inertia, sample_labels, ch = [], [], []
     for i, k in enumerate(ks):
         labels, sample_index = yield from as_progress(
-            fit(k), f"scoring k = {k}", 0.5 + 0.5 * i / ks.size, 0.5 / ks.size
+            fit(k), f"scoring k = {k}", 0.5 + 0.45 * i / ks.size, 0.45 / ks.size
         )
         _, _, wcss = _cluster_stats(raw, weights, labels, int(k), total_sq, normalizer)
         inertia.append(wcss)
         ch.append((total - wcss) / (k - 1) / (wcss / (n - k)) if wcss > 0 and n > k else float("inf"))
-        silhouette.append(_silhouette(sample_features, labels[sample_index]))
-    silhouette = np.asarray(silhouette)
+        sample_labels.append(labels[sample_index])
+    yield Progress("silhouette scores", 0.96)
+    silhouette = _silhouettes(sample_features, sample_labels)
     suggested = int(ks[np.nanargmax(silhouette)]) if np.isfinite(silhouette).any() else int(ks[0])
     yield Progress("done", 1.0)
     return KScan(ks, np.asarray(inertia), silhouette, np.asarray(ch), suggested)

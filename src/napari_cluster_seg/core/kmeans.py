@@ -217,10 +217,12 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
 
     points = np.asarray(points, np.float64)
     weights = np.asarray(weights, np.float64)
-    total = weights.sum()
-    mean = weights @ points / total  # not np.average(axis=0): slow for few columns
-    variance = float(weights @ _sq_norms(points - mean)) / total
-    threshold = tol * max(variance, np.finfo(float).tiny)
+    threshold = 0.0  # one iteration (a refinement pass) never tests convergence: no variance needed
+    if max_iter > 1:
+        total = weights.sum()
+        mean = weights @ points / total  # not np.average(axis=0): slow for few columns
+        variance = float(weights @ _sq_norms(points - mean)) / total
+        threshold = tol * max(variance, np.finfo(float).tiny)
     best = None
     runs = 1 if init is not None else n_init
     for run in range(runs):

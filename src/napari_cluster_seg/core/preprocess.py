@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import psutil
 
+from . import _accel
+
 #: Rec. 709 luma weights, used to order RGB clusters by brightness.
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
 
@@ -205,6 +207,44 @@ class PixelData:
         return self.values.shape[1]
 
 
+def _feature_kernels():
+    """The compiled feature kernels, or None (numba missing or disabled)."""
+    if not _accel.enabled():
+        return None
+    try:
+        from . import _feature_kernels
+    except ImportError:
+        return None
+    return _feature_kernels
+
+
+def gaussian_weights(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """The 1D Gaussian kernel scipy.ndimage.gaussian_filter uses (radius ``int(truncate * sigma +
+    0.5)``, the same float64 numbers)."""
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / (sigma * sigma) * x**2)
+    return phi / phi.sum()
+
+
+def _smooth_compiled(kernels, image_cl: np.ndarray, sigma: float, time_axis: int | None, out: np.ndarray):
+    """Gaussian smoothing of every channel (last axis) along the spatial axes, compiled: the first
+    axis from the input into ``out``, the others in place; scipy's numbers (see _feature_kernels)."""
+    src = np.ascontiguousarray(image_cl, dtype=np.float32)
+    shape = src.shape
+    w = gaussian_weights(sigma)
+
+    def along(arr, axis):  # (before, along, after) view of a C-contiguous array
+        return arr.reshape(int(np.prod(shape[:axis])), shape[axis], -1)
+
+    axes = [ax for ax in range(src.ndim - 1) if ax != time_axis]
+    with _accel._LOCK:
+        kernels.smooth_first_axis(along(src, axes[0]), along(out, axes[0]), w)
+        for ax in axes[1:]:
+            kernels.smooth_axis_inplace(along(out, ax), w)
+    return out
+
+
 def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: int | None):
     """Gaussian smoothing along spatial axes, ignoring non-finite pixels (normalised convolution)."""
     from scipy import ndimage
@@ -213,6 +253,9 @@ def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: i
 
     spatial_sigma = [0.0 if ax == time_axis else sigma for ax in range(image_cl.ndim - 1)]
     out = np.empty(image_cl.shape, np.float32)
+    kernels = _feature_kernels()
+    if kernels is not None and finite.all() and image_cl.ndim > 1 and any(s > 0 for s in spatial_sigma):
+        return _smooth_compiled(kernels, image_cl, sigma, time_axis, out)
     if finite.all():  # plain smoothing, channels in parallel (scipy releases the GIL)
 
         def one(c):

@@ -1,0 +1,54 @@
+"""Compiled (numba) kernels of the feature path: Gaussian smoothing along one axis.
+
+Imported only through :func:`.features.compiled_smoothing`, which falls back to
+scipy when numba is missing or disabled. The sums are scipy.ndimage's
+(``correlate1d`` with a symmetric kernel, ``mode="nearest"``): float64
+accumulation in the same order, float32 results, so the output equals
+``scipy.ndimage.gaussian_filter`` on float32 input. Every output element is
+computed by one thread, so results do not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True)
+def smooth_first_axis(src, dst, w):
+    """``dst[p, i, q] = sum_j w[j] src[p, clamp(i + j - r), q]`` for (pre, n, post) arrays (``dst``
+    not ``src``); ``w`` symmetric, of length ``2 r + 1``."""
+    pre, n, post = src.shape
+    r = w.size // 2
+    for t in prange(pre * n):
+        p = t // n
+        i = t - p * n
+        acc = np.empty(post)
+        for q in range(post):
+            acc[q] = np.float64(src[p, i, q]) * w[r]
+        for j in range(r, 0, -1):
+            lo = max(i - j, 0)
+            hi = min(i + j, n - 1)
+            wj = w[r - j]
+            for q in range(post):
+                acc[q] += (np.float64(src[p, lo, q]) + np.float64(src[p, hi, q])) * wj
+        for q in range(post):
+            dst[p, i, q] = acc[q]
+
+
+@njit(parallel=True, cache=True)
+def smooth_axis_inplace(arr, w):
+    """The same along axis 1 of a (pre, n, post) array, in place (one slab ``arr[p]`` at a time)."""
+    pre, n, post = arr.shape
+    r = w.size // 2
+    for p in prange(pre):
+        line = np.empty((n, post))
+        for i in range(n):
+            for q in range(post):
+                line[i, q] = arr[p, i, q]
+        for i in range(n):
+            for q in range(post):
+                acc = line[i, q] * w[r]
+                for j in range(r, 0, -1):
+                    acc += (line[max(i - j, 0), q] + line[min(i + j, n - 1), q]) * w[r - j]
+                arr[p, i, q] = acc
