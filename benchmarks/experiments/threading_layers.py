@@ -17,7 +17,8 @@ idle for 0.2 s, and whole runs of ``cluster_image`` (RGB 2048² noisy photo,
 grey uint16 2048², a re-cut of a colour agglomerative tree).
 
 Run: ``python benchmarks/experiments/threading_layers.py`` (~3 min);
-``--src DIR`` imports the package from another checkout (an A/B of two versions).
+``--src DIR`` imports the package from another checkout; ``--src A,B`` runs both
+versions, interleaved (an A/B in the same minutes; the loading process runs B).
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ def configs():
     300,000 times after each region; named explicitly, so the package leaves it alone), OpenMP with
     passive waiting, workqueue, and tbb if installed."""
     found = [
-        ("default: no setting", {}),
+        ("default", {}),
         ("omp spinning", {"NUMBA_THREADING_LAYER": "omp", "GOMP_SPINCOUNT": "300000"}),
         ("omp passive", {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "passive"}),
         ("workqueue", {"NUMBA_THREADING_LAYER": "workqueue"}),
@@ -208,7 +209,9 @@ def configs():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--src", default=str(ROOT / "src"), help="the checkout's src/ to import")
+    parser.add_argument(
+        "--src", default=str(ROOT / "src"), help="the checkout's src/ to import; A,B: both, interleaved"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", default="", help="comma-separated config names to run (prefixes)")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
@@ -220,14 +223,21 @@ def main(argv=None):
         return busy()
     import numba
 
-    print(f"numba {numba.__version__}, {os.cpu_count()} cores; package from {args.src}")
+    srcs = args.src.split(",")
+    print(f"numba {numba.__version__}, {os.cpu_count()} cores")
+    for i, src in enumerate(srcs):
+        print(f"package {'ABCD'[i] + ': ' if len(srcs) > 1 else 'from '}{src}")
     wanted = [w for w in args.only.split(",") if w]
     chosen = [(n, extra) for n, extra in configs() if not wanted or any(n.startswith(w) for w in wanted)]
-    workers = {name: _start(args.src, extra, "--measure") for name, extra in chosen}
+    workers = {
+        (f"{'ABCD'[i]} " if len(srcs) > 1 else "") + name: _start(src, extra, "--measure")
+        for name, extra in chosen
+        for i, src in enumerate(srcs)
+    }
     layers = {name: json.loads(proc.stdout.readline())["layer"] for name, proc in workers.items()}
     try:
         for shared in (False, True):
-            loader = _start(args.src, {}, "--busy") if shared else None
+            loader = _start(srcs[-1], {}, "--busy") if shared else None
             if loader is not None:
                 loader.stdout.readline()  # compiled and clustering
             try:
@@ -240,10 +250,10 @@ def main(argv=None):
             what = "shared: a second process clustering in a loop" if shared else "quiet"
             print(f"\n== {what} (load average at the start {load:.1f}); median ms of {args.rounds} rounds")
             names = list(result)
-            print(f"{'step':55s}" + "".join(f" {n[:14]:>14s}" for n in names))
-            print(f"{'(layer in use)':55s}" + "".join(f" {layers[n][:14]:>14s}" for n in names))
+            print(f"{'step':55s}" + "".join(f" {n[:16]:>16s}" for n in names))
+            print(f"{'(layer in use)':55s}" + "".join(f" {layers[n][:16]:>16s}" for n in names))
             for step in result[names[0]]:
-                print(f"{step:55s}" + "".join(f" {result[n][step]:14.2f}" for n in names), flush=True)
+                print(f"{step:55s}" + "".join(f" {result[n][step]:16.2f}" for n in names), flush=True)
     finally:
         for proc in workers.values():
             proc.kill()

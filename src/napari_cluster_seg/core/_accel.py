@@ -273,7 +273,7 @@ def _build_args():
         grey_args[f"count_grey{name}"] = ("count_grey", (z(1, dtype), z((1, 1), np.int64)))
         for lut_name, lut in (("", np.uint8), ("_i16", np.int16)):
             grey_args[f"lookup_grey{name}{lut_name}"] = ("lookup_grey", (z(1, dtype), z(1, lut), z(1, lut)))
-    edge = z((1, 2), np.int64)[:, 0]  # a column of the edge list: not contiguous
+    edge = z((2, 2), np.int64)[:, 0]  # a column of the edge list: not contiguous
     return {
         "count_rgb8": ("count_rgb8", (rgb, z(1, np.uint32))),
         "lookup_rgb8": ("lookup_rgb8", (rgb, z(1, np.uint8), z(1, np.uint8))),
@@ -326,10 +326,10 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -
     elif values.dtype in (np.uint8, np.uint16) and c == 1 and not connected:
         bits = 8 * values.dtype.itemsize
         out += [f"count_grey{bits}", f"lookup_grey{bits}" + ("_i16" if tree else "")]
+    out += ["group_sums"]  # the clusters' statistics
     if connected:
         pixel_tree = method == "agglomerative" and n <= PARALLEL_ROWS
         return out + (["ward_greedy", "roots_after"] if pixel_tree else [])
-    out += ["group_sums"]  # the clusters' statistics
     if values.dtype.kind == "f" or c > 3 or tree:
         out += ["cell_codes"]  # the grid reduction; the hierarchies' units
     if c > 4:  # many features: every pixel goes to its nearest centre
