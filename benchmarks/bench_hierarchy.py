@@ -20,6 +20,14 @@ cluster in) are printed relative to scikit-learn's, with their adjusted Rand
 index. Connected Ward builds scikit-learn's own pixel tree up to 65,536 pixels
 (so at 128² and 256²: both 1) and a superpixel tree above.
 
+The first line says which numba, threading layer and OpenMP wait policy ran.
+Beside each time: the same run with the compiled kernels switched off ("numpy
+s", one run). The photo is followed by the same photo with camera-like noise
+(``bench_kmeans.noisy_photo``, 2.3 M distinct colours at 4096²); ``--layers``
+runs everything once per numba threading layer (subprocesses), ``--shared``
+runs the key cases (colour agglomerative and divisive at 4096², ``cut()`` at
+2048²) while a second process of this plugin keeps clustering in a loop.
+
 Run: ``.venv/bin/python benchmarks/bench_hierarchy.py`` (a few minutes).
 """
 
@@ -35,10 +43,20 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_kmeans import astronaut_rgb, engine, peak_extra_memory, stack_uint16, wcss  # noqa: E402
+from bench_kmeans import (  # noqa: E402
+    SharedLoad,
+    astronaut_rgb,
+    engine,
+    noisy_photo,
+    peak_extra_memory,
+    run_per_layer,
+    stack_uint16,
+    strip_option,
+    wcss,
+)
 
 from napari_cluster_seg import cluster_image  # noqa: E402
-from napari_cluster_seg.core import warm_up  # noqa: E402
+from napari_cluster_seg.core import _accel, warm_up  # noqa: E402
 
 K = 6
 K_RECUT = 10
@@ -67,6 +85,18 @@ def run_ours(image, rgb, memory=True, repeat=3, **kwargs):
     return result, elapsed, peak, t_cut
 
 
+def run_numpy(image, rgb, **kwargs):
+    """One run with the compiled kernels switched off: its time."""
+    saved = _accel._module
+    _accel._module = None
+    try:
+        t0 = time.perf_counter()
+        cluster_image(image, K, rgb=rgb, **kwargs)
+        return time.perf_counter() - t0
+    finally:
+        _accel._module = saved
+
+
 def run_sklearn(image, repeat=1):
     """scikit-learn's structured Ward: labels and the median time of ``repeat`` runs."""
     from sklearn.cluster import AgglomerativeClustering
@@ -85,11 +115,16 @@ def run_sklearn(image, repeat=1):
 def main(argv=None):
     from sklearn.metrics import adjusted_rand_score
 
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sklearn-512", action="store_true", help="also run scikit-learn at 512² (~1 min)")
     parser.add_argument("--quick", action="store_true", help="only up to 1024², scikit-learn at 128²")
+    parser.add_argument("--layers", action="store_true", help="once per numba threading layer (subprocesses)")
+    parser.add_argument("--shared", action="store_true", help="key cases, while a second process clusters")
     args = parser.parse_args(argv)
-    warm_up()  # imports, and the numba kernels compiled or loaded from numba's cache
+    if args.layers:
+        return run_per_layer(__file__, strip_option(argv, "--layers"))
+    warm_up(compile=True)  # imports, and every numba kernel compiled or loaded from numba's cache
     cluster_image(astronaut_rgb(64), 3, "agglomerative", rgb=True, connected=True)
     print(f"napari-cluster-seg kernels: {engine()}")
 
@@ -100,18 +135,34 @@ def main(argv=None):
         ("divisive, connected", {"method": "divisive", "connected": True}),
     ]
     print(f"k = {K}; cut() re-cuts to k = {K_RECUT}")
-    head = f"{'case':26s} {'method':32s} {'time s':>8s} {'peak MB':>8s} {'cut() s':>8s}"
+    head = f"{'case':30s} {'method':32s} {'time s':>8s} {'numpy s':>8s} {'peak MB':>8s} {'cut() s':>8s}"
     print(head)
     print("-" * len(head))
     sizes = (512, 1024) if args.quick else (512, 1024, 2048, 4096)
     cases = [(f"RGB {s}² uint8", (lambda s=s: astronaut_rgb(s)), True) for s in sizes]
+    top = sizes[-1]
+    cases.append((f"RGB {top}² noisy photo", lambda: noisy_photo(top), True))
     if not args.quick:
         cases.append(("stack 64x512x512 uint16", stack_uint16, False))
-    for name, make, rgb in cases:
-        image = make()
-        for label, kw in variants:
-            _, t, peak, t_cut = run_ours(image, rgb, **kw)
-            print(f"{name:26s} {label:32s} {t:8.2f} {peak / 2**20:8.0f} {t_cut:8.3f}", flush=True)
+    load = None
+    if args.shared:
+        cases = [(f"RGB {s}² noisy photo", (lambda s=s: noisy_photo(s)), True) for s in (sizes[-2], top)]
+        variants = [v for v in variants if "colour" in v[0]]
+        load = SharedLoad().__enter__()
+        print("shared: a second process of the plugin keeps clustering meanwhile")
+    try:
+        for name, make, rgb in cases:
+            image = make()
+            for label, kw in variants:
+                _, t, peak, t_cut = run_ours(image, rgb, memory=not args.shared, **kw)
+                t_np = run_numpy(image, rgb, **kw) if not args.shared else float("nan")
+                row = f"{name:30s} {label:32s} {t:8.2f} {t_np:8.2f} {peak / 2**20:8.0f} {t_cut:8.3f}"
+                print(row, flush=True)
+    finally:
+        if load is not None:
+            load.__exit__()
+    if args.shared:
+        return
 
     print()
     print("Against scikit-learn AgglomerativeClustering(ward, grid_to_graph) on the same photo:")

@@ -228,3 +228,208 @@ def test_nearest_neighbour_chain_equals_numpy(method):
     ref = numpy_reference(weighted_linkage, points, weights, method)
     np.testing.assert_array_equal(Z[:, [0, 1, 3]], ref[:, [0, 1, 3]])
     np.testing.assert_allclose(Z[:, 2], ref[:, 2], rtol=1e-12)
+
+
+# ------------------------------------------------------------- threading layers and compiling
+def _subprocess(code: str, env: dict | None = None, timeout=600) -> str:
+    """Run ``code`` in a fresh Python (this package on its path); its stdout."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import napari_cluster_seg
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_THREADING", "OMP_", "GOMP_"))}
+    full["PYTHONPATH"] = str(Path(napari_cluster_seg.__file__).parents[1])
+    full.update(env or {})
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+_LAYER_RUNS = """
+import numpy as np
+from skimage import data, transform
+from napari_cluster_seg import cluster_image
+from napari_cluster_seg.core import _accel
+
+rng = np.random.default_rng(0)
+photo = transform.resize(data.astronaut(), (400, 400), preserve_range=True)
+photo = np.clip(photo + rng.normal(0, 6, photo.shape) + 0.5, 0, 255).astype(np.uint8)  # > 65,536 colours
+grey = (rng.poisson(data.camera().astype(float) * 8) + 100).astype(np.uint16)
+out = {}
+for name, image, k, kw in [
+    ("kmeans3", photo, 3, dict(rgb=True)),
+    ("kmeans8", photo, 8, dict(rgb=True, normalize="none")),
+    ("grey", grey, 4, {}),
+    ("agglomerative", photo, 5, dict(method="agglomerative", rgb=True)),
+    ("divisive", photo, 5, dict(method="divisive", rgb=True)),
+]:
+    res = cluster_image(image, k, random_state=0, **kw)
+    out[name + "_labels"], out[name + "_centers"] = res.labels, res.centers
+    out[name + "_inertia"] = np.array(res.inertia)
+np.savez(OUT, **out)
+print(_accel.threading_layer())
+"""
+
+
+def _layers():
+    layers = ["omp", "workqueue"]
+    try:
+        import tbb  # noqa: F401
+
+        layers.append("tbb")
+    except ImportError:
+        pass
+    return layers
+
+
+def test_results_are_identical_under_every_threading_layer_and_close_without_numba(tmp_path):
+    """The parallel kernels add in fixed blocks, so the layer (and its thread timing) cannot change a
+    result; the numpy path agrees up to rounding. Each layer is forced in a fresh process."""
+    results = {}
+    for layer in [*_layers(), "numpy"]:
+        path = tmp_path / f"{layer}.npz"
+        env = {"NAPARI_CLUSTER_SEG_NUMBA": "0"} if layer == "numpy" else {"NUMBA_THREADING_LAYER": layer}
+        used = _subprocess(f"OUT = {str(path)!r}\n" + _LAYER_RUNS, env).strip()
+        assert used == ("None" if layer == "numpy" else layer)
+        results[layer] = dict(np.load(path))
+    reference = results["omp"]
+    for layer, res in results.items():
+        for key, value in res.items():
+            if layer != "numpy":
+                np.testing.assert_array_equal(value, reference[key], err_msg=f"{layer}: {key}")
+            elif key.endswith("_labels"):
+                assert np.mean(value == reference[key]) > 0.9999, key
+            else:
+                np.testing.assert_allclose(value, reference[key], rtol=1e-6, err_msg=key)
+
+
+def test_the_pool_waits_passively_unless_the_user_chose_and_user_settings_stay():
+    code = """
+import ctypes, os, numba
+from numba.core import config
+{before}
+from napari_cluster_seg.core import _accel
+_accel.kernels()
+print(_accel.threading_layer(), os.environ.get("OMP_WAIT_POLICY"), config.THREADING_LAYER)
+if _accel.threading_layer() == "omp":
+    ctypes.CDLL("libgomp.so.1").omp_display_env(1)  # libgomp's own settings, on stderr
+"""
+
+    def run(env=None, before=""):
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        import napari_cluster_seg
+
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_THREADING", "OMP_", "GOMP_"))}
+        full["PYTHONPATH"] = str(Path(napari_cluster_seg.__file__).parents[1])
+        full.update(env or {})
+        done = subprocess.run(
+            [sys.executable, "-c", code.format(before=before)], env=full, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split(), done.stderr
+
+    out, err = run()
+    assert out == ["omp", "None", "default"]  # numba's own pick; the variable does not leak
+    assert "GOMP_SPINCOUNT = '0'" in err  # passive: no spinning (libgomp's default is 300000)
+    out, err = run({"OMP_WAIT_POLICY": "active"})
+    assert out[:2] == ["omp", "active"] and "OMP_WAIT_POLICY = 'ACTIVE'" in err
+    out, err = run({"GOMP_SPINCOUNT": "1000"})
+    assert "GOMP_SPINCOUNT = '1000'" in err
+    assert run({"NUMBA_THREADING_LAYER": "workqueue"})[0][0] == "workqueue"
+    assert run({"NUMBA_THREADING_LAYER_PRIORITY": "workqueue omp tbb"})[0][0] == "workqueue"
+    assert run(before="config.THREADING_LAYER = 'workqueue'")[0][0] == "workqueue"
+    # a pool that other code started first is left as it is
+    out, err = run(before="numba.njit(parallel=True)(lambda a: a.sum())(__import__('numpy').ones(9))")
+    assert out[0] == "omp" and "GOMP_SPINCOUNT = '300000'" in err
+
+
+def test_serial_and_parallel_builds_do_not_share_disk_cache_entries(tmp_path):
+    """numba keys its disk cache by function and argument types, not by options: without names of
+    their own, the parallel build of a loop loaded the serial build's code from the cache."""
+    code = """
+from napari_cluster_seg.core import _accel
+_accel.prepare("nearest_serial_f64")
+_accel.prepare("nearest_f64")
+d = _accel.kernels().nearest
+print(sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values()))
+"""
+    hits, misses = _subprocess(code, {"NUMBA_CACHE_DIR": str(tmp_path)}).split()
+    assert (hits, misses) == ("0", "1")
+
+
+_NEEDS_CASES = {
+    "rgb kmeans": "cluster_image(photo, 3, rgb=True)",
+    "grey uint16 kmeans": "cluster_image(data.camera().astype(np.uint16) * 200, 3)",
+    "rgb agglomerative": "cluster_image(photo, 3, 'agglomerative', rgb=True).cut(5)",
+    "rgb divisive": "cluster_image(photo, 3, 'divisive', rgb=True)",
+    "connected pixels": "cluster_image(photo[::4, ::4], 3, 'agglomerative', rgb=True, connected=True)",
+}
+
+
+@pytest.mark.parametrize("case", list(_NEEDS_CASES))
+def test_a_run_announces_every_kernel_build_it_loads(case):
+    """In a fresh process a run loads (or compiles) exactly the builds ``needs`` named before it
+    started, so a compile is always announced by its progress stage, never silent."""
+    code = f"""
+import numpy as np, numba
+from skimage import data, transform
+from napari_cluster_seg import cluster_image
+from napari_cluster_seg.core import _accel
+
+photo = (transform.resize(data.astronaut(), (300, 300), preserve_range=True) + 0.5).astype(np.uint8)
+needs, announced = _accel.needs, []
+_accel.needs = lambda *a, **k: announced.extend(needs(*a, **k)) or needs(*a, **k)
+{_NEEDS_CASES[case]}
+expected = {{(id(_accel._build(n)[0]), _accel._build(n)[1]) for n in announced}}
+k = _accel.kernels()
+for name in dir(k):
+    d = getattr(k, name)
+    if isinstance(d, numba.core.registry.CPUDispatcher):
+        for sig in d.signatures:
+            if (id(d), tuple(sig)) not in expected:
+                print("unannounced", name, sig)
+print("announced", len(announced))
+"""
+    out = _subprocess(code)
+    assert "unannounced" not in out, out
+    assert "announced 0" not in out
+
+
+def test_the_first_run_says_it_compiles_and_later_sessions_do_not(tmp_path):
+    code = """
+import numpy as np
+from skimage import data
+from napari_cluster_seg import cluster_image
+
+stages = []
+cluster_image(data.camera(), 3, progress=lambda stage, f: stages.append(stage))
+print(sum("preparing fast kernels" in s for s in stages), stages[1:3])
+"""
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    first = _subprocess(code, env)
+    assert first.startswith("3 ") and "first run only" in first  # count, lookup and group sums
+    assert _subprocess(code, env).startswith("0 ")
+
+
+def test_warm_up_compiles_nothing_but_loads_what_the_disk_cache_holds(tmp_path):
+    code = """
+import time
+from napari_cluster_seg.core import _accel, warm_up
+warm_up()
+print(len(_accel.pending(list(_accel._BUILDS))), len(_accel._BUILDS))
+"""
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    pending, total = map(int, _subprocess(code, env).split())
+    assert pending == total  # an empty cache: nothing loaded, nothing compiled
+    _subprocess('from napari_cluster_seg.core import _accel\n_accel.prepare("roots_after")', env)
+    pending, total = map(int, _subprocess(code, env).split())
+    assert pending == total - 1

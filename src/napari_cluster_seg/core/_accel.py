@@ -13,11 +13,33 @@ expanded dot products), which can move a point that is equally far from two
 centres.
 
 Set the environment variable ``NAPARI_CLUSTER_SEG_NUMBA=0`` to use numpy only.
-The first use compiles the kernels (about 10 s), which numba caches on disk
-for later sessions (then about 1 s to load); :func:`warm_up` does it, and the
-widget calls that in the background when it opens.
 
-numba's default thread pool must not be entered from two threads at once, so
+**Compiling.** Each kernel build compiles on its first use (1-6 s each, the
+few a run needs: :func:`needs`), and numba caches it on disk, so later
+sessions load it in a fraction of a second. A run compiles what it needs before
+it starts and says so in a progress stage ("preparing fast kernels (first run
+only, ~N s)"); :func:`warm_up` loads only builds already in the disk cache and
+never compiles, so it cannot hold up a run.
+
+**Threads.** numba runs the parallel kernels on one of three threading layers:
+``tbb`` (when the ``tbb`` package is installed), else ``omp`` (GNU OpenMP,
+present on almost every Linux), else ``workqueue``. OpenMP's threads by
+default keep spinning after each parallel region (GNU OpenMP: about 300,000
+spins); on a machine whose cores are shared (napari's own threads, a second
+session, dask workers) they take the cores from the serial steps in between
+and from the other programs, and the kernels ran 2.6 times slower than under
+``workqueue`` (``benchmarks/experiments/threading_layers.py``). So when the
+user has set neither ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT``, this module
+starts numba's thread pool with ``OMP_WAIT_POLICY=passive`` (threads sleep as
+soon as a region ends; set only while the pool starts, so it does not leak to
+other libraries or subprocesses). It never changes the layer itself nor any
+setting the user made (``NUMBA_THREADING_LAYER``, ``NUMBA_THREADING_LAYER_PRIORITY``,
+``NUMBA_NUM_THREADS``, ``OMP_*`` / ``GOMP_*`` variables, ``numba.config``),
+nor a pool that other code started first. :func:`threading_layer` tells which
+layer is in use. The row loops run serially below :data:`PARALLEL_ROWS` rows:
+a parallel launch costs milliseconds when the cores are busy.
+
+numba's ``workqueue`` pool must not be entered from two threads at once, so
 every kernel runs under one lock (the parallel ones already use all cores).
 """
 
@@ -33,6 +55,10 @@ _LOCK = threading.RLock()
 PARALLEL_ROWS = 2**16
 _UNSET = object()
 _module = _UNSET
+#: How numba's thread pool was started: set by :func:`_start_threads`.
+_THREADING = {"wait_policy": None}
+#: Environment variables that say the user chose how OpenMP threads wait.
+WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def kernels():
@@ -52,7 +78,57 @@ def _load():
         from . import _kernels
     except ImportError:  # numba not installed (or broken): numpy it is
         return None
+    _start_threads()
     return _kernels
+
+
+def _start_threads() -> None:
+    """Start numba's thread pool now, with ``OMP_WAIT_POLICY=passive`` unless the user chose how
+    OpenMP threads wait (GNU OpenMP reads it once, when numba loads it with the pool); the variable
+    is removed again afterwards. A pool already running (started by other code) is left alone."""
+    from numba.np.ufunc import parallel
+
+    if parallel._is_initialized:
+        return
+    added = not any(var in os.environ for var in WAIT_VARS)
+    if added:
+        os.environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        parallel._launch_threads()
+        if added and parallel.threading_layer() == "omp":
+            _THREADING["wait_policy"] = "passive (set by napari-cluster-seg)"
+    except (ValueError, ImportError):  # no layer could load (e.g. the user asked for a missing one)
+        pass
+    finally:
+        if added:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+
+
+def threading_layer() -> str | None:
+    """numba's threading layer in use (``"omp"``, ``"tbb"`` or ``"workqueue"``), or None when the
+    kernels are off or no layer could start."""
+    if kernels() is None:
+        return None
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
+
+
+def threading_info() -> str:
+    """One line for reports: the numba version, threading layer, threads and OpenMP wait policy."""
+    if kernels() is None:
+        return "numpy only (numba missing, or NAPARI_CLUSTER_SEG_NUMBA=0)"
+    import numba
+
+    layer = threading_layer()
+    text = f"numba {numba.__version__}, threading layer {layer} ({numba.config.NUMBA_NUM_THREADS} threads"
+    if layer == "omp":
+        user = ", ".join(f"{var}={os.environ[var]}" for var in WAIT_VARS if var in os.environ)
+        text += f", wait policy {_THREADING['wait_policy'] or user or 'OpenMP default'}"
+    return text + ")"
 
 
 def enabled() -> bool:
@@ -151,18 +227,16 @@ def lloyd_pass(points: np.ndarray, weights: np.ndarray, centers: np.ndarray):
 def group_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, k: int):
     """Total weight (k,) and weighted sums of ``points`` (k, f) per label 0..k-1."""
     kern = kernels()
-    run = kern.group_sums if labels.shape[0] >= PARALLEL_ROWS else kern.group_sums_serial
     with _LOCK:
-        return run(labels, weights, points, k)
+        return kern.group_sums(labels, weights, points, k)
 
 
 def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
     """Grid-cell codes of float64 rows, as ``reduce._cell_codes`` computes them."""
     k = kernels()
-    run = k.cell_codes if points.shape[0] >= PARALLEL_ROWS else k.cell_codes_serial
     out = np.empty(points.shape[0], np.int64)
     with _LOCK:
-        run(points, levels, np.asarray(lo, np.float64), np.asarray(span, np.float64), out)
+        k.cell_codes(points, levels, np.asarray(lo, np.float64), np.asarray(span, np.float64), out)
     return out
 
 
@@ -188,25 +262,140 @@ def roots_after(Z: np.ndarray, m: int, n_merges: int) -> np.ndarray:
         return k.roots_after(Z, m, n_merges)
 
 
-def warm_up() -> None:
-    """Compile (or load from numba's cache) the kernels for the common types, on tiny inputs."""
+# ------------------------------------------------------------------ compiling
+#: Kernel builds: name -> (kernel in ``_kernels``, tiny arguments of the types the wrappers above
+#: pass it; only their types matter). Several builds of one kernel differ in argument types.
+def _build_args():
+    z = np.zeros
+    rgb, f2, f1, i1 = z((1, 3), np.uint8), z((1, 3)), z(1), z(1, np.int64)
+    grey_args = {}
+    for name, dtype in (("8", np.uint8), ("16", np.uint16)):
+        grey_args[f"count_grey{name}"] = ("count_grey", (z(1, dtype), z((1, 1), np.int64)))
+        for lut_name, lut in (("", np.uint8), ("_i16", np.int16)):
+            grey_args[f"lookup_grey{name}{lut_name}"] = ("lookup_grey", (z(1, dtype), z(1, lut), z(1, lut)))
+    edge = z((2, 2), np.int64)[:, 0]  # a column of the edge list: not contiguous
+    return {
+        "count_rgb8": ("count_rgb8", (rgb, z(1, np.uint32))),
+        "lookup_rgb8": ("lookup_rgb8", (rgb, z(1, np.uint8), z(1, np.uint8))),
+        "lookup_rgb8_i16": ("lookup_rgb8", (rgb, z(1, np.int16), z(1, np.int16))),
+        **grey_args,
+        "lloyd_pass": ("lloyd_pass", (f2, f1, f2, z(1, np.intp))),
+        "lloyd_pass_serial": ("lloyd_pass_serial", (f2, f1, f2, z(1, np.intp))),
+        "group_sums": ("group_sums", (i1, f1, f2, 1)),
+        "cell_codes": ("cell_codes", (f2, 1, f1, f1, i1)),
+        **{
+            f"{kernel}_f{bits}": (kernel, (z((1, 3), t), z((1, 3), t), z(1, np.intp), z(0, t)))
+            for kernel in ("nearest", "nearest_serial")
+            for bits, t in ((32, np.float32), (64, np.float64))
+        },
+        "nn_chain": ("nn_chain", (z((1, 1)), f1, 0)),
+        "ward_greedy": ("ward_greedy", (f2, f1, edge, edge)),
+        "roots_after": ("roots_after", (z((1, 4)), 0, 0)),
+    }
+
+
+#: Seconds each kernel took to compile on a 2-core machine (numba 0.68), for the progress message.
+COMPILE_SECONDS = {}
+_BUILDS: dict | None = None
+
+
+def _build(name):
+    """(dispatcher, argument types) of the build ``name``."""
+    global _BUILDS
+    import numba
+
+    if _BUILDS is None:
+        _BUILDS = _build_args()
+    kernel, args = _BUILDS[name]
+    return getattr(kernels(), kernel), tuple(numba.typeof(a) for a in args)
+
+
+def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -> list[str]:
+    """The kernel builds a run on pixel rows ``values`` (n, c) with ``method`` calls (for the common
+    argument types; others compile when first called): counting and labelling by the pixel type,
+    the Lloyd loops (serial, and parallel for many rows) and the hierarchies' loops."""
+    if kernels() is None:
+        return []
+    n, c = values.shape
+    many = n >= PARALLEL_ROWS
+    tree = method != "kmeans"
+    out = []
+    if values.dtype == np.uint8 and c == 3 and not connected:
+        out += ["count_rgb8"] if many else []
+        out += ["lookup_rgb8_i16" if tree else "lookup_rgb8"]
+    elif values.dtype in (np.uint8, np.uint16) and c == 1 and not connected:
+        bits = 8 * values.dtype.itemsize
+        out += [f"count_grey{bits}", f"lookup_grey{bits}" + ("_i16" if tree else "")]
+    out += ["group_sums"]  # the clusters' statistics
+    if connected:
+        pixel_tree = method == "agglomerative" and n <= PARALLEL_ROWS
+        return out + (["ward_greedy", "roots_after"] if pixel_tree else [])
+    if values.dtype.kind == "f" or c > 3 or tree:
+        out += ["cell_codes"]  # the grid reduction; the hierarchies' units
+    if c > 4:  # many features: every pixel goes to its nearest centre
+        out += ["nearest_f32" if many else "nearest_serial_f32"]
+    if method == "divisive" or (method == "kmeans" and c > 1):  # one column: optimal 1D K-means
+        out += ["lloyd_pass_serial"] + (["lloyd_pass", "cell_codes"] if many and method == "kmeans" else [])
+    if method == "agglomerative":
+        out += ["nn_chain", "roots_after"]
+    return list(dict.fromkeys(out))
+
+
+def _in_disk_cache(dispatcher, sig) -> bool:
+    """Whether numba's disk cache holds ``dispatcher``'s code for ``sig`` (numba's own index; any
+    surprise in numba's internals counts as no)."""
+    try:
+        cache = dispatcher._cache
+        return cache._index_key(sig, dispatcher.targetctx.codegen()) in cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - a private API: no means "will compile", which is only slower
+        return False
+
+
+def pending(builds) -> list[str]:
+    """The builds of ``builds`` not loaded in this process yet."""
+    if kernels() is None:
+        return []
+    out = []
+    for name in builds:
+        dispatcher, sig = _build(name)
+        if sig not in dispatcher.overloads:
+            out.append(name)
+    return out
+
+
+def to_compile(builds) -> list[str]:
+    """The builds of ``builds`` that neither this process nor numba's disk cache has: they compile."""
+    out = []
+    for name in pending(builds):
+        if not _in_disk_cache(*_build(name)):
+            out.append(name)
+    return out
+
+
+def compile_seconds(builds) -> float:
+    """About how long compiling ``builds`` takes (:data:`COMPILE_SECONDS`, 2 s for others)."""
+    return sum(COMPILE_SECONDS.get(_build_args_of(name)[0], 2.0) for name in builds)
+
+
+def _build_args_of(name):
+    _build(name)
+    return _BUILDS[name]
+
+
+def prepare(build: str) -> None:
+    """Load the build ``build`` from numba's disk cache, or compile it (and cache it)."""
+    dispatcher, sig = _build(build)
+    with _LOCK:
+        dispatcher.compile(sig)
+
+
+def warm_up(compile: bool = False) -> None:
+    """Load every build numba's disk cache holds (about 1 s in all); with ``compile``, compile the
+    others too (about a minute). Without, nothing compiles: a run compiles the builds it needs
+    (:func:`needs`) and says so."""
     if kernels() is None:
         return
-    rgb = np.zeros((4, 3), np.uint8)
-    count_rgb8(rgb)
-    lookup_rgb8(rgb, np.zeros(2**24, np.uint8), np.empty(4, np.uint8))
-    for dtype in (np.uint8, np.uint16):
-        column = np.zeros((4, 1), dtype)
-        count_grey(column)
-        lookup_grey(column, np.zeros(256, np.uint8), np.empty(4, np.uint8))
-    for n in (4, PARALLEL_ROWS):  # the serial and the parallel builds
-        for dtype in (np.float64, np.float32):
-            pts = np.zeros((n, 3), dtype)
-            nearest(pts, pts[:2].copy(), np.empty(n, np.intp), np.empty(n, dtype))
-        pts = np.zeros((n, 3))
-        lloyd_pass(pts, np.ones(n), pts[:2].copy())
-        group_sums(np.zeros(n, np.intp), np.ones(n), pts, 2)
-        cell_codes(pts, 4, np.zeros(3), np.ones(3))
-    nn_chain(np.ones((3, 3)), np.ones(3), "ward")
-    Z = ward_greedy(np.zeros((3, 3)), np.ones(3), np.array([[0, 1], [1, 2]]))
-    roots_after(Z, 3, 2)
+    _build("nn_chain")
+    for name in pending(list(_BUILDS)):
+        if compile or _in_disk_cache(*_build(name)):
+            prepare(name)

@@ -715,6 +715,7 @@ def _prepare(image, *, mask, max_bytes, **options):
         features=params.features,
         spacing=params.spacing,
     )
+    yield from _fast_kernels(_accel.needs(pix.values, params.method, params.connected))
     base_normalizer = None
     if pix.base is not None and pix.base.shape[1] > 1 and not params.rgb:
         # features on a multichannel image: clusters are ordered by their min-max scaled channel means
@@ -743,6 +744,18 @@ def _prepare(image, *, mask, max_bytes, **options):
         fit_idx = red.point_index(pix.values[fit_sel])
         fit_w = np.bincount(fit_idx, minlength=red.n_points).astype(np.float64)
     return _Prepared(params, pix, red, normalizer, points, fit_w, rng, base_normalizer or normalizer)
+
+
+def _fast_kernels(builds):
+    """Generator: load the numba kernel builds a run needs, compiling (once per install, a
+    progress stage each) those numba's disk cache does not hold yet."""
+    todo = _accel.to_compile(builds)
+    for i, build in enumerate(todo):
+        left = _accel.compile_seconds(todo[i:])
+        yield Progress(f"preparing fast kernels {i + 1}/{len(todo)} (first run only, ~{left:.0f} s)", 0.05)
+        _accel.prepare(build)
+    for build in _accel.pending(builds):
+        _accel.prepare(build)
 
 
 def _range_normalizer(values, how):
@@ -987,9 +1000,11 @@ LAZY_IMPORTS = (
 )
 
 
-def warm_up() -> None:
-    """Import the modules the computations load lazily (and compile the optional numba kernels), so
-    that the first run does not wait.
+def warm_up(compile: bool = False) -> None:
+    """Import the modules the computations load lazily and load the optional numba kernels that
+    numba's disk cache holds, so that the first run does not wait. Compiles nothing unless
+    ``compile`` (all kernels, about a minute): a run compiles the few it needs and says so in a
+    progress stage ("preparing fast kernels (first run only, ~N s)").
 
     Safe to call from a background thread (the widget does so when it opens):
     a run that starts meanwhile waits only for the imports still under way.
@@ -998,4 +1013,4 @@ def warm_up() -> None:
 
     for name in LAZY_IMPORTS:
         importlib.import_module(name)
-    _accel.warm_up()  # compile the numba kernels, or load them from numba's cache
+    _accel.warm_up(compile)

@@ -4,9 +4,14 @@ Imported only through :mod:`._accel`, which falls back to numpy when numba is
 missing. Every kernel is deterministic: parallel loops run over a fixed number
 of blocks (not of threads), each block in order, and partial sums are added
 block by block.
+
+The row loops have a serial and a parallel build (:func:`_build`); ``_accel``
+picks one by the number of rows.
 """
 
 from __future__ import annotations
+
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -15,21 +20,21 @@ from numba import njit, prange
 N_BLOCKS = 16
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def count_rgb8(values, table):
     """``table[code] += 1`` for every uint8 RGB row (code ``r + 256 g + 65536 b``)."""
     for i in range(values.shape[0]):
         table[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16] += 1
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def lookup_rgb8(values, lut, out):
     """``out[i] = lut[code of row i]`` for uint8 RGB rows, in parallel."""
     for i in prange(values.shape[0]):
         out[i] = lut[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def count_grey(values, tables):
     """Histogram of unsigned integer ``values`` (n,): block ``b`` of the rows counts into
     ``tables[b]``; the caller adds the tables up."""
@@ -42,7 +47,7 @@ def count_grey(values, tables):
             table[values[i]] += 1
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def lookup_grey(values, lut, out):
     """``out[i] = lut[values[i]]`` for unsigned integer ``values``, in parallel."""
     for i in prange(values.shape[0]):
@@ -82,8 +87,7 @@ def _lloyd_pass(points, weights, centers, labels):
     distances to the nearest centres."""
     n, nf = points.shape
     k = centers.shape[0]
-    sums = np.zeros((N_BLOCKS, k, nf))
-    wsum = np.zeros((N_BLOCKS, k))
+    acc = np.zeros((N_BLOCKS, k, nf + 1))  # per block and centre: weighted sums, then the weight
     cost = np.zeros(N_BLOCKS)
     per = (n + N_BLOCKS - 1) // N_BLOCKS
     for b in prange(N_BLOCKS):
@@ -91,57 +95,79 @@ def _lloyd_pass(points, weights, centers, labels):
             arg, best = _nearest(points, i, centers)
             labels[i] = arg
             w = weights[i]
-            wsum[b, arg] += w
+            acc[b, arg, nf] += w
             for f in range(nf):
-                sums[b, arg, f] += w * points[i, f]
+                acc[b, arg, f] += w * points[i, f]
             cost[b] += w * best
-    total_sums = np.zeros((k, nf))
-    total_w = np.zeros(k)
+    total_sums, total_w = _add_blocks(acc)
     total_cost = 0.0
-    for b in range(N_BLOCKS):  # in block order: the same sums whatever the threads did
-        total_sums += sums[b]
-        total_w += wsum[b]
+    for b in range(N_BLOCKS):
         total_cost += cost[b]
     return total_sums, total_w, total_cost
 
 
-def _group_sums(labels, weights, points, k):
-    """Per label 0..k-1: the total weight and the weighted sums of the rows of ``points``."""
+@njit(inline="always")
+def _add_blocks(acc):
+    """Sums over the blocks of ``acc`` (blocks, k, f + 1), in block order (the same sums whatever the
+    threads did): (k, f) sums and (k,) weights. Plain loops: array expressions in a parallel
+    build become parallel loops of their own, which take seconds more to compile."""
+    nb, k, nf1 = acc.shape
+    sums = np.zeros((k, nf1 - 1))
+    w = np.zeros(k)
+    for b in range(nb):
+        for j in range(k):
+            w[j] += acc[b, j, nf1 - 1]
+            for f in range(nf1 - 1):
+                sums[j, f] += acc[b, j, f]
+    return sums, w
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def group_sums(labels, weights, points, k):
+    """Per label 0..k-1: the total weight and the weighted sums of the rows of ``points``, added in
+    :data:`N_BLOCKS` blocks as :func:`lloyd_pass` adds them (the same sums bit for bit). Serial:
+    one pass over at most a few million rows, not worth a parallel launch (nor its compile)."""
     n, nf = points.shape
-    sums = np.zeros((N_BLOCKS, k, nf))
-    wsum = np.zeros((N_BLOCKS, k))
+    acc = np.zeros((N_BLOCKS, k, nf + 1))
     per = (n + N_BLOCKS - 1) // N_BLOCKS
-    for b in prange(N_BLOCKS):
+    for b in range(N_BLOCKS):
         for i in range(b * per, min(n, (b + 1) * per)):
             g = labels[i]
             w = weights[i]
-            wsum[b, g] += w
+            acc[b, g, nf] += w
             for f in range(nf):
-                sums[b, g, f] += w * points[i, f]
-    total_sums = np.zeros((k, nf))
-    total_w = np.zeros(k)
-    for b in range(N_BLOCKS):
-        total_sums += sums[b]
-        total_w += wsum[b]
+                acc[b, g, f] += w * points[i, f]
+    total_sums, total_w = _add_blocks(acc)
     return total_w, total_sums
+
+
+def _build(fn, name: str, parallel: bool):
+    """``fn`` compiled (lazily, cached on disk) under the name ``name``. numba's disk cache keys an
+    entry by the function's name, code and argument types, not by its options: two builds of one
+    function would share entries, and the second build would load the first one's code (a
+    "parallel" build running the serial loop, or the reverse). A copy of the function under its
+    own name gets entries of its own."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = name
+    copy.__doc__ = fn.__doc__
+    return njit(parallel=parallel, cache=True, error_model="numpy")(copy)
 
 
 # Parallel and serial builds of the row loops: for a few thousand rows, waking the thread pool
 # costs more than the loop (and far more while other processes keep the cores busy).
-nearest = njit(parallel=True, cache=True)(_nearest_all)
-nearest_serial = njit(cache=True)(_nearest_all)
-lloyd_pass = njit(parallel=True, cache=True)(_lloyd_pass)
-lloyd_pass_serial = njit(cache=True)(_lloyd_pass)
-group_sums = njit(parallel=True, cache=True)(_group_sums)
-group_sums_serial = njit(cache=True)(_group_sums)
+nearest = _build(_nearest_all, "nearest", True)
+nearest_serial = _build(_nearest_all, "nearest_serial", False)
+lloyd_pass = _build(_lloyd_pass, "lloyd_pass", True)
+lloyd_pass_serial = _build(_lloyd_pass, "lloyd_pass_serial", False)
 
 
-def _cell_codes(points, levels, lo, span, out):
+@njit(cache=True, nogil=True, error_model="numpy")
+def cell_codes(points, levels, lo, span, out):
     """Code of the grid cell of every row (``levels`` cells per axis over ``lo + [0, span]``),
-    with exactly the float operations of ``reduce._cell_codes``."""
+    with exactly the float operations of ``reduce._cell_codes``. Serial, as :func:`group_sums`."""
     n, nf = points.shape
     top = levels - 1
-    for i in prange(n):
+    for i in range(n):
         code = 0
         for f in range(nf):
             t = (points[i, f] - lo[f]) / span[f] * levels
@@ -150,15 +176,11 @@ def _cell_codes(points, levels, lo, span, out):
         out[i] = code
 
 
-cell_codes = njit(parallel=True, cache=True)(_cell_codes)
-cell_codes_serial = njit(cache=True)(_cell_codes)
-
-
 #: Linkage codes of :func:`nn_chain`.
 LINKAGE_CODES = {"ward": 0, "single": 1, "complete": 2, "average": 3}
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def nn_chain(D, w, method):
     """The merges of ``hierarchy.weighted_linkage``'s nearest-neighbour chain, on the distance
     matrix ``D`` (modified) and weights ``w`` (modified), with the same arithmetic in the same
@@ -347,7 +369,7 @@ def _nearest_pair(c, node, arena, val, nf, total):
     return best, best_code, arg
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def ward_greedy(points, weights, edge_a, edge_b):
     """Ward merges of weighted points where only touching clusters merge, always the pair of
     lowest cost first (ties: lower ``(max id, min id)``, ids as in scipy), until no touching pairs
@@ -465,7 +487,7 @@ def ward_greedy(points, weights, edge_a, edge_b):
     return Z[: k - n]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def roots_after(Z, m, n_merges):
     """Cluster id (scipy numbering) of each of the ``m`` units after the first ``n_merges`` merges
     of the linkage matrix ``Z``: one pass from the top, as a parent's id exceeds its children's."""
