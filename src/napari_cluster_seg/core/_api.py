@@ -375,9 +375,9 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
     k = params.n_clusters
     use = np.flatnonzero(fit_w > 0)
     pts, w = points[use], fit_w[use]
-    if pts.shape[1] == 1:
-        order = np.argsort(pts[:, 0], kind="stable")
-        x, wx = pts[order, 0], w[order]
+    if pts.shape[1] == 1:  # the distinct values (clipping merges some) and their weights
+        x, inverse = np.unique(pts[:, 0], return_inverse=True)
+        wx = np.bincount(inverse.ravel(), weights=w, minlength=x.size)
         lab, _ = kmeans_1d_optimal(x, wx, k)
         centers = np.bincount(lab, weights=wx * x, minlength=k) / np.bincount(lab, weights=wx, minlength=k)
         yield 1.0
@@ -390,6 +390,8 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng):
     fit_pts, fit_wts = pts, w
     if pts.shape[0] > FIT_POINTS:
         fit_pts, fit_wts = grid_group(pts, w, max(2, int(FIT_POINTS ** (1 / n_feat))))
+        if fit_pts.shape[0] < max(4 * k, 256):  # outliers crowd the regular grid: an adaptive one
+            _, fit_pts, fit_wts, _ = coarsen(pts, w, FIT_POINTS)
     tol = 1e-4 if fit_pts is not pts else 1e-5
     inits = [None]
     if fit_pts.shape[0] > 4 * SEED_POINTS:

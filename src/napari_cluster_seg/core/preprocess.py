@@ -318,9 +318,9 @@ class Normalizer:
         (float32 holds neither 1e39 nor every int64, but holds their normalised values)."""
         values = np.asarray(values)
         work = np.float64 if values.dtype.itemsize == 8 else dtype
-        out = np.asarray(values, dtype=work)
-        if out is values:
-            out = out.copy()
+        # always a new array: asarray may return a *view* (an equal but not identical dtype, as
+        # numba's arrays have), and the steps below work in place
+        out = np.array(values, dtype=work, copy=True)
         if self.clip_low is not None:
             np.clip(out, self.clip_low.astype(work), self.clip_high.astype(work), out=out)
         if np.any(self.offset):  # (skipped for normalize="none": a million points cost 10 ms)

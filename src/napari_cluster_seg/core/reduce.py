@@ -449,7 +449,7 @@ def check_magnitude(lo: np.ndarray, hi: np.ndarray) -> None:
 #: A cell of the regular grid is crowded when it holds at least this fraction of the pixels (of a
 #: sample) and distinct values among them: the grid is then coarse relative to the values (an
 #: outlier stretched the range), and that channel gets cells fitted to the values instead.
-CROWDED_FRACTION = 1 / 64
+CROWDED_FRACTION = 1 / 8
 
 
 def grid_coder(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, levels: int) -> Coder:
