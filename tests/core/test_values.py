@@ -193,3 +193,12 @@ def test_normalizer_never_writes_into_its_input():
     for v in (values, view):
         np.testing.assert_array_equal(norm(v)[:, 0], [0.0, 0.5, 1.0])
         np.testing.assert_array_equal(values[:, 0], [0.0, 2.0, 9.0])
+
+
+@pytest.mark.parametrize("channels", [1, 3, 6])
+@pytest.mark.parametrize("method", METHODS)
+def test_values_too_small_for_squares(channels, method):
+    img = np.repeat(np.arange(4.0), 16).reshape(8, 8, 1).repeat(channels, axis=2) * 1e-300
+    with pytest.raises(ValueError, match=r"magnitude at most 3e-300 are too small"):
+        cluster_image(img, 2, method, channel_axis=2, normalize="percentile")
+    check_result(cluster_image(img * 1e300, 2, method, channel_axis=2, normalize="percentile"), 2)

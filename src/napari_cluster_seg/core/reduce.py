@@ -432,16 +432,25 @@ def _reduce_exact(values: np.ndarray, lo, hi) -> Reduction | None:
 #: Largest magnitude of a float pixel value: the sums of squares of 2**40 such values still fit
 #: in float64 (10**150 squared is 10**300).
 MAX_MAGNITUDE = 1e150
+#: Smallest largest magnitude of a float image that is not all zeros: smaller values have squares
+#: below float64's normal range, so no sum of squares (inertia, Ward) can be computed.
+MIN_MAGNITUDE = 1e-150
 
 
 def check_magnitude(lo: np.ndarray, hi: np.ndarray) -> None:
     """Raise a ValueError naming the value when the per-channel range ``lo..hi`` holds values too
-    large for float64 sums of squares (or a range that overflows)."""
+    large or (all of them) too small for float64 sums of squares."""
     largest = float(np.max(np.maximum(np.abs(lo), np.abs(hi)))) if np.size(lo) else 0.0
     if not largest <= MAX_MAGNITUDE:
         raise ValueError(
             f"pixel values of magnitude up to {largest:.3g} are too large to cluster (their squares "
             f"overflow float64; the limit is {MAX_MAGNITUDE:.0e}); divide the image by a constant "
+            "first (the clustering does not depend on the scale)."
+        )
+    if 0 < largest < MIN_MAGNITUDE:
+        raise ValueError(
+            f"pixel values of magnitude at most {largest:.3g} are too small to cluster (their squares "
+            f"underflow float64; the limit is {MIN_MAGNITUDE:.0e}); multiply the image by a constant "
             "first (the clustering does not depend on the scale)."
         )
 
