@@ -202,3 +202,15 @@ def test_values_too_small_for_squares(channels, method):
     with pytest.raises(ValueError, match=r"magnitude at most 3e-300 are too small"):
         cluster_image(img, 2, method, channel_axis=2, normalize="percentile")
     check_result(cluster_image(img * 1e300, 2, method, channel_axis=2, normalize="percentile"), 2)
+
+
+def test_multichannel_coreset_with_outlier():
+    """More than FIT_POINTS points whose regular coreset grid collapses onto 2 cells (was
+    scikit-learn's "n_samples=2 should be >= n_clusters=3")."""
+    rgb = np.random.default_rng(2).random((512, 512, 3)).astype(np.float32)
+    rgb[:256, :, 0] += 0.5
+    rgb[0, 0] = 1e6
+    assert reduce_pixels(rgb.reshape(-1, 3)).n_points > 2**16
+    res = cluster_image(rgb, 3, rgb=True)
+    check_result(res, 3)
+    assert res.counts[-1] == 1 and res.labels[0, 0] == 3
