@@ -214,3 +214,27 @@ def test_multichannel_coreset_with_outlier():
     res = cluster_image(rgb, 3, rgb=True)
     check_result(res, 3)
     assert res.counts[-1] == 1 and res.labels[0, 0] == 3
+
+
+def test_sampled_percentile_inertia_in_the_clipped_space():
+    img = np.random.default_rng(6).random((64, 64, 6))
+    img[:32] += 1
+    img[0, 0, :] = 1e6
+    res = cluster_image(img, 2, channel_axis=2, normalize="percentile")
+    check_result(res, 2)
+    flat = img.reshape(-1, 6)
+    lo, hi = np.percentile(flat, 1, axis=0, method="inverted_cdf"), np.percentile(flat, 99, axis=0, method="inverted_cdf")
+    norm = (np.clip(flat, lo, hi) - lo) / (hi - lo)
+    lab = res.labels.ravel()
+    expected = sum(((norm[lab == j] - norm[lab == j].mean(0)) ** 2).sum() for j in (1, 2))
+    assert res.inertia == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_connected_beyond_float32(method):
+    img = np.random.default_rng(7).random((40, 40))
+    img[:20] += 2
+    img[0, 0] = 1e39
+    for normalize in ("none", "minmax"):
+        res = cluster_image(img, 3, method, connected=True, normalize=normalize)
+        check_result(res, 3)

@@ -458,9 +458,15 @@ def _kmeans(prep: _Prepared):
     )
     yield Progress("labelling", 0.85)
     if isinstance(red, PixelSample):  # many features: every pixel to its nearest centre
-        internal, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer, pix.values), centers)
+        clips = normalizer.clip_low is not None
+        internal, counts, sums, total_sq, *norm = label_pixels(
+            pix.values, _transform(normalizer, pix.values), centers, transformed=clips
+        )
         raw = sums / np.maximum(counts, 1)[:, None]
-        _, _, wcss = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
+        if clips:  # clipping is not affine: the sums of squares of the normalised pixels
+            wcss = float(np.sum(np.maximum(norm[1] - (norm[0] ** 2 / np.maximum(counts, 1)[:, None]).sum(0), 0)))
+        else:
+            _, _, wcss = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
     else:
         raw, counts, wcss = _cluster_stats(
             red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer
@@ -604,7 +610,8 @@ def _connected(prep: _Prepared):
     mask = None if pix.valid is None else pix.valid.reshape(pix.shape)
 
     def normalise(frame):
-        return normalizer(frame.reshape(-1, frame.shape[-1]), dtype=np.float32).reshape(frame.shape)
+        dtype = np.float64 if frame.dtype.itemsize == 8 else np.float32  # 1e39 needs float64
+        return normalizer(frame.reshape(-1, frame.shape[-1]), dtype=dtype).reshape(frame.shape)
 
     sp, edges = superpixels(
         image,

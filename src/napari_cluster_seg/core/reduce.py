@@ -681,12 +681,14 @@ def sample_pixels(
     return PixelSample(raw, weights, weights @ raw**2, rows)
 
 
-def label_pixels(values: np.ndarray, transform, centers: np.ndarray):
+def label_pixels(values: np.ndarray, transform, centers: np.ndarray, *, transformed: bool = False):
     """Nearest centre (in the space ``transform`` maps rows to) of every row of ``values``, in chunks.
 
     Returns ``(labels, counts, sums, total_sq)``: labels (int16/int32),
     pixels per centre, per-centre sums of the untransformed values, and the
-    per-channel sum of squares of all values (for exact sums of squares).
+    per-channel sum of squares of all values (for exact sums of squares). With
+    ``transformed``, also the per-centre sums and the per-channel sum of squares
+    of the transformed rows (for sums of squares where ``transform`` clips).
     """
     from .kmeans import assign_nearest
 
@@ -696,8 +698,10 @@ def label_pixels(values: np.ndarray, transform, centers: np.ndarray):
 
     def work(start, stop):
         chunk = values[start:stop]
-        lab = assign_nearest(transform(chunk), centers32)
+        features = transform(chunk)
+        lab = assign_nearest(features, centers32)
         labels[start:stop] = lab
-        return label_sums(lab, chunk, k, squares=True)
+        stats = label_sums(lab, chunk, k, squares=True)
+        return stats + label_sums(lab, features, k, squares=True)[1:] if transformed else stats
 
     return (labels, *accumulate_chunks(work, values.shape[0], chunk=CHUNK // 4))
