@@ -464,7 +464,8 @@ def _kmeans(prep: _Prepared):
         )
         raw = sums / np.maximum(counts, 1)[:, None]
         if clips:  # clipping is not affine: the sums of squares of the normalised pixels
-            wcss = float(np.sum(np.maximum(norm[1] - (norm[0] ** 2 / np.maximum(counts, 1)[:, None]).sum(0), 0)))
+            between = (norm[0] ** 2 / np.maximum(counts, 1)[:, None]).sum(axis=0)
+            wcss = float(np.sum(np.maximum(norm[1] - between, 0.0)))
         else:
             _, _, wcss = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
     else:
@@ -547,7 +548,8 @@ def _hierarchical(prep: _Prepared):
             0.3,
             0.1,
         )
-        unit_of_pixel, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer, pix.values), units)
+        transform = _transform(normalizer, pix.values)
+        unit_of_pixel, counts, sums, total_sq = label_pixels(pix.values, transform, units)
         keep = np.flatnonzero(counts > 0)
         units, counts, sums = units[keep], counts[keep], sums[keep]
         relabel = np.full(n_units, -1, np.intp)
