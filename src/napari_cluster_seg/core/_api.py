@@ -794,8 +794,7 @@ def iter_cluster_image(image, n_clusters=3, method="kmeans", *, mask=None, max_b
     prep = yield from _prepare(
         image, mask=mask, max_bytes=max_bytes, n_clusters=n_clusters, method=method, **options
     )
-    params, pix, red = prep.params, prep.pix, prep.red
-    k = params.n_clusters
+    params, pix = prep.params, prep.pix
     if params.method == "kmeans":
         valid_labels, centers, counts, wcss, model, feature_centers = yield from _kmeans(prep)
         yield Progress("writing labels", 0.97)
