@@ -415,9 +415,13 @@ def _reduce_exact(values: np.ndarray, lo, hi) -> Reduction | None:
         return None
     coder = Coder(lo=np.array(lo, values.dtype), levels=np.array(ranges, np.int64))
     occupied, counts = _count_codes(values, coder)
-    # the offsets added to lo in a type that holds both exactly, then rounded once to float64
-    exact_type = np.int64 if values.dtype.itemsize < 8 else values.dtype
-    raw = (coder.decode(occupied).astype(exact_type) + coder.lo.astype(exact_type)).astype(np.float64)
+    raw = coder.decode(occupied)  # int64 offsets from lo
+    if any(lo):  # added to lo in a type that holds both exactly, then rounded once to float64
+        if values.dtype.itemsize < 8:
+            raw += coder.lo.astype(np.int64)
+        else:
+            raw = raw.astype(values.dtype) + coder.lo
+    raw = raw.astype(np.float64)
     weights = counts.astype(np.float64)
     return Reduction(
         raw_points=raw,
