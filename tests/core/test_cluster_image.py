@@ -279,7 +279,7 @@ def test_bool_image_is_accepted():
         ({"percentiles": (99, 1)}, r"percentiles=\(99, 1\) must satisfy 0 <= low < high <= 100"),
         ({"n_clusters": 9}, r"n_clusters=9 is more than the 4 distinct values .*choose n_clusters <= 4"),
         ({"n_clusters": 9, "method": "divisive"}, r"n_clusters=9 is more than the 4 distinct values"),
-        ({"mask": np.zeros((4, 4), bool)}, r"no pixel can be clustered"),
+        ({"mask": np.zeros((4, 4), bool)}, r"no valid pixels"),
         (
             {"mask": np.ones((3, 3), bool)},
             r"mask has shape \(3, 3\) but the image's pixels have shape \(4, 4\)",

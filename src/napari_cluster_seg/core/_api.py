@@ -32,11 +32,13 @@ from .reduce import (
     UnitGrid,
     accumulate_chunks,
     channel_range,
+    check_magnitude,
     coarsen,
     grid_group,
     group_means,
     group_sums,
     label_pixels,
+    n_distinct_rows,
     label_sums,
     reduce_pixels,
     sample_pixels,
@@ -325,14 +327,22 @@ def _clean(labels, counts, params: ClusterParams, time_axis):
 def _cluster_stats(raw_points, weights, labels, k, total_sq, normalizer):
     """Cluster means (input units), pixel counts and within-cluster sum of squares.
 
-    The sum of squares is exact from the points' sums and the per-channel sum
-    of squares of all pixels, in the normalised space (percentile clipping
-    aside).
+    The sum of squares is in the normalised space, exact from the points' sums
+    and the per-channel sum of squares of all pixels. Clipping (percentile) is
+    not affine: the points' part is then summed over the normalised points,
+    and only the spread within each point (grid cell) is taken unclipped.
     """
     wsum, sums = group_sums(raw_points, weights, labels, k)
-    means = sums / wsum[:, None]
-    within = total_sq - (sums * means).sum(axis=0)
-    wcss = float(np.sum(np.maximum(within, 0.0) / normalizer.scale**2))
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty cluster: the caller refuses it
+        means = sums / wsum[:, None]
+        if normalizer.clip_low is None:
+            within = (total_sq - (sums * means).sum(axis=0)) / normalizer.scale**2
+        else:
+            pts = normalizer(raw_points)
+            spread = np.maximum(total_sq - weights @ raw_points**2, 0.0) / normalizer.scale**2
+            nsums = group_sums(pts, weights, labels, k)[1]
+            within = weights @ pts**2 + spread - (nsums**2 / wsum[:, None]).sum(axis=0)
+    wcss = float(np.sum(np.maximum(within, 0.0)))
     return means, np.rint(wsum).astype(np.int64), wcss
 
 
@@ -343,12 +353,16 @@ def _pixel_group_means(values, labels, k):
         return sums / counts[:, None]
 
 
-def _too_many_clusters(k, n_distinct, n_channels, exact):
+def _too_many_clusters(k, n_distinct, n_channels, exact, normalize="none"):
     what = "distinct values" if n_channels == 1 else "distinct colours / feature vectors"
     where = "" if exact else " at the working resolution"
+    after = f" after normalize={normalize!r}" if normalize != "none" else ""
+    fix = f"choose n_clusters <= {n_distinct}"
+    if normalize == "percentile":
+        fix += " or another normalize (percentile clipping merges the values beyond the percentiles)"
     return ValueError(
-        f"n_clusters={k} is more than the {n_distinct} {what} in the image{where} (after masking "
-        f"and any fit_stride downsampling); choose n_clusters <= {n_distinct}."
+        f"n_clusters={k} is more than the {n_distinct} {what} in the image{where}{after} (after "
+        f"masking and any fit_stride downsampling); {fix}."
     )
 
 
@@ -356,28 +370,61 @@ def _too_many_clusters(k, n_distinct, n_channels, exact):
 class _Coresets:
     """What every K-means fit on a set of points starts from, whatever k: the points with positive
     fit weight (rows ``use``), the coreset Lloyd converges on and the smaller one the seedings
-    are tried on (None when there are too few points for it)."""
+    are tried on (None when there are too few points for it). ``max_k``: the largest k the
+    coreset serves (a regular grid that outliers crowd into a few cells is replaced by an
+    adaptive one when it holds fewer than ``max(4 k, 256)`` points)."""
 
     use: np.ndarray
     pts: np.ndarray
     w: np.ndarray
     fit: tuple
     seed: tuple | None
+    max_k: float = float("inf")
 
 
-def _kmeans_coresets(points, fit_w) -> _Coresets:
+def _kmeans_coresets(points, fit_w, k: int = 2) -> _Coresets:
     # Large point sets: try the n_init seedings on a small coreset (points merged on a coarse
     # grid), run Lloyd to convergence on a larger one, then finish with REFINE_PASSES Lloyd
     # iteration(s) on all points: as good as Lloyd on all points (tested), far cheaper.
     use = np.flatnonzero(fit_w > 0)
     pts, w = points[use], fit_w[use]
     n_feat = pts.shape[1]
-    fit, seed = (pts, w), None
+    fit, seed, max_k = (pts, w), None, float("inf")
     if n_feat > 1 and pts.shape[0] > FIT_POINTS:
         fit = grid_group(pts, w, max(2, int(FIT_POINTS ** (1 / n_feat))))
+        if fit[0].shape[0] < max(4 * k, 256):  # outliers crowd the regular grid: an adaptive one
+            _, fit_pts, fit_wts, _ = coarsen(pts, w, FIT_POINTS)
+            fit = (fit_pts, fit_wts)
+        else:
+            max_k = fit[0].shape[0] // 4
     if n_feat > 1 and fit[0].shape[0] > 4 * SEED_POINTS:
         seed = grid_group(fit[0], fit[1], max(2, int(SEED_POINTS ** (1 / n_feat))))
-    return _Coresets(use, pts, w, fit, seed)
+    return _Coresets(use, pts, w, fit, seed, max_k)
+
+
+def _check_fit_points(prep) -> None:
+    """The one check before any fit: the pixels the fit sees (``fit_w > 0``) must hold at least
+    k distinct points *after normalisation* (clipping merges values; a pixel sample repeats
+    them), else no clustering has k non-empty clusters."""
+    params, k = prep.params, prep.params.n_clusters
+    use = prep.fit_w > 0
+    n_distinct = n_distinct_rows(prep.points[use], k)
+    if n_distinct < k:
+        exact = prep.red.exact and prep.normalizer.clip_low is None
+        raise _too_many_clusters(k, n_distinct, prep.pix.n_channels, exact, params.normalize)
+
+
+def _check_clusters(counts, centers, wcss, n_channels) -> None:
+    """A result has k non-empty clusters with finite centres and inertia; this is the last guard
+    for what the checks before the fit cannot foresee (features equal in float32 but not in
+    float64, the clean-up aside)."""
+    empty = int(np.count_nonzero(counts <= 0))
+    if empty or not np.all(np.isfinite(centers)) or not np.isfinite(wcss):
+        what = "distinct values" if n_channels == 1 else "distinct colours / feature vectors"
+        raise ValueError(
+            f"only {counts.size - empty} of the n_clusters={counts.size} clusters could be told apart "
+            f"(the image has too few {what} at the working precision); choose fewer clusters."
+        )
 
 
 def _fit_kmeans(points, fit_w, params: ClusterParams, rng, coresets: _Coresets | None = None):
@@ -386,11 +433,13 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng, coresets: _Coresets |
     ``coresets`` (:func:`_kmeans_coresets` of the same points) saves that work when several k are
     fitted."""
     k = params.n_clusters
-    c = _kmeans_coresets(points, fit_w) if coresets is None else coresets
+    c = coresets
+    if c is None or c.max_k < k:
+        c = _kmeans_coresets(points, fit_w, k)
     use, pts, w = c.use, c.pts, c.w
-    if pts.shape[1] == 1:
-        order = np.argsort(pts[:, 0], kind="stable")
-        x, wx = pts[order, 0], w[order]
+    if pts.shape[1] == 1:  # the distinct values (clipping merges some) and their weights
+        x, inverse = np.unique(pts[:, 0], return_inverse=True)
+        wx = np.bincount(inverse.ravel(), weights=w, minlength=x.size)
         lab, _ = kmeans_1d_optimal(x, wx, k)
         centers = np.bincount(lab, weights=wx * x, minlength=k) / np.bincount(lab, weights=wx, minlength=k)
         yield 1.0
@@ -446,9 +495,11 @@ def as_progress(gen, stage: str, start: float, span: float):
         return stop.value
 
 
-def _transform(normalizer):
-    """Rows of pixel values -> normalised float32 features (for chunked labelling)."""
-    return lambda chunk: normalizer(chunk, dtype=np.float32)
+def _transform(normalizer, values):
+    """Rows of pixel values -> normalised features (for chunked labelling): float32, or float64
+    for 64-bit ``values`` (whose normalised values float32 may not hold)."""
+    dtype = np.float64 if values.dtype.itemsize == 8 else np.float32
+    return lambda chunk: normalizer(chunk, dtype=dtype)
 
 
 def _kmeans(prep: _Prepared):
@@ -461,9 +512,16 @@ def _kmeans(prep: _Prepared):
     )
     yield Progress("labelling", 0.85)
     if isinstance(red, PixelSample):  # many features: every pixel to its nearest centre
-        internal, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer), centers)
+        clips = normalizer.clip_low is not None
+        internal, counts, sums, total_sq, *norm = label_pixels(
+            pix.values, _transform(normalizer, pix.values), centers, transformed=clips
+        )
         raw = sums / np.maximum(counts, 1)[:, None]
-        _, _, wcss = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
+        if clips:  # clipping is not affine: the sums of squares of the normalised pixels
+            between = (norm[0] ** 2 / np.maximum(counts, 1)[:, None]).sum(axis=0)
+            wcss = float(np.sum(np.maximum(norm[1] - between, 0.0)))
+        else:
+            _, _, wcss = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
     else:
         raw, counts, wcss = _cluster_stats(
             red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer
@@ -473,6 +531,7 @@ def _kmeans(prep: _Prepared):
             internal = red.map_pixels(
                 pix.values, point_labels.astype(np.int16), np.empty(pix.n_valid, np.int16)
             )
+    _check_clusters(counts, raw, wcss, pix.n_channels)
     if internal is None:  # clustered on the channel values: order from the points, label by lookup
         base_means = raw
         lut, order = _rank_lut(base_means, params, base_normalizer)
@@ -493,6 +552,7 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
     fit_labels = h.tree.cut(k)
     unit_labels = fit_labels[h.unit_to_fit]
     raw, counts, wcss = _cluster_stats(h.unit_raw, h.unit_weights, unit_labels, k, h.total_sq, h.normalizer)
+    _check_clusters(counts, raw, wcss, h.n_channels)
     if h.unit_base is None:
         base_means = raw
     else:
@@ -542,7 +602,8 @@ def _hierarchical(prep: _Prepared):
             0.3,
             0.1,
         )
-        unit_of_pixel, counts, sums, total_sq = label_pixels(pix.values, _transform(normalizer), units)
+        transform = _transform(normalizer, pix.values)
+        unit_of_pixel, counts, sums, total_sq = label_pixels(pix.values, transform, units)
         keep = np.flatnonzero(counts > 0)
         units, counts, sums = units[keep], counts[keep], sums[keep]
         relabel = np.full(n_units, -1, np.intp)
@@ -605,7 +666,8 @@ def _connected(prep: _Prepared):
     mask = None if pix.valid is None else pix.valid.reshape(pix.shape)
 
     def normalise(frame):
-        return normalizer(frame.reshape(-1, frame.shape[-1]), dtype=np.float32).reshape(frame.shape)
+        dtype = np.float64 if frame.dtype.itemsize == 8 else np.float32  # 1e39 needs float64
+        return normalizer(frame.reshape(-1, frame.shape[-1]), dtype=dtype).reshape(frame.shape)
 
     sp, edges = superpixels(
         image,
@@ -724,13 +786,11 @@ def _prepare(image, *, mask, max_bytes, **options):
         # superpixels need no reduction: the channel ranges are all the normalisation needs
         normalizer = fix_coordinates(_range_normalizer(pix.values, params.normalize), pix.n_coordinates)
         return _Prepared(params, pix, None, normalizer, None, None, rng, base_normalizer or normalizer)
-    fit_sel = None
-    if params.fit_stride > 1:
-        fit_sel = downsample_mask(pix.shape, params.fit_stride, pix.time_axis)
-        if pix.valid is not None:
-            fit_sel = fit_sel[pix.valid]
+    fit_sel = _fit_selection(pix, params)
     if pix.n_channels > GRID_MAX_CHANNELS:
         yield Progress(f"sampling pixels ({pix.n_channels} features)", 0.15)
+        if pix.values.dtype.kind == "f":
+            check_magnitude(*channel_range(pix.values))
         red = sample_pixels(pix.values, rng, fit_sel)
     else:
         yield Progress("finding distinct values", 0.15)
@@ -743,7 +803,26 @@ def _prepare(image, *, mask, max_bytes, **options):
     else:
         fit_idx = red.point_index(pix.values[fit_sel])
         fit_w = np.bincount(fit_idx, minlength=red.n_points).astype(np.float64)
-    return _Prepared(params, pix, red, normalizer, points, fit_w, rng, base_normalizer or normalizer)
+    prep = _Prepared(params, pix, red, normalizer, points, fit_w, rng, base_normalizer or normalizer)
+    if not params.connected:
+        _check_fit_points(prep)
+    return prep
+
+
+def _fit_selection(pix, params):
+    """Flat mask over the valid pixels of those the fit sees (None: all), or a ValueError when
+    ``fit_stride`` keeps none of them."""
+    if params.fit_stride == 1:
+        return None
+    fit_sel = downsample_mask(pix.shape, params.fit_stride, pix.time_axis)
+    if pix.valid is not None:
+        fit_sel = fit_sel[pix.valid]
+    if not fit_sel.any():
+        raise ValueError(
+            f"no valid pixels to fit on: fit_stride={params.fit_stride} keeps only pixels that are "
+            "masked out, NaN or infinite; choose a smaller fit_stride (or fit_stride=1)."
+        )
+    return fit_sel
 
 
 def _fast_kernels(builds):
@@ -761,6 +840,8 @@ def _fast_kernels(builds):
 def _range_normalizer(values, how):
     """Min-max (or no) normalisation from the channel ranges of pixel rows, in one chunked pass."""
     lo, hi = channel_range(values)
+    if values.dtype.kind == "f":
+        check_magnitude(lo, hi)
     return fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), how)
 
 
@@ -781,12 +862,8 @@ def iter_cluster_image(image, n_clusters=3, method="kmeans", *, mask=None, max_b
     prep = yield from _prepare(
         image, mask=mask, max_bytes=max_bytes, n_clusters=n_clusters, method=method, **options
     )
-    params, pix, red = prep.params, prep.pix, prep.red
-    k = params.n_clusters
+    params, pix = prep.params, prep.pix
     if params.method == "kmeans":
-        n_fit = int(np.count_nonzero(prep.fit_w))
-        if n_fit < k:
-            raise _too_many_clusters(k, n_fit, pix.n_channels, red.exact)
         valid_labels, centers, counts, wcss, model, feature_centers = yield from _kmeans(prep)
         yield Progress("writing labels", 0.97)
         labels = scatter_valid(valid_labels, pix.shape, pix.valid)

@@ -203,6 +203,27 @@ def _update_centers(points, weights, labels, centers):
     return new, nonempty
 
 
+def fill_empty_clusters(points, weights, centers, labels, wcss):
+    """Move the centres that no point is nearest to onto the points worst served, until every
+    centre has points (each moved centre sits on a point no other centre does, so at most k
+    rounds) or no point lies off the centres (fewer distinct points than centres: left to the
+    caller). Returns (centers, labels, wcss)."""
+    k = centers.shape[0]
+    for _ in range(k):
+        empty = np.flatnonzero(np.bincount(labels, minlength=k) == 0)
+        if empty.size == 0:
+            break
+        _, d2 = assign_nearest(points, centers, return_distances=True)
+        far = np.argsort(-(weights * d2), kind="stable")[: empty.size]
+        far = far[d2[far] > 0]
+        if far.size == 0:
+            break
+        centers = centers.copy()
+        centers[empty[: far.size]] = points[far]
+        labels, wcss = _assign_with_cost(points, weights, centers)
+    return centers, labels, wcss
+
+
 def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5, init=None):
     """Weighted K-means (k-means++ seeding, Lloyd iterations); a generator.
 
@@ -244,6 +265,7 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
             if shift <= threshold:
                 break
         labels, wcss = _assign_with_cost(points, weights, centers)
+        centers, labels, wcss = fill_empty_clusters(points, weights, centers, labels, wcss)
         if best is None or wcss < best[2]:
             best = (centers, labels, wcss)
         yield (run + 1) / runs

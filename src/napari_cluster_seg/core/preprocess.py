@@ -323,7 +323,7 @@ def pixel_data(
         finite = mask if finite is None else finite & mask
     if finite is not None and not finite.any():
         raise ValueError(
-            "no pixel can be clustered: every pixel is NaN, infinite or masked out; "
+            "no valid pixels: every pixel is NaN, infinite or masked out, so none can be clustered; "
             "check the image and the mask."
         )
 
@@ -423,16 +423,20 @@ class Normalizer:
     clip_high: np.ndarray | None = None
 
     def __call__(self, values: np.ndarray, dtype=np.float64) -> np.ndarray:
-        out = np.asarray(values, dtype=dtype)
-        if out is values:
-            out = out.copy()
+        """The normalised ``values`` as ``dtype``; 64-bit input is normalised in float64 first
+        (float32 holds neither 1e39 nor every int64, but holds their normalised values)."""
+        values = np.asarray(values)
+        work = np.float64 if values.dtype.itemsize == 8 else dtype
+        # always a new array: asarray may return a *view* (an equal but not identical dtype, as
+        # numba's arrays have), and the steps below work in place
+        out = np.array(values, dtype=work, copy=True)
         if self.clip_low is not None:
-            np.clip(out, self.clip_low.astype(dtype), self.clip_high.astype(dtype), out=out)
+            np.clip(out, self.clip_low.astype(work), self.clip_high.astype(work), out=out)
         if np.any(self.offset):  # (skipped for normalize="none": a million points cost 10 ms)
-            out -= self.offset.astype(dtype)
+            out -= self.offset.astype(work)
         if np.any(self.scale != 1):
-            out /= self.scale.astype(dtype)
-        return out
+            out /= self.scale.astype(work)
+        return out.astype(dtype, copy=False)
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:

@@ -86,37 +86,55 @@ def for_chunks(fn, n: int, chunk: int = CHUNK):
 
 @dataclass
 class Coder:
-    """Maps pixel values (n, c) to integer codes of the cells of a regular grid.
+    """Maps pixel values (n, c) to integer codes of the cells of a grid.
 
     Channel ``i`` is cut into ``levels[i]`` cells of width ``step[i]`` from
-    ``lo[i]``; for exact integer coding ``step`` is None (cell = value).
+    ``lo[i]``; for exact integer coding ``step`` is None (cell = value, ``lo``
+    in the values' dtype so that no offset overflows). ``edges[i]``, where
+    given, replaces the regular cells of channel ``i`` by the cells between
+    sorted boundaries (``levels[i] - 1`` of them; see :func:`grid_coder`).
     """
 
     lo: np.ndarray
     levels: np.ndarray
     step: np.ndarray | None = None
+    edges: tuple | None = None
 
     @property
     def space(self) -> int:
         return int(np.prod(self.levels.astype(object)))
 
+    def _channel_codes(self, v: np.ndarray, c: int, dtype) -> np.ndarray:
+        """Cell index of every value of channel ``c`` (a new array of ``dtype``)."""
+        if self.step is None:  # exact: the offset from lo, computed where it cannot overflow
+            if v.dtype.kind == "i" and v.dtype.itemsize < 4:
+                v = v.astype(np.int32)
+            if self.lo[c] != 0:
+                v = v - v.dtype.type(self.lo[c])  # v >= lo and v - lo <= EXACT_SPACE: exact
+            return v.astype(dtype)
+        if self.edges is not None and self.edges[c] is not None:
+            return np.searchsorted(self.edges[c], v, side="right").astype(dtype, copy=False)
+        f = np.subtract(v, self.lo[c], dtype=np.float64)
+        f /= self.step[c]
+        q = f.astype(dtype)
+        np.clip(q, 0, int(self.levels[c]) - 1, out=q)
+        return q
+
     def codes(self, values: np.ndarray) -> np.ndarray:
         """Codes of the rows of ``values`` (int32 when the code space allows)."""
-        if self.step is None and values.shape[1] == 1 and self.lo[0] == 0 and values.dtype.kind == "u":
+        if (
+            self.step is None
+            and values.shape[1] == 1
+            and self.lo[0] == 0
+            and values.dtype.kind == "u"
+            and values.dtype.itemsize <= 4
+        ):
             return values[:, 0]  # unsigned grey values are their own codes
         dtype = np.int32 if self.space < 2**31 else np.int64
         codes = None
         stride = 1
         for c in range(values.shape[1]):
-            if self.step is None:
-                q = values[:, c].astype(dtype)
-                if self.lo[c] != 0:
-                    q -= dtype(self.lo[c])
-            else:
-                f = np.subtract(values[:, c], self.lo[c], dtype=np.float64)
-                f /= self.step[c]
-                q = f.astype(dtype)
-                np.clip(q, 0, int(self.levels[c]) - 1, out=q)
+            q = self._channel_codes(values[:, c], c, dtype)
             if stride != 1:
                 if stride & (stride - 1) == 0:
                     q <<= stride.bit_length() - 1
@@ -328,8 +346,9 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
     """Reduce pixel ``values`` (n, c) to weighted points.
 
     Integer values whose code space (product of the channel ranges) is at
-    most :data:`EXACT_SPACE` are reduced exactly; anything else on a regular
-    grid of ``levels`` cells per channel (default :func:`grid_levels`).
+    most :data:`EXACT_SPACE` are reduced exactly; anything else on a grid of
+    ``levels`` cells per channel (default :func:`grid_levels`), regular unless
+    outliers make it coarse relative to the values (:func:`grid_coder`).
 
     Examples
     --------
@@ -360,38 +379,18 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
             codes=occupied,
             exact=True,
         )
-    if integer and values.dtype.itemsize == 1:
-        info = np.iinfo(values.dtype)
-        lo = np.full(c, info.min, np.int64)
-        hi = np.full(c, info.max, np.int64)
-        if 256**c > EXACT_SPACE:  # many uint8 channels: look at the actual range
-            lo, hi = (x.astype(np.int64) for x in channel_range(values))
+    if integer and values.dtype.itemsize == 1 and 256**c <= EXACT_SPACE:
+        info = np.iinfo(values.dtype)  # the whole range: no pass over the pixels
+        lo, hi = np.full(c, info.min), np.full(c, info.max)
     else:
         lo, hi = channel_range(values)
     if integer:
-        if values.dtype.kind == "u" and c == 1 and int(hi[0]) < COUNT_TABLE_MAX:
-            lo = np.zeros(1, np.int64)  # values index the table directly
-        ranges = hi.astype(np.int64) - lo.astype(np.int64) + 1
-        if int(np.prod(ranges.astype(object))) <= EXACT_SPACE:
-            coder = Coder(lo=lo.astype(np.int64), levels=ranges)
-            occupied, counts = _count_codes(values, coder)
-            raw = coder.decode(occupied) + coder.lo
-            weights = counts.astype(np.float64)
-            raw = raw.astype(np.float64)
-            return Reduction(
-                raw_points=raw,
-                weights=weights,
-                total_sq=weights @ raw**2,
-                coder=coder,
-                codes=occupied,
-                exact=True,
-            )
-    levels = grid_levels(c) if levels is None else levels
-    lo = lo.astype(np.float64)
-    span = hi.astype(np.float64) - lo
-    span[span <= 0] = 1.0
-    # Cells of width span / (levels - 1), so the maximum falls inside the last cell.
-    coder = Coder(lo=lo, levels=np.full(c, levels, np.int64), step=span / max(levels - 1, 1))
+        red = _reduce_exact(values, lo, hi)
+        if red is not None:
+            return red
+    lo, hi = lo.astype(np.float64), hi.astype(np.float64)
+    check_magnitude(lo, hi)
+    coder = grid_coder(values, lo, hi, grid_levels(c) if levels is None else levels)
     occupied, w, s, total_sq = _cell_sums(values, coder)
     return Reduction(
         raw_points=s / w[:, None],
@@ -401,6 +400,108 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
         codes=occupied,
         exact=False,
     )
+
+
+def _reduce_exact(values: np.ndarray, lo, hi) -> Reduction | None:
+    """The distinct values of integer ``values`` (n, c) within ``lo..hi`` and their counts, or None
+    when the product of the channel ranges exceeds :data:`EXACT_SPACE` (then a grid it is). Ranges
+    are Python integers and offsets are taken in the values' dtype, so no 64-bit range overflows."""
+    c = values.shape[1]
+    lo, hi = [int(x) for x in lo], [int(x) for x in hi]
+    if values.dtype.kind == "u" and c == 1 and hi[0] < COUNT_TABLE_MAX:
+        lo = [0]  # values index the table directly
+    ranges = [h - l + 1 for l, h in zip(lo, hi)]
+    if int(np.prod(np.array(ranges, object))) > EXACT_SPACE:
+        return None
+    coder = Coder(lo=np.array(lo, values.dtype), levels=np.array(ranges, np.int64))
+    occupied, counts = _count_codes(values, coder)
+    raw = coder.decode(occupied)  # int64 offsets from lo
+    if any(lo):  # added to lo in a type that holds both exactly, then rounded once to float64
+        if values.dtype.itemsize < 8:
+            raw += coder.lo.astype(np.int64)
+        else:
+            raw = raw.astype(values.dtype) + coder.lo
+    raw = raw.astype(np.float64)
+    weights = counts.astype(np.float64)
+    return Reduction(
+        raw_points=raw,
+        weights=weights,
+        total_sq=weights @ raw**2,
+        coder=coder,
+        codes=occupied,
+        exact=True,
+    )
+
+
+#: Largest magnitude of a float pixel value: the sums of squares of 2**40 such values still fit
+#: in float64 (10**150 squared is 10**300).
+MAX_MAGNITUDE = 1e150
+#: Smallest largest magnitude of a float image that is not all zeros: smaller values have squares
+#: below float64's normal range, so no sum of squares (inertia, Ward) can be computed.
+MIN_MAGNITUDE = 1e-150
+
+
+def check_magnitude(lo: np.ndarray, hi: np.ndarray) -> None:
+    """Raise a ValueError naming the value when the per-channel range ``lo..hi`` holds values too
+    large or (all of them) too small for float64 sums of squares."""
+    largest = float(np.max(np.maximum(np.abs(lo), np.abs(hi)))) if np.size(lo) else 0.0
+    if not largest <= MAX_MAGNITUDE:
+        raise ValueError(
+            f"pixel values of magnitude up to {largest:.3g} are too large to cluster (their squares "
+            f"overflow float64; the limit is {MAX_MAGNITUDE:.0e}); divide the image by a constant "
+            "first (the clustering does not depend on the scale)."
+        )
+    if 0 < largest < MIN_MAGNITUDE:
+        raise ValueError(
+            f"pixel values of magnitude at most {largest:.3g} are too small to cluster (their squares "
+            f"underflow float64; the limit is {MIN_MAGNITUDE:.0e}); multiply the image by a constant "
+            "first (the clustering does not depend on the scale)."
+        )
+
+
+#: A cell of the regular grid is crowded when it holds at least this fraction of the pixels (of a
+#: sample) and distinct values among them: the grid is then coarse relative to the values (an
+#: outlier stretched the range), and that channel gets cells fitted to the values instead.
+CROWDED_FRACTION = 1 / 8
+
+
+def grid_coder(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, levels: int) -> Coder:
+    """A grid of ``levels`` cells per channel over ``lo..hi`` for ``values`` (n, c).
+
+    Regular cells (one subtraction and division per value) unless a channel's
+    regular cells would be crowded (:data:`CROWDED_FRACTION`) in a strided
+    sample of the pixels: that channel is cut at half of the regular
+    boundaries plus as many quantiles of the sample (located by a binary
+    search, about 20x slower per value), so that one outlier cannot merge the
+    values the clustering should separate, while the range is still covered.
+    """
+    c = values.shape[1]
+    span = hi - lo
+    span[span <= 0] = 1.0
+    # Cells of width span / (levels - 1), so the maximum falls inside the last cell.
+    step = span / max(levels - 1, 1)
+    sample = values[:: max(1, values.shape[0] // SAMPLE_POINTS)]
+    edges, n_levels = [None] * c, np.full(c, levels, np.int64)
+    for i in range(c):
+        s = np.sort(sample[:, i].astype(np.float64))
+        if _crowded(s, np.clip((s - lo[i]) / step[i], 0, levels - 1).astype(np.int64)):
+            half = max(1, levels // 2)
+            regular = lo[i] + span[i] * np.arange(1, half) / half
+            quantiles = s[np.linspace(0, s.size - 1, half + 1).astype(np.intp)]
+            edges[i] = np.unique(np.concatenate([regular, quantiles]))
+            n_levels[i] = edges[i].size + 1
+    if all(e is None for e in edges):
+        return Coder(lo=lo, levels=n_levels, step=step)
+    return Coder(lo=lo, levels=n_levels, step=step, edges=tuple(edges))
+
+
+def _crowded(sorted_values: np.ndarray, cells: np.ndarray) -> bool:
+    """Whether a cell (``cells``: of each of the sorted values) holds distinct values and at least
+    :data:`CROWDED_FRACTION` of them."""
+    starts = np.flatnonzero(np.concatenate(([True], cells[1:] != cells[:-1])))
+    ends = np.append(starts[1:], cells.size) - 1
+    big = (ends - starts + 1) >= CROWDED_FRACTION * cells.size
+    return bool(np.any(sorted_values[ends[big]] > sorted_values[starts[big]]))
 
 
 def group_sums(points, weights, labels, m):
@@ -445,6 +546,22 @@ def _count_cells(points: np.ndarray, levels: int, lo, span) -> int:
     if levels ** points.shape[1] <= 8 * codes.size:
         return int(np.count_nonzero(np.bincount(codes, minlength=levels ** points.shape[1])))
     return int(np.unique(codes).size)
+
+
+def n_distinct_rows(points: np.ndarray, enough: int | None = None) -> int:
+    """Number of distinct rows of ``points`` (m, c); with ``enough``, counting may stop at any
+    number >= ``enough`` (a strided subset is tried first). -0.0 and 0.0 count as one."""
+    m = points.shape[0]
+    step = 1 if enough is None else max(1, m // (16 * max(enough, 1)))
+    while True:
+        rows = np.ascontiguousarray(points[::step], dtype=np.float64) + 0.0  # -0.0 -> 0.0
+        if rows.shape[1] == 1:
+            n = np.unique(rows[:, 0]).size
+        else:
+            n = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))).size
+        if step == 1 or n >= enough:
+            return n
+        step = 1
 
 
 def dense_ranks(ids: np.ndarray, size: int):
@@ -559,6 +676,8 @@ def sample_pixels(
 ) -> PixelSample:
     """Sample up to ``size`` rows of ``values`` (among ``select``, a boolean row mask, if given)."""
     rows = np.arange(values.shape[0]) if select is None else np.flatnonzero(select)
+    if rows.size == 0:
+        raise ValueError("no pixels to sample: the selection is empty.")
     if rows.size > size:
         rows = np.sort(rng.choice(rows, size, replace=False))
     raw = values[rows].astype(np.float64)
@@ -566,12 +685,14 @@ def sample_pixels(
     return PixelSample(raw, weights, weights @ raw**2, rows)
 
 
-def label_pixels(values: np.ndarray, transform, centers: np.ndarray):
+def label_pixels(values: np.ndarray, transform, centers: np.ndarray, *, transformed: bool = False):
     """Nearest centre (in the space ``transform`` maps rows to) of every row of ``values``, in chunks.
 
     Returns ``(labels, counts, sums, total_sq)``: labels (int16/int32),
     pixels per centre, per-centre sums of the untransformed values, and the
-    per-channel sum of squares of all values (for exact sums of squares).
+    per-channel sum of squares of all values (for exact sums of squares). With
+    ``transformed``, also the per-centre sums and the per-channel sum of squares
+    of the transformed rows (for sums of squares where ``transform`` clips).
     """
     from .kmeans import assign_nearest
 
@@ -581,8 +702,10 @@ def label_pixels(values: np.ndarray, transform, centers: np.ndarray):
 
     def work(start, stop):
         chunk = values[start:stop]
-        lab = assign_nearest(transform(chunk), centers32)
+        features = transform(chunk)
+        lab = assign_nearest(features, centers32)
         labels[start:stop] = lab
-        return label_sums(lab, chunk, k, squares=True)
+        stats = label_sums(lab, chunk, k, squares=True)
+        return stats + label_sums(lab, features, k, squares=True)[1:] if transformed else stats
 
     return (labels, *accumulate_chunks(work, values.shape[0], chunk=CHUNK // 4))

@@ -1,0 +1,242 @@
+"""Issue 14, the value domain: every success has k non-empty clusters with finite centres and
+inertia that match the labels; anything else is a ValueError that names the problem."""
+
+import numpy as np
+import pytest
+
+from napari_cluster_seg import cluster_image
+from napari_cluster_seg.core.kmeans import weighted_kmeans
+from napari_cluster_seg.core.reduce import grid_coder, reduce_pixels
+
+METHODS = ["kmeans", "agglomerative", "divisive"]
+
+
+def check_result(res, k, invalid=None):
+    """The contract of a successful result."""
+    labels = res.labels
+    if invalid is None:
+        invalid = np.zeros(labels.shape, bool)
+    assert np.array_equal(labels == 0, invalid)
+    counts = np.bincount(labels.ravel(), minlength=k + 1)
+    assert counts.size == k + 1 and np.all(counts[1:] > 0)
+    assert np.array_equal(res.counts, counts[1:])
+    assert np.all(np.isfinite(res.centers)) and np.isfinite(res.inertia) and res.inertia >= 0
+
+
+def run(gen):
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        return stop.value
+
+
+# item 5a: percentile clipping leaves fewer distinct values than k
+@pytest.mark.parametrize("method", METHODS)
+def test_percentile_one_value_with_spots_is_refused(method):
+    img = np.full((100, 100), 1000, np.uint16)
+    img.flat[np.random.default_rng(0).choice(10000, 50, replace=False)] = 60000
+    with pytest.raises(ValueError, match=r"the 1 distinct values .*normalize='percentile'.*another norm"):
+        cluster_image(img, 2, method, normalize="percentile")
+    check_result(cluster_image(img, 2, method), 2)  # minmax keeps the spots apart
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_percentile_clipping_merges_values(method):
+    img = np.repeat(np.arange(10, dtype=np.uint8), 100).reshape(20, 50)
+    res = cluster_image(img, 8, method, normalize="percentile", percentiles=(15, 85))
+    check_result(res, 8)
+    assert res.counts[0] == 200 and res.counts[-1] == 200  # 0, 1 clipped to 1; 8, 9 to 8
+    with pytest.raises(ValueError, match=r"n_clusters=9 is more than the 8 distinct values"):
+        cluster_image(img, 9, method, normalize="percentile", percentiles=(15, 85))
+
+
+# item 5b: the sampled path (more than 4 channels) counts distinct feature vectors
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("fit_stride", [1, 2])
+def test_many_channels_few_distinct_vectors(method, fit_stride):
+    img = np.zeros((64, 64, 6), np.uint8)
+    img[:32] = 1
+    with pytest.raises(ValueError, match=r"the 2 distinct colours / feature vectors"):
+        cluster_image(img, 3, method, channel_axis=2, fit_stride=fit_stride)
+    img[:16, :, 3] = 7
+    check_result(cluster_image(img, 3, method, channel_axis=2, fit_stride=fit_stride), 3)
+
+
+# item 6: the full range of every integer dtype
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"])
+@pytest.mark.parametrize("method", METHODS)
+def test_integer_extremes(dtype, method):
+    info = np.iinfo(dtype)
+    values = [int(info.min), int(info.min) + (int(info.max) - int(info.min)) // 2, int(info.max)]
+    img = np.repeat(np.array(values, dtype), 8).reshape(4, 6)
+    res = cluster_image(img, 3, method)
+    check_result(res, 3)
+    np.testing.assert_array_equal(res.centers[:, 0], np.array(values, np.float64))
+    assert res.inertia == 0
+
+
+def test_uint64_above_2_63_and_int64_full_span():
+    u = np.array([[0, 2**63, 2**64 - 1, 5]], np.uint64)
+    res = cluster_image(u, 2)
+    check_result(res, 2)
+    np.testing.assert_allclose(res.centers[:, 0], [2.5, (2**63 + 2**64 - 1) / 2], rtol=1e-15)
+    i = np.array([[-(2**63), 2**63 - 1, 0, 1]], np.int64)
+    res = cluster_image(i, 3)
+    check_result(res, 3)
+    np.testing.assert_allclose(res.centers[:, 0], [-(2.0**63), 0.5, 2.0**63], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype,base", [("uint64", 2**64 - 40), ("int64", -(2**63)), ("int64", 2**63 - 40)])
+def test_exact_path_far_from_zero(dtype, base):
+    values = np.array([base, base + 3, base + 3, base + 30], dtype)[:, None]
+    red = reduce_pixels(values)
+    assert red.exact
+    np.testing.assert_array_equal(red.raw_points[:, 0], [float(base), float(base + 3), float(base + 30)])
+    np.testing.assert_array_equal(red.weights, [1, 2, 1])
+
+
+# item 7: one outlier must not collapse a float image onto a few grid cells
+@pytest.mark.parametrize("method", METHODS)
+def test_float_outlier_keeps_levels_apart(method):
+    img = np.repeat(np.arange(4, dtype=np.float32), 64 * 256).reshape(256, 256)
+    img[0, 0] = 1e6
+    res = cluster_image(img, 5, method)
+    check_result(res, 5)
+    np.testing.assert_array_equal(res.centers[:, 0], [0, 1, 2, 3, 1e6])
+    check_result(cluster_image(img, 3, method), 3)
+    res = cluster_image(img, 2, method, normalize="percentile")
+    check_result(res, 2)
+    clipped = np.clip(img, 0, 3) / 3  # the percentiles are 0 and 3: the outlier is clipped to 1
+    expected = sum(((c - c.mean()) ** 2).sum() for c in (clipped[res.labels == j] for j in (1, 2)))
+    assert res.inertia == pytest.approx(expected, rel=1e-6)
+    if method == "kmeans":
+        assert sorted(res.counts.tolist()) == [32767, 32769] and expected == pytest.approx(65536 / 36)
+
+
+def test_continuous_values_with_outlier():
+    img = np.random.default_rng(1).random((256, 256))
+    img[0, 0] = 1e6
+    res = cluster_image(img, 3)
+    check_result(res, 3)
+    assert res.counts[-1] == 1 and min(res.counts[:2]) > 20000  # the bulk is split, not lumped
+    rgb = np.random.default_rng(2).random((256, 256, 3)).astype(np.float32)
+    rgb[:128] += 1
+    rgb[0, 0] = 1e6
+    res = cluster_image(rgb, 3, rgb=True)
+    check_result(res, 3)
+    assert sorted(res.counts.tolist()) == [1, 32767, 32768]
+
+
+def test_regular_grid_for_ordinary_floats():
+    values = np.random.default_rng(3).standard_normal((100_000, 3)).astype(np.float32)
+    lo, hi = values.min(0).astype(float), values.max(0).astype(float)
+    assert grid_coder(values, lo, hi, 101).edges is None
+    values[0] = 1e6
+    coder = grid_coder(values, values.min(0).astype(float), values.max(0).astype(float), 101)
+    assert coder.edges is not None and all(e is not None for e in coder.edges)
+
+
+# item 9: the sampled path with a fit selection; values beyond float32
+def test_fit_stride_keeping_only_masked_pixels():
+    img = np.random.default_rng(4).random((64, 64, 6)).astype(np.float32)
+    mask = np.ones((64, 64), bool)
+    mask[::2] = False
+    for channels in (slice(None), slice(0, 1)):
+        with pytest.raises(ValueError, match=r"no valid pixels to fit on: fit_stride=2"):
+            cluster_image(img[..., channels], 3, channel_axis=2, mask=mask, fit_stride=2)
+    mask[:] = True
+    mask[:10] = False
+    check_result(cluster_image(img, 3, channel_axis=2, mask=mask, fit_stride=2), 3, ~mask)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 6])
+def test_values_beyond_float32(channels):
+    img = np.random.default_rng(5).random((32, 32, channels))
+    img[:16] += 2
+    img[0, 0, 0] = 1e39
+    res = cluster_image(img, 3, channel_axis=2)
+    check_result(res, 3)
+    if channels == 1:  # minmax: the outlier is far from all, the rest near 0
+        assert res.labels[0, 0] == 3 and res.counts[-1] == 1
+    assert res.centers[res.labels[0, 0] - 1, 0] > 1e35
+    img[0, 0, 0] = -1e200
+    with pytest.raises(ValueError, match=r"magnitude up to 1e\+200 are too large"):
+        cluster_image(img, 3, channel_axis=2)
+
+
+# item 11: nothing left to cluster
+@pytest.mark.parametrize("method", METHODS)
+def test_no_valid_pixels(method):
+    with pytest.raises(ValueError, match=r"no valid pixels"):
+        cluster_image(np.zeros((8, 8)), 2, method, mask=np.zeros((8, 8), bool))
+    with pytest.raises(ValueError, match=r"no valid pixels"):
+        cluster_image(np.full((8, 8, 6), np.nan), 2, method, channel_axis=2)
+
+
+# K-means never returns an empty cluster when the points allow k
+def test_weighted_kmeans_fills_a_cluster_emptied_by_the_last_update():
+    points = np.array([[0.0], [1.0], [10.0], [11.0]])
+    centers, labels, _ = run(
+        weighted_kmeans(
+            points, np.ones(4), 3, rng=np.random.default_rng(0), init=[[0.0], [0.5], [100.0]], max_iter=1
+        )
+    )
+    assert np.unique(labels).size == 3
+    assert np.all(np.isfinite(centers))
+
+
+def test_normalizer_never_writes_into_its_input():
+    from napari_cluster_seg.core.preprocess import Normalizer
+
+    norm = Normalizer(np.array([1.0]), np.array([2.0]), np.array([1.0]), np.array([3.0]))
+    values = np.array([[0.0], [2.0], [9.0]])
+    view = values.view(np.dtype("float64", metadata={"equal": "but not identical"}))
+    for v in (values, view):
+        np.testing.assert_array_equal(norm(v)[:, 0], [0.0, 0.5, 1.0])
+        np.testing.assert_array_equal(values[:, 0], [0.0, 2.0, 9.0])
+
+
+@pytest.mark.parametrize("channels", [1, 3, 6])
+@pytest.mark.parametrize("method", METHODS)
+def test_values_too_small_for_squares(channels, method):
+    img = np.repeat(np.arange(4.0), 16).reshape(8, 8, 1).repeat(channels, axis=2) * 1e-300
+    with pytest.raises(ValueError, match=r"magnitude at most 3e-300 are too small"):
+        cluster_image(img, 2, method, channel_axis=2, normalize="percentile")
+    check_result(cluster_image(img * 1e300, 2, method, channel_axis=2, normalize="percentile"), 2)
+
+
+def test_multichannel_coreset_with_outlier():
+    """More than FIT_POINTS points whose regular coreset grid collapses onto 2 cells (was
+    scikit-learn's "n_samples=2 should be >= n_clusters=3")."""
+    rgb = np.random.default_rng(2).random((512, 512, 3)).astype(np.float32)
+    rgb[:256, :, 0] += 0.5
+    rgb[0, 0] = 1e6
+    assert reduce_pixels(rgb.reshape(-1, 3)).n_points > 2**16
+    res = cluster_image(rgb, 3, rgb=True)
+    check_result(res, 3)
+    assert res.counts[-1] == 1 and res.labels[0, 0] == 3
+
+
+def test_sampled_percentile_inertia_in_the_clipped_space():
+    img = np.random.default_rng(6).random((64, 64, 6))
+    img[:32] += 1
+    img[0, 0, :] = 1e6
+    res = cluster_image(img, 2, channel_axis=2, normalize="percentile")
+    check_result(res, 2)
+    flat = img.reshape(-1, 6)
+    lo, hi = (np.percentile(flat, q, axis=0, method="inverted_cdf") for q in (1, 99))
+    norm = (np.clip(flat, lo, hi) - lo) / (hi - lo)
+    lab = res.labels.ravel()
+    expected = sum(((norm[lab == j] - norm[lab == j].mean(0)) ** 2).sum() for j in (1, 2))
+    assert res.inertia == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_connected_beyond_float32(method):
+    img = np.random.default_rng(7).random((40, 40))
+    img[:20] += 2
+    img[0, 0] = 1e39
+    for normalize in ("none", "minmax"):
+        res = cluster_image(img, 3, method, connected=True, normalize=normalize)
+        check_result(res, 3)
