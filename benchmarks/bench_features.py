@@ -20,19 +20,17 @@ Run: ``.venv/bin/python benchmarks/bench_features.py [--against /tmp/base/src] [
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from _memory import peak_extra_memory
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -85,45 +83,6 @@ IMAGES = {
 
 
 # ---------------------------------------------------------------- measures
-def _rss():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * 4096
-
-
-def peak_extra_memory(fn):
-    """Run fn(); (result, peak extra bytes): the larger of the resident set sampled every 2 ms
-    (after returning freed heap memory to the system) and tracemalloc's peak."""
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-    base = _rss()
-    peak = [base]
-    stop = threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    tracemalloc.start()
-    traced_base = tracemalloc.get_traced_memory()[0]
-    try:
-        result = fn()
-    finally:
-        traced_peak = tracemalloc.get_traced_memory()[1] - traced_base
-        tracemalloc.stop()
-        stop.set()
-        thread.join()
-    peak[0] = max(peak[0], _rss())
-    return result, max(peak[0] - base, traced_peak)
-
-
 # ------------------------------------------------------------------- child
 def child(case: str, image_path: str, out_path: str, repeat: int):
     """Run one case in this process (the napari_cluster_seg on sys.path); write times as JSON."""

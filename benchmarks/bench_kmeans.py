@@ -39,19 +39,18 @@ Run: ``.venv/bin/python benchmarks/bench_kmeans.py`` (about 15 minutes, OpenCV a
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from _memory import peak_extra_memory  # noqa: E402
 
 from napari_cluster_seg import cluster_image  # noqa: E402
 from napari_cluster_seg._sample_data import make_nuclei_3d  # noqa: E402
@@ -250,53 +249,6 @@ def wcss(image, labels, channels):
         s = np.bincount(labels, weights=col, minlength=k)
         total += float(np.dot(col, col) - np.dot(s, s / np.maximum(n, 1)))
     return total
-
-
-def _rss():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * 4096
-
-
-def _release_free_memory():
-    """Return freed heap memory to the system (glibc), so the baseline does not hide earlier runs'
-    leftovers: without it, a run after others measured up to 100 MB less than in a fresh process."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def peak_extra_memory(fn):
-    """Run fn() and return (result, peak extra bytes): the larger of the resident memory, sampled
-    every 2 ms, and the peak of the memory Python and numpy allocate (tracemalloc), which catches
-    short peaks between samples (it does not see allocations of C libraries such as OpenCV's,
-    which the sampled resident memory does)."""
-    gc.collect()
-    _release_free_memory()
-    base = _rss()
-    peak = [base]
-    stop = threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    tracemalloc.start()
-    traced_base = tracemalloc.get_traced_memory()[0]
-    try:
-        result = fn()
-    finally:
-        traced_peak = tracemalloc.get_traced_memory()[1] - traced_base
-        tracemalloc.stop()
-        stop.set()
-        thread.join()
-    peak[0] = max(peak[0], _rss())
-    return result, max(peak[0] - base, traced_peak)
 
 
 def measure(tools, image, k, channels, repeat, memory=True):

@@ -16,21 +16,19 @@ noisy RGB and an 8192² grey image). ``NAPARI_CLUSTER_SEG_NUMBA=0`` measures the
 """
 
 import argparse
-import ctypes
-import gc
 import json
 import os
 import subprocess
 import sys
-import threading
-import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 sys.path.insert(0, str(SRC))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_memory.py
+
+from _memory import peak_memory  # noqa: E402
 
 
 def grey(side, dtype=np.uint8, seed=0):
@@ -126,46 +124,6 @@ PIXEL_SIZES = (128, 256)
 BIG = {"kmeans rgb noisy": 4096, "kmeans grey uint8": 8192, "agglo rgb noisy": 4096}
 
 
-def _rss():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * 4096
-
-
-def _release_free_memory():
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def peak_extra_memory(fn):
-    """(traced peak, sampled resident peak) of fn() beyond what was allocated before it."""
-    gc.collect()
-    _release_free_memory()
-    base = _rss()
-    peak = [base]
-    stop = threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    tracemalloc.start()
-    traced_base = tracemalloc.get_traced_memory()[0]
-    try:
-        fn()
-    finally:
-        traced = tracemalloc.get_traced_memory()[1] - traced_base
-        tracemalloc.stop()
-        stop.set()
-        thread.join()
-    peak[0] = max(peak[0], _rss())
-    return traced, peak[0] - base
-
-
 def case_image(name, side):
     make, options, masked = {**CASES, **PIXEL_CASES}[name]
     image = make(side)
@@ -189,7 +147,7 @@ def run_one(name, sides):
     cluster_image(small, mask=small_mask, **options)  # warm-up: imports, numba, thread pool
     for side in sides:
         image, options, mask = case_image(name, side)
-        traced, rss = peak_extra_memory(lambda: cluster_image(image, mask=mask, **options))
+        _, rss, traced = peak_memory(lambda im=image, m=mask, o=options: cluster_image(im, mask=m, **o))
         opts = {k: v for k, v in options.items() if k != "n_clusters"}
         params = validate_params(image.ndim, n_clusters=options["n_clusters"], **opts)
         est = estimate_memory(image.shape, image.dtype, params, masked=mask is not None, in_memory=True,

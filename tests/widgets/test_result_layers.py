@@ -9,8 +9,6 @@ from napari.layers import Labels
 from napari_cluster_seg import cluster_image
 from napari_cluster_seg.widgets import _cluster_widget
 
-from .conftest import WORKER_TIMEOUT_MS
-
 
 def labels_layers(viewer):
     return [layer for layer in viewer.layers if isinstance(layer, Labels)]

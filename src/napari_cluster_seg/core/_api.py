@@ -38,8 +38,8 @@ from .reduce import (
     group_means,
     group_sums,
     label_pixels,
-    n_distinct_rows,
     label_sums,
+    n_distinct_rows,
     reduce_pixels,
     sample_pixels,
 )

@@ -71,7 +71,9 @@ def _check_clusters(clusters, labels: np.ndarray) -> np.ndarray:
         raise TypeError(f"clusters must be integer labels, not {np.asarray(clusters).tolist()!r}.")
     bad = sorted(int(v) for v in set(values.tolist()) if v <= 0)
     if bad:
-        raise ValueError(f"clusters {bad} are not cluster labels: label 0 means 'not clustered', clusters are 1..k.")
+        raise ValueError(
+            f"clusters {bad} are not cluster labels: label 0 means 'not clustered', clusters are 1..k."
+        )
     return np.unique(values)
 
 
