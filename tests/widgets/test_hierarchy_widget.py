@@ -127,6 +127,22 @@ def test_no_recut_of_an_old_tree_after_the_image_data_changed(cluster_widget, ru
     np.testing.assert_array_equal(out.data, expected)
 
 
+def test_no_recut_after_the_image_data_changed_in_place(cluster_widget, run_widget, bands):
+    """In-place changes send no event and keep the data object: the values tell."""
+    viewer, widget = cluster_widget
+    img, truth = bands
+    image = viewer.add_image(img.copy(), name="bands")
+    widget.image.value = image
+    widget.method.value = "agglomerative"
+    run_widget(widget)
+    layer = only_labels(viewer)
+    image.data[:] = image.data[::-1].copy()
+    image.refresh()
+    widget.n_clusters.value = 2  # the tree is of the old values: no re-cut
+    np.testing.assert_array_equal(layer.data, truth)
+    assert "the data of 'bands' changed" in widget.status.value and "press Run" in widget.status.value
+
+
 def test_a_result_of_data_changed_during_the_run_is_dropped(cluster_widget, qtbot, bands):
     import threading
 

@@ -2,7 +2,8 @@
 Python gives to a new object once the old one is freed).
 
 * :class:`Source`: the layers and data objects a result was computed from, to tell whether the
-  result still fits them (every layer still in the viewer, its data the same object and shape).
+  result still fits them (every layer still in the viewer, its data the same object and shape,
+  and in-memory data the same values).
 * :class:`ResultLayers`: which result layer belongs to which image and kind, and what the plugin
   last wrote into each, to tell whether the user has edited it since (then it is never written to
   again). Removed layers are forgotten; a layer the plugin did not write is never its result layer.
@@ -42,6 +43,7 @@ class Source:
     layers: tuple  # weak references: the image layer first
     data: tuple  # weak references to each layer's data object
     shapes: tuple
+    digests: tuple = ()  # checksum of each in-memory (numpy) array, None for lazy data
 
     @classmethod
     def of(cls, layers, arrays) -> Source:
@@ -50,6 +52,9 @@ class Source:
             tuple(weakref.ref(layer) for layer in layers),
             tuple(_ref(a) for a in arrays),
             tuple(tuple(a.shape) for a in arrays),
+            # in-memory data can change in place without an event (image.data[:] = ...; refresh());
+            # lazy data is not read here (that would compute it)
+            tuple(checksum(a) if isinstance(a, np.ndarray) else None for a in arrays),
         )
 
     @property
@@ -59,12 +64,15 @@ class Source:
 
     def problem(self, viewer_layers) -> str | None:
         """Why a result of this source no longer fits its layers; None while it does."""
-        for layer_ref, data_ref, shape in zip(self.layers, self.data, self.shapes):
+        digests = self.digests or (None,) * len(self.layers)
+        for layer_ref, data_ref, shape, digest in zip(self.layers, self.data, self.shapes, digests):
             layer = layer_ref()
             if layer is None or layer not in viewer_layers:
                 return f"{self.name!r} was removed"
             data = layer_data(layer)
             if data is not data_ref() or tuple(data.shape) != shape:
+                return f"the data of {layer.name!r} changed"
+            if digest is not None and checksum(data) != digest:
                 return f"the data of {layer.name!r} changed"
         return None
 
