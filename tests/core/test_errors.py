@@ -287,7 +287,10 @@ def test_numpy_bools_and_numbers_where_numbers_are_due():
     [
         ((np.zeros((4, 4), np.uint8), 2), {}),
         ((np.full((4, 4, 5), 7.0), 3), {"channel_axis": -1}),
-        ((np.zeros((4, 4)), 2, "agglomerative"), {"connected": True, "mask": np.arange(16).reshape(4, 4) == 3}),
+        (
+            (np.zeros((4, 4)), 2, "agglomerative"),
+            {"connected": True, "mask": np.arange(16).reshape(4, 4) == 3},
+        ),
         ((np.zeros(2, bool), 2, "divisive"), {"connected": True, "mask": np.array([False, True])}),
     ],
 )

@@ -247,7 +247,9 @@ def _labels_sum_of_squares(res, image):
     norm = res.model.normalizer
     feats = (image.reshape(-1, 1).astype(np.longdouble) - norm.offset) / norm.scale
     flat = res.labels.ravel()
-    return float(sum(((feats[flat == i] - feats[flat == i].mean(axis=0)) ** 2).sum() for i in np.unique(flat)))
+    return float(
+        sum(((feats[flat == i] - feats[flat == i].mean(axis=0)) ** 2).sum() for i in np.unique(flat))
+    )
 
 
 @pytest.mark.parametrize(
