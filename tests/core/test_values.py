@@ -1,6 +1,8 @@
 """Issue 14, the value domain: every success has k non-empty clusters with finite centres and
 inertia that match the labels; anything else is a ValueError that names the problem."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -301,3 +303,31 @@ def test_scan_inertia_at_a_large_offset():
     scan = scan_n_clusters(image, 3)
     assert scan.inertia[0] == pytest.approx(cluster_image(image, 2).inertia, rel=1e-9)
     assert scan.inertia[0] == pytest.approx(0.125 * 4, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "dtype, value, filters",
+    [("uint64", np.iinfo(np.uint64).max, ("structure",)), ("float32", 3e38, ("gradient",))],
+)
+def test_filter_features_that_overflow_float32_are_refused_by_name(dtype, value, filters):
+    """N1: finite values whose filter responses overflow float32 (the structure tensor squares
+    them) gave NaN features and scikit-learn's "Input contains NaN"; now a ValueError naming the
+    feature. The same image without that filter clusters."""
+    img = np.zeros((8, 8), dtype)
+    img[:, 4:] = value
+    with pytest.raises(ValueError, match=rf"the feature '{filters[0]}.*' overflows float32"):
+        cluster_image(img, 2, filters=filters, scales=(1.0,))
+    check_result(cluster_image(img, 2), 2)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative"])
+def test_smoothing_float64_values_beyond_float32(method):
+    """Smoothing float64 values beyond float32's range works in float64 (it cast them to inf)."""
+    img = np.zeros((8, 8))
+    img[:, 4:] = 1e39
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = cluster_image(img, 2, method, connected=method != "kmeans", smoothing=1.0)
+    check_result(res, 2)
+    assert np.array_equal(res.labels[:, 4:] == 2, np.ones((8, 4), bool))
+    assert 1e38 < res.centers[1, 0] <= 1e39
