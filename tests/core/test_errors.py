@@ -280,3 +280,23 @@ def test_numpy_bools_and_numbers_where_numbers_are_due():
     for name in ("smoothing", "spatial_weight"):
         with pytest.raises(ValueError, match=name):
             cluster_image(img, 2, **{name: True})
+
+
+@pytest.mark.parametrize(
+    "args, options",
+    [
+        ((np.zeros((4, 4), np.uint8), 2), {}),
+        ((np.full((4, 4, 5), 7.0), 3), {"channel_axis": -1}),
+        (
+            (np.zeros((4, 4)), 2, "agglomerative"),
+            {"connected": True, "mask": np.arange(16).reshape(4, 4) == 3},
+        ),
+        ((np.zeros(2, bool), 2, "divisive"), {"connected": True, "mask": np.array([False, True])}),
+    ],
+)
+def test_refusals_never_advise_an_impossible_k(args, options):
+    """One distinct value (or pixel) left: the message says the image cannot be clustered instead
+    of advising "n_clusters <= 1" (or "<= 0": a superpixel count of 0 for a single valid pixel)."""
+    with pytest.raises(ValueError, match=r"there is only one .*so it cannot be clustered") as info:
+        cluster_image(*args, **options)
+    assert "n_clusters <=" not in str(info.value)

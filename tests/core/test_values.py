@@ -1,6 +1,8 @@
 """Issue 14, the value domain: every success has k non-empty clusters with finite centres and
 inertia that match the labels; anything else is a ValueError that names the problem."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -36,7 +38,7 @@ def run(gen):
 def test_percentile_one_value_with_spots_is_refused(method):
     img = np.full((100, 100), 1000, np.uint16)
     img.flat[np.random.default_rng(0).choice(10000, 50, replace=False)] = 60000
-    with pytest.raises(ValueError, match=r"the 1 distinct values .*normalize='percentile'.*another norm"):
+    with pytest.raises(ValueError, match=r"only one distinct value .*normalize='percentile'.*another norm"):
         cluster_image(img, 2, method, normalize="percentile")
     check_result(cluster_image(img, 2, method), 2)  # minmax keeps the spots apart
 
@@ -240,3 +242,92 @@ def test_connected_beyond_float32(method):
     for normalize in ("none", "minmax"):
         res = cluster_image(img, 3, method, connected=True, normalize=normalize)
         check_result(res, 3)
+
+
+def _labels_sum_of_squares(res, image):
+    """The exact within-cluster sum of squares of the labels, in the normalised space (longdouble)."""
+    norm = res.model.normalizer
+    feats = (image.reshape(-1, 1).astype(np.longdouble) - norm.offset) / norm.scale
+    flat = res.labels.ravel()
+    return float(
+        sum(((feats[flat == i] - feats[flat == i].mean(axis=0)) ** 2).sum() for i in np.unique(flat))
+    )
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.array([[58618, 58618, 58618, 58617, 58617, 58617, 58617, 58617, 58617, 58618]], np.uint16),
+        np.array([[0, 1, 2, 2] * 4], np.uint32) + np.uint32(10**8),
+        (402512695 + np.random.default_rng(0).integers(0, 3, (16, 16))).astype(np.uint64),
+        np.random.default_rng(0).random((16, 16)) * 1e-3 + 1e3,
+        np.random.default_rng(1).random((16, 16)).astype(np.float32) + np.float32(3e4),
+    ],
+)
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"method": "kmeans"},
+        {"method": "agglomerative"},
+        {"method": "agglomerative", "connected": True},
+        {"method": "divisive", "connected": True},
+    ],
+)
+def test_inertia_keeps_its_precision_at_a_large_offset(image, options):
+    """Values at a large offset from zero against their spread: the inertia is computed about a
+    reference value within the values' range, not as ``sum(x**2) - sum(sums * means)`` (which left
+    0 instead of 0.125 at 10**8 + {0, 1, 2})."""
+    res = cluster_image(image, 2, normalize="minmax", **options)
+    # superpixel means are float64 sums of values at the offset (relative error ~1e-8 here)
+    rel = 1e-7 if options.get("connected") else 1e-9
+    assert res.inertia == pytest.approx(_labels_sum_of_squares(res, image), rel=rel, abs=1e-12)
+
+
+@pytest.mark.parametrize("offset", [np.float64(58617), np.float64(3e4)])
+def test_inertia_at_an_offset_with_many_features(offset):
+    """The sampled path (5 features: every pixel to its nearest centre) sums squares about a
+    reference value too."""
+    image = np.random.default_rng(0).random((16, 16)) + offset
+    res = cluster_image(image, 2, filters=("gaussian", "log"), scales=(1.0, 2.0))
+    feats = res.model.transform(image).reshape(-1, res.model.points.shape[1]).astype(np.float64)
+    flat = res.labels.ravel()
+    expected = sum(((feats[flat == i] - feats[flat == i].mean(axis=0)) ** 2).sum() for i in (1, 2))
+    assert res.inertia == pytest.approx(expected, rel=1e-4)
+
+
+def test_scan_inertia_at_a_large_offset():
+    """The elbow curve of scan_n_clusters uses the same sums: exact at a large offset too."""
+    from napari_cluster_seg import scan_n_clusters
+
+    image = np.array([[0, 1, 2, 2] * 4], np.uint32) + np.uint32(10**8)
+    scan = scan_n_clusters(image, 3)
+    assert scan.inertia[0] == pytest.approx(cluster_image(image, 2).inertia, rel=1e-9)
+    assert scan.inertia[0] == pytest.approx(0.125 * 4, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "dtype, value, filters",
+    [("uint64", np.iinfo(np.uint64).max, ("structure",)), ("float32", 3e38, ("gradient",))],
+)
+def test_filter_features_that_overflow_float32_are_refused_by_name(dtype, value, filters):
+    """N1: finite values whose filter responses overflow float32 (the structure tensor squares
+    them) gave NaN features and scikit-learn's "Input contains NaN"; now a ValueError naming the
+    feature. The same image without that filter clusters."""
+    img = np.zeros((8, 8), dtype)
+    img[:, 4:] = value
+    with pytest.raises(ValueError, match=rf"the feature '{filters[0]}.*' overflows float32"):
+        cluster_image(img, 2, filters=filters, scales=(1.0,))
+    check_result(cluster_image(img, 2), 2)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative"])
+def test_smoothing_float64_values_beyond_float32(method):
+    """Smoothing float64 values beyond float32's range works in float64 (it cast them to inf)."""
+    img = np.zeros((8, 8))
+    img[:, 4:] = 1e39
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = cluster_image(img, 2, method, connected=method != "kmeans", smoothing=1.0)
+    check_result(res, 2)
+    assert np.array_equal(res.labels[:, 4:] == 2, np.ones((8, 4), bool))
+    assert 1e38 < res.centers[1, 0] <= 1e39

@@ -29,6 +29,7 @@ from .reduce import (
     GRID_MAX_CHANNELS,
     PixelSample,
     Reduction,
+    SquareSums,
     UnitGrid,
     accumulate_chunks,
     channel_range,
@@ -41,7 +42,9 @@ from .reduce import (
     label_sums,
     n_distinct_rows,
     reduce_pixels,
+    reference,
     sample_pixels,
+    square_sums,
 )
 
 #: Most Lloyd iterations over all points after converging on the coreset.
@@ -133,7 +136,7 @@ class _HierarchyState:
     units: np.ndarray  # (u, n_features) normalised unit means
     unit_raw: np.ndarray  # (u, n_features) unit means in feature units (input units without features)
     unit_weights: np.ndarray
-    total_sq: np.ndarray  # per channel: sum of squares of all pixel values
+    total_sq: SquareSums  # per channel: sum of squares of all pixel values (about a reference)
     unit_of_pixel: np.ndarray  # (n_valid,) unit of every valid pixel
     valid: np.ndarray | None
     shape: tuple
@@ -324,24 +327,29 @@ def _clean(labels, counts, params: ClusterParams, time_axis):
     return labels, counts
 
 
-def _cluster_stats(raw_points, weights, labels, k, total_sq, normalizer):
+def _cluster_stats(raw_points, weights, labels, k, total_sq: SquareSums, normalizer):
     """Cluster means (input units), pixel counts and within-cluster sum of squares.
 
-    The sum of squares is in the normalised space, exact from the points' sums
-    and the per-channel sum of squares of all pixels. Clipping (percentile) is
-    not affine: the points' part is then summed over the normalised points,
-    and only the spread within each point (grid cell) is taken unclipped.
+    The sum of squares is in the normalised space: that of the points about
+    their cluster's mean (two passes: no cancellation at a large offset), plus
+    the spread of the pixels within each point (grid cell, unit; 0 for distinct
+    values) from the per-channel sums of squares about a reference value.
+    Clipping (percentile) is not affine: the points' part is then summed over
+    the normalised points, and only the spread within each point is taken
+    unclipped.
     """
     wsum, sums = group_sums(raw_points, weights, labels, k)
     with np.errstate(invalid="ignore", divide="ignore"):  # an empty cluster: the caller refuses it
         means = sums / wsum[:, None]
+        d = raw_points - total_sq.ref
+        spread = np.maximum(total_sq.sq - weights @ (d * d), 0.0) / normalizer.scale**2
         if normalizer.clip_low is None:
-            within = (total_sq - (sums * means).sum(axis=0)) / normalizer.scale**2
+            dev = (raw_points - means[labels]) / normalizer.scale
         else:
             pts = normalizer(raw_points)
-            spread = np.maximum(total_sq - weights @ raw_points**2, 0.0) / normalizer.scale**2
             nsums = group_sums(pts, weights, labels, k)[1]
-            within = weights @ pts**2 + spread - (nsums**2 / wsum[:, None]).sum(axis=0)
+            dev = pts - (nsums / wsum[:, None])[labels]
+        within = weights @ (dev * dev) + spread
     wcss = float(np.sum(np.maximum(within, 0.0)))
     return means, np.rint(wsum).astype(np.int64), wcss
 
@@ -353,16 +361,34 @@ def _pixel_group_means(values, labels, k):
         return sums / counts[:, None]
 
 
+def fewer_clusters(k, n, things, where="", other="", one=None):
+    """The ValueError refusing ``k`` clusters where only ``n`` ``things`` (plural; ``one``: the
+    singular, default ``things`` without its last letter) can be told apart: it advises a smaller k
+    where one (at least 2) exists, and otherwise says that the image cannot be clustered (rather
+    than "choose n_clusters <= 1"); ``other`` is another remedy, if any."""
+    if n >= 2:
+        fix = f"choose n_clusters <= {n}" + (f" or {other}" if other else "")
+        return ValueError(f"n_clusters={k} is more than the {n} {things}{where}; {fix}.")
+    there = f"there is only one {one or things[:-1]}" if n == 1 else f"there are no {things}"
+    fix = f"; use {other}" if other else ""
+    return ValueError(f"{there}{where}, so it cannot be clustered (n_clusters must be at least 2){fix}.")
+
+
 def _too_many_clusters(k, n_distinct, n_channels, exact, normalize="none"):
     what = "distinct values" if n_channels == 1 else "distinct colours / feature vectors"
+    one = "distinct value" if n_channels == 1 else "distinct colour / feature vector"
     where = "" if exact else " at the working resolution"
     after = f" after normalize={normalize!r}" if normalize != "none" else ""
-    fix = f"choose n_clusters <= {n_distinct}"
+    fix = ""
     if normalize == "percentile":
-        fix += " or another normalize (percentile clipping merges the values beyond the percentiles)"
-    return ValueError(
-        f"n_clusters={k} is more than the {n_distinct} {what} in the image{where}{after} (after "
-        f"masking and any fit_stride downsampling); {fix}."
+        fix = "another normalize (percentile clipping merges the values beyond the percentiles)"
+    return fewer_clusters(
+        k,
+        n_distinct,
+        what,
+        f" in the image{where}{after} (after masking and any fit_stride downsampling)",
+        fix,
+        one,
     )
 
 
@@ -654,6 +680,8 @@ def _connected(prep: _Prepared):
 
     pix, normalizer, params = prep.pix, prep.normalizer, prep.params
     k = params.n_clusters
+    if pix.n_valid < k:
+        raise fewer_clusters(k, pix.n_valid, "pixels", " to cluster (valid and in the mask)")
     if (
         params.method == "agglomerative"
         and params.linkage == "ward"
@@ -682,13 +710,13 @@ def _connected(prep: _Prepared):
     unit_of_pixel = (flat - 1).astype(np.int16 if sp.max() < 2**15 else np.int32)
     n_units = int(sp.max())
     if n_units < k:
-        raise ValueError(
-            f"n_clusters={k} is more than the {n_units} superpixels the image was divided into; "
-            f"choose n_clusters <= {n_units}, or raise max_units."
+        raise fewer_clusters(
+            k, n_units, "superpixels", " in the image", "a larger max_units" if n_units else ""
         )
 
+    ref = reference(pix.values)
     counts, sums, total_sq = accumulate_chunks(
-        lambda a, b: label_sums(unit_of_pixel[a:b], pix.values[a:b], n_units, squares=True), pix.n_valid
+        lambda a, b: label_sums(unit_of_pixel[a:b], pix.values[a:b], n_units, ref=ref), pix.n_valid
     )
     counts = counts.astype(np.float64)
     unit_raw = sums / counts[:, None]
@@ -713,11 +741,6 @@ def _connected_pixels(prep: _Prepared):
 
     pix, normalizer = prep.pix, prep.normalizer
     n = pix.n_valid
-    if n < prep.params.n_clusters:
-        raise ValueError(
-            f"n_clusters={prep.params.n_clusters} is more than the {n} pixels to cluster; "
-            f"choose n_clusters <= {n}."
-        )
     yield Progress(f"connected Ward clustering of {n} pixels", 0.25)
     unit_raw = pix.values.astype(np.float64)
     units = normalizer(unit_raw)
@@ -730,7 +753,7 @@ def _connected_pixels(prep: _Prepared):
     except StopIteration as stop:
         tree = LinkageTree(stop.value, n)
     yield Progress("labelling", 0.85)
-    total_sq = np.einsum("ij,ij->j", unit_raw, unit_raw)
+    total_sq = square_sums(unit_raw, reference(unit_raw))
     unit_of_pixel = np.arange(n, dtype=np.int32)
     return _hierarchy_state(
         prep, tree, n, unit_of_pixel, units, unit_raw, counts, total_sq, unit_of_pixel, pixel_units=True

@@ -245,22 +245,45 @@ def _smooth_compiled(kernels, image_cl: np.ndarray, sigma: float, time_axis: int
     return out
 
 
+def _beyond_float32(image_cl: np.ndarray, finite: np.ndarray) -> bool:
+    """Whether float64 ``image_cl`` holds finite values that float32 cannot (one channel at a time)."""
+    if image_cl.dtype != np.float64:
+        return False  # every other dtype (int64 / uint64 too) is within float32's range
+    limit = float(np.finfo(np.float32).max)
+    for c in range(image_cl.shape[-1]):  # max and min: no temporary copy of the channel
+        chan = image_cl[..., c]
+        if (
+            np.max(chan, where=finite, initial=-limit) > limit
+            or np.min(chan, where=finite, initial=limit) < -limit
+        ):
+            return True
+    return False
+
+
 def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: int | None):
-    """Gaussian smoothing along spatial axes, ignoring non-finite pixels (normalised convolution)."""
+    """Gaussian smoothing along spatial axes, ignoring non-finite pixels (normalised convolution):
+    float32, or float64 for float64 values beyond float32's range."""
     from scipy import ndimage
 
     from .reduce import _pool
 
     spatial_sigma = [0.0 if ax == time_axis else sigma for ax in range(image_cl.ndim - 1)]
-    out = np.empty(image_cl.shape, np.float32)
+    dtype = np.float64 if _beyond_float32(image_cl, finite) else np.float32
+    out = np.empty(image_cl.shape, dtype)
     kernels = _feature_kernels()
-    if kernels is not None and finite.all() and image_cl.ndim > 1 and any(s > 0 for s in spatial_sigma):
+    if (
+        kernels is not None
+        and dtype == np.float32
+        and finite.all()
+        and image_cl.ndim > 1
+        and any(s > 0 for s in spatial_sigma)
+    ):
         return _smooth_compiled(kernels, image_cl, sigma, time_axis, out)
     if finite.all():  # plain smoothing, channels in parallel (scipy releases the GIL)
 
         def one(c):
             out[..., c] = ndimage.gaussian_filter(
-                image_cl[..., c].astype(np.float32), spatial_sigma, mode="nearest"
+                image_cl[..., c].astype(dtype), spatial_sigma, mode="nearest"
             )
 
         list(_pool().map(one, range(image_cl.shape[-1])))
@@ -268,7 +291,7 @@ def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: i
     weight = finite.astype(np.float32)
     norm = ndimage.gaussian_filter(weight, spatial_sigma, mode="nearest")
     for c in range(image_cl.shape[-1]):
-        chan = np.where(finite, image_cl[..., c], 0).astype(np.float32, copy=False)
+        chan = np.where(finite, image_cl[..., c], 0).astype(dtype, copy=False)
         smoothed = ndimage.gaussian_filter(chan * weight, spatial_sigma, mode="nearest")
         np.divide(smoothed, norm, out=out[..., c], where=norm > 0)
     return out
@@ -364,7 +387,8 @@ def pixels_for(
     shape = pix.shape
     n_pix = int(np.prod(shape))
     spatial = [ax for ax in range(len(shape)) if ax != pix.time_axis]
-    channels = convert_color(image_cl, features.color_space)
+    with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused below, by name
+        channels = convert_color(image_cl, features.color_space)
     finite = None if pix.valid is None else pix.valid.reshape(shape)
     if finite is not None:  # filters need numbers everywhere: fill the gaps with the channel means
         channels = channels.astype(np.float32, copy=True)
@@ -385,7 +409,8 @@ def pixels_for(
         else:
             parts.append(channels.astype(np.float32, copy=False))
     if features.filters:
-        parts.append(filter_features(channels, features, time_axis=pix.time_axis, spacing=spacing))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: refused below, by name
+            parts.append(filter_features(channels, features, time_axis=pix.time_axis, spacing=spacing))
     if features.spatial_weight > 0:
         parts.append(
             coordinate_features(
@@ -395,12 +420,14 @@ def pixels_for(
     n_feat = sum(p.shape[-1] for p in parts)
     values = np.empty((n_pix, n_feat), np.float32)
     col = 0
-    for part in parts:
-        values[:, col : col + part.shape[-1]] = part.reshape(n_pix, -1)
-        col += part.shape[-1]
+    with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused below
+        for part in parts:
+            values[:, col : col + part.shape[-1]] = part.reshape(n_pix, -1)
+            col += part.shape[-1]
     del parts
     if pix.valid is not None:
         values = values[pix.valid]
+    _check_finite_features(values, all_names, pix.values)
     return PixelData(
         values=values,
         shape=shape,
@@ -410,6 +437,21 @@ def pixels_for(
         base=pix.values,
         names=tuple(all_names),
         n_coordinates=len(spatial) if features.spatial_weight > 0 else 0,
+    )
+
+
+def _check_finite_features(values: np.ndarray, names, base: np.ndarray) -> None:
+    """ValueError naming the first feature that overflowed float32 (large finite pixel values:
+    the structure tensor squares them, filters and smoothing add them up)."""
+    bad = [i for i in range(values.shape[1]) if not np.isfinite(values[:, i]).all()]
+    if not bad:
+        return
+    with np.errstate(over="ignore"):
+        largest = float(np.max(np.abs(base.astype(np.float64)))) if base.size else 0.0
+    raise ValueError(
+        f"the feature {names[bad[0]]!r} overflows float32 on pixel values of magnitude up to {largest:.3g}; "
+        "divide the image by a constant first (the normalised features do not depend on it), or "
+        "leave that feature out."
     )
 
 

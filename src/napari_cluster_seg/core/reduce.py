@@ -61,6 +61,40 @@ SAMPLE_POINTS = 2**16
 GROUP_SUMS_MAX = 2**16
 
 
+@dataclass(frozen=True)
+class SquareSums:
+    """Per-channel sums of squares of pixel values about a reference value per channel.
+
+    With a reference within the values' range (:func:`reference`), a sum of squares about the
+    cluster means computed from it keeps its precision where the values sit at a large offset from
+    zero against their spread (about zero, ``10**8 + {0, 1, 2}`` leaves no significant digit).
+    Chunks' sums about the same ``ref`` add up with ``+``.
+    """
+
+    ref: np.ndarray  # (c,) float64
+    sq: np.ndarray  # (c,) float64
+
+    def __add__(self, other: SquareSums) -> SquareSums:
+        return SquareSums(self.ref, self.sq + other.sq)
+
+
+def reference(values: np.ndarray) -> np.ndarray:
+    """A per-channel reference for :class:`SquareSums` of ``values`` (n, c): its first row."""
+    if values.shape[0] == 0:
+        return np.zeros(values.shape[1])
+    return np.asarray(values[0], np.float64).copy()
+
+
+def square_sums(values: np.ndarray, ref: np.ndarray, weights: np.ndarray | None = None) -> SquareSums:
+    """Sums of squares of the rows of ``values`` (n, c) about ``ref``, weighted by ``weights``; one
+    channel at a time (one float64 column of a chunk, not a float64 copy of it)."""
+    sq = np.empty(values.shape[1])
+    for c in range(values.shape[1]):
+        d = np.subtract(values[:, c], ref[c], dtype=np.float64)
+        sq[c] = d @ d if weights is None else weights @ (d * d)
+    return SquareSums(np.asarray(ref, np.float64), sq)
+
+
 def n_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -172,9 +206,10 @@ class Reduction:
         Mean input value of each point's pixels (after smoothing, if any).
     weights : ndarray, shape (m,)
         Number of pixels of each point.
-    total_sq : ndarray, shape (c,)
-        Per channel, the sum of squares of all pixel values: with the points'
-        sums it gives the exact within-cluster sum of squares of any grouping.
+    total_sq : SquareSums
+        Per channel, the sum of squares of all pixel values (about a reference
+        value): with the points it gives the exact within-cluster sum of
+        squares of any grouping.
     coder : Coder
         Maps pixel values to codes; ``codes[i]`` is the code of point ``i``.
     codes : ndarray, shape (m,)
@@ -185,7 +220,7 @@ class Reduction:
 
     raw_points: np.ndarray
     weights: np.ndarray
-    total_sq: np.ndarray
+    total_sq: SquareSums
     coder: Coder
     codes: np.ndarray
     exact: bool
@@ -275,35 +310,40 @@ def _sorted_runs(codes: np.ndarray):
 
 
 def _cell_sums(values, coder):
-    """One chunked pass: occupied cells (sorted codes), their pixel counts and sums per channel,
-    and the per-channel sum of squares of all pixels."""
+    """One chunked pass: occupied cells (sorted codes), their pixel counts and mean values per
+    channel, and the per-channel :class:`SquareSums` of all pixels (about a reference value)."""
     space = coder.space
     c = values.shape[1]
+    ref = reference(values)
 
     def work(start, stop):
         chunk = values[start:stop]
         codes = coder.codes(chunk)
         w = np.bincount(codes, minlength=space).astype(np.float64)
         s = np.empty((space, c))
+        sq = np.empty(c)
         for i in range(c):
             s[:, i] = np.bincount(codes, weights=chunk[:, i], minlength=space)
-        return w, s, np.einsum("ij,ij->j", chunk, chunk, dtype=np.float64)
+            d = np.subtract(chunk[:, i], ref[i], dtype=np.float64)
+            sq[i] = d @ d
+        return w, s, SquareSums(ref, sq)
 
     w, s, sq = accumulate_chunks(work, values.shape[0], chunk=CHUNK * 2)
     occupied = np.flatnonzero(w)
-    return occupied, w[occupied], s[occupied], sq
+    w = w[occupied]
+    return occupied, w, s[occupied] / w[:, None], sq
 
 
-def label_sums(labels: np.ndarray, values: np.ndarray, k: int, *, squares: bool = False):
+def label_sums(labels: np.ndarray, values: np.ndarray, k: int, *, ref: np.ndarray | None = None):
     """Per label 0..k-1 of ``labels``: the number of rows and the per-channel sums of ``values``
-    (n, c); with ``squares``, also the per-channel sum of squares of all rows (for exact sums of
+    (n, c); with ``ref``, also the :class:`SquareSums` of all rows about ``ref`` (for exact sums of
     squares of any grouping). One chunk's worth: sum the results over chunks."""
     counts = np.bincount(labels, minlength=k)
     channels = range(values.shape[1])
     sums = np.stack([np.bincount(labels, weights=values[:, c], minlength=k) for c in channels], 1)
-    if not squares:
+    if ref is None:
         return counts, sums
-    return counts, sums, np.einsum("ij,ij->j", values, values, dtype=np.float64)
+    return counts, sums, square_sums(values, ref)
 
 
 def accumulate_chunks(fn, n: int, chunk: int = CHUNK):
@@ -374,7 +414,7 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
         return Reduction(
             raw_points=raw,
             weights=weights,
-            total_sq=weights @ raw**2,
+            total_sq=square_sums(raw, reference(raw), weights),
             coder=Coder(lo=np.zeros(1, np.int64), levels=np.array([counts.size], np.int64)),
             codes=occupied,
             exact=True,
@@ -391,9 +431,9 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
     lo, hi = lo.astype(np.float64), hi.astype(np.float64)
     check_magnitude(lo, hi)
     coder = grid_coder(values, lo, hi, grid_levels(c) if levels is None else levels)
-    occupied, w, s, total_sq = _cell_sums(values, coder)
+    occupied, w, raw, total_sq = _cell_sums(values, coder)
     return Reduction(
-        raw_points=s / w[:, None],
+        raw_points=raw,
         weights=w,
         total_sq=total_sq,
         coder=coder,
@@ -426,7 +466,7 @@ def _reduce_exact(values: np.ndarray, lo, hi) -> Reduction | None:
     return Reduction(
         raw_points=raw,
         weights=weights,
-        total_sq=weights @ raw**2,
+        total_sq=square_sums(raw, reference(raw), weights),
         coder=coder,
         codes=occupied,
         exact=True,
@@ -653,8 +693,8 @@ class PixelSample:
         The sampled pixels' values.
     weights : ndarray, shape (s,)
         Pixels each sampled pixel stands for (n / s).
-    total_sq : ndarray, shape (c,)
-        ``weights @ raw_points**2``: with sums over the sample, sample
+    total_sq : SquareSums
+        ``weights @ (raw_points - ref)**2``: with sums over the sample, sample
         estimates of sums of squares stay consistent.
     index : ndarray, shape (s,)
         Rows of the sampled pixels.
@@ -662,7 +702,7 @@ class PixelSample:
 
     raw_points: np.ndarray
     weights: np.ndarray
-    total_sq: np.ndarray
+    total_sq: SquareSums
     index: np.ndarray
     exact: bool = False
 
@@ -682,7 +722,7 @@ def sample_pixels(
         rows = np.sort(rng.choice(rows, size, replace=False))
     raw = values[rows].astype(np.float64)
     weights = np.full(rows.size, values.shape[0] / rows.size)
-    return PixelSample(raw, weights, weights @ raw**2, rows)
+    return PixelSample(raw, weights, square_sums(raw, reference(raw), weights), rows)
 
 
 def label_pixels(values: np.ndarray, transform, centers: np.ndarray, *, transformed: bool = False):
@@ -690,22 +730,27 @@ def label_pixels(values: np.ndarray, transform, centers: np.ndarray, *, transfor
 
     Returns ``(labels, counts, sums, total_sq)``: labels (int16/int32),
     pixels per centre, per-centre sums of the untransformed values, and the
-    per-channel sum of squares of all values (for exact sums of squares). With
+    per-channel :class:`SquareSums` of all values (for exact sums of squares). With
     ``transformed``, also the per-centre sums and the per-channel sum of squares
-    of the transformed rows (for sums of squares where ``transform`` clips).
+    (about 0: the transformed rows are normalised) of the transformed rows (for
+    sums of squares where ``transform`` clips).
     """
     from .kmeans import assign_nearest
 
     k = centers.shape[0]
     labels = np.empty(values.shape[0], np.int16 if k < 2**15 else np.int32)
     centers32 = np.asarray(centers, np.float32)
+    ref = reference(values)
 
     def work(start, stop):
         chunk = values[start:stop]
         features = transform(chunk)
         lab = assign_nearest(features, centers32)
         labels[start:stop] = lab
-        stats = label_sums(lab, chunk, k, squares=True)
-        return stats + label_sums(lab, features, k, squares=True)[1:] if transformed else stats
+        stats = label_sums(lab, chunk, k, ref=ref)
+        if not transformed:
+            return stats
+        _, f_sums = label_sums(lab, features, k)
+        return stats + (f_sums, np.einsum("ij,ij->j", features, features, dtype=np.float64))
 
     return (labels, *accumulate_chunks(work, values.shape[0], chunk=CHUNK // 4))
