@@ -212,7 +212,9 @@ class ClusterModel:
         if not isinstance(g, UnitGrid):
             raise _invalid(f"grid must be a UnitGrid, got {type(g).__name__}")
         if not _is_int(g.levels) or not 1 <= g.levels or int(g.levels) ** nf > 2**62:
-            raise _invalid(f"the grid's levels={g.levels!r} must be an integer >= 1 with levels**{nf} < 2**62")
+            raise _invalid(
+                f"the grid's levels={g.levels!r} must be an integer >= 1 with levels**{nf} < 2**62"
+            )
         lo = _numbers(g.lo, "the grid's lo", 1)
         span = _numbers(g.span, "the grid's span", 1)
         finite = np.isfinite(lo).all() and (np.isfinite(span) & (span > 0)).all()

@@ -450,7 +450,7 @@ def _reduce_exact(values: np.ndarray, lo, hi) -> Reduction | None:
     lo, hi = [int(x) for x in lo], [int(x) for x in hi]
     if values.dtype.kind == "u" and c == 1 and hi[0] < COUNT_TABLE_MAX:
         lo = [0]  # values index the table directly
-    ranges = [h - l + 1 for l, h in zip(lo, hi)]
+    ranges = [high - low + 1 for low, high in zip(lo, hi)]
     if int(np.prod(np.array(ranges, object))) > EXACT_SPACE:
         return None
     coder = Coder(lo=np.array(lo, values.dtype), levels=np.array(ranges, np.int64))
