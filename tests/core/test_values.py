@@ -1,12 +1,14 @@
 """Issue 14, the value domain: every success has k non-empty clusters with finite centres and
 inertia that match the labels; anything else is a ValueError that names the problem."""
 
+import json
 import warnings
 
 import numpy as np
 import pytest
 
-from napari_cluster_seg import cluster_image
+from napari_cluster_seg import ClusterModel, cluster_image
+from napari_cluster_seg.core import _accel
 from napari_cluster_seg.core.kmeans import weighted_kmeans
 from napari_cluster_seg.core.reduce import grid_coder, reduce_pixels
 
@@ -331,3 +333,17 @@ def test_smoothing_float64_values_beyond_float32(method):
     check_result(res, 2)
     assert np.array_equal(res.labels[:, 4:] == 2, np.ones((8, 4), bool))
     assert 1e38 < res.centers[1, 0] <= 1e39
+
+
+@pytest.mark.parametrize("numba", [True, False])
+def test_predict_breaks_exact_ties_as_the_fit_did(numba, monkeypatch):
+    """A point exactly halfway between two centres (pixel 6: 0.375, between 0.3125 and 0.4375) gets
+    the same label from the model as in the result: the model keeps the centres in the order the
+    fit assigned the points in."""
+    if not numba:
+        monkeypatch.setattr(_accel, "_module", None)
+    img = np.zeros((1, 9), bool)
+    res = cluster_image(img, 4, random_state=1, n_init=1, spatial_weight=0.5, intensity=False)
+    np.testing.assert_array_equal(res.model.predict(img), res.labels)
+    again = ClusterModel.from_dict(json.loads(json.dumps(res.model.to_dict())))
+    np.testing.assert_array_equal(again.predict(img), res.labels)

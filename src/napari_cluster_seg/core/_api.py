@@ -493,7 +493,9 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng, coresets: _Coresets |
     for j, init in enumerate(inits):
         n_init = params.n_init if init is None else 1
         run = yield from scaled(
-            weighted_kmeans(fit_pts, fit_wts, k, rng=rng, n_init=n_init, init=init, tol=tol),
+            weighted_kmeans(
+                fit_pts, fit_wts, k, rng=rng, n_init=n_init, init=init, tol=tol, sort_centers=fit_pts is pts
+            ),
             0.4 + 0.5 * j / len(inits),
             0.4 + 0.5 * (j + 1) / len(inits),
         )
@@ -502,7 +504,9 @@ def _fit_kmeans(points, fit_w, params: ClusterParams, rng, coresets: _Coresets |
     centers, labels = best[0], best[1]
     if fit_pts is not pts:
         centers, labels, _ = yield from scaled(
-            weighted_kmeans(pts, w, k, rng=rng, init=centers, max_iter=REFINE_PASSES), 0.9, 1.0
+            weighted_kmeans(pts, w, k, rng=rng, init=centers, max_iter=REFINE_PASSES, sort_centers=True),
+            0.9,
+            1.0,
         )
     order = np.lexsort(centers.T[::-1])
     rank = np.empty(k, np.intp)
@@ -567,9 +571,9 @@ def _kmeans(prep: _Prepared):
         lut, order = _rank_lut(base_means, params, base_normalizer)
         out = lut[internal]
     n_channels = pix.base_values.shape[1]
-    model = ClusterModel(
-        params, n_channels, pix.ndim, normalizer, "centers", centers[order], np.arange(1, k + 1)
-    )
+    # the model keeps the centres in the order the pixels were assigned in (ties: the first), with
+    # each centre's label, so that predict() breaks ties as the fit did
+    model = ClusterModel(params, n_channels, pix.ndim, normalizer, "centers", centers, lut)
     return out, base_means[order], counts[order], wcss, model, normalizer(raw[order])
 
 

@@ -224,7 +224,9 @@ def fill_empty_clusters(points, weights, centers, labels, wcss):
     return centers, labels, wcss
 
 
-def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5, init=None):
+def weighted_kmeans(
+    points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5, init=None, sort_centers=False
+):
     """Weighted K-means (k-means++ seeding, Lloyd iterations); a generator.
 
     Yields the fraction done (0..1) after every iteration, so a caller can
@@ -232,7 +234,10 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
     ``StopIteration.value`` (use ``yield from``). Of ``n_init`` seedings the
     one with the lowest weighted within-cluster sum of squares wins; ``init``
     (k, n_features) replaces the seeding with given centres.
-    ``tol`` is relative to the points' total variance.
+    ``tol`` is relative to the points' total variance. With ``sort_centers``
+    the centres are sorted (lexicographically) before the final assignment,
+    so a point exactly halfway between two centres goes to the first in
+    that order, as :func:`nearest_center` on the returned centres puts it.
     """
     from sklearn.cluster import kmeans_plusplus
 
@@ -264,6 +269,8 @@ def weighted_kmeans(points, weights, k, *, rng, n_init=1, max_iter=300, tol=1e-5
             yield (run + min(1.0, (it + 1) / min(max_iter, 30))) / runs
             if shift <= threshold:
                 break
+        if sort_centers:
+            centers = centers[np.lexsort(centers.T[::-1])]
         labels, wcss = _assign_with_cost(points, weights, centers)
         centers, labels, wcss = fill_empty_clusters(points, weights, centers, labels, wcss)
         if best is None or wcss < best[2]:
