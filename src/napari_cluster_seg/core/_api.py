@@ -336,22 +336,39 @@ def _cluster_stats(raw_points, weights, labels, k, total_sq: SquareSums, normali
     values) from the per-channel sums of squares about a reference value.
     Clipping (percentile) is not affine: the points' part is then summed over
     the normalised points, and only the spread within each point is taken
-    unclipped.
+    unclipped. One channel at a time, so no (points, channels) temporaries.
     """
     wsum, sums = group_sums(raw_points, weights, labels, k)
     with np.errstate(invalid="ignore", divide="ignore"):  # an empty cluster: the caller refuses it
         means = sums / wsum[:, None]
-        d = raw_points - total_sq.ref
-        spread = np.maximum(total_sq.sq - weights @ (d * d), 0.0) / normalizer.scale**2
+        within = _spread_within_points(raw_points, weights, total_sq) / normalizer.scale**2
         if normalizer.clip_low is None:
-            dev = (raw_points - means[labels]) / normalizer.scale
+            for c in range(raw_points.shape[1]):
+                dev = (raw_points[:, c] - means[labels, c]) / normalizer.scale[c]
+                within[c] += weights @ (dev * dev)
         else:
             pts = normalizer(raw_points)
-            nsums = group_sums(pts, weights, labels, k)[1]
-            dev = pts - (nsums / wsum[:, None])[labels]
-        within = weights @ (dev * dev) + spread
+            nmeans = group_sums(pts, weights, labels, k)[1] / wsum[:, None]
+            for c in range(pts.shape[1]):
+                dev = pts[:, c] - nmeans[labels, c]
+                within[c] += weights @ (dev * dev)
     wcss = float(np.sum(np.maximum(within, 0.0)))
     return means, np.rint(wsum).astype(np.int64), wcss
+
+
+def _spread_within_points(raw_points, weights, total_sq: SquareSums) -> np.ndarray:
+    """Per channel, the sum of squares of the pixels about their own point's mean (input units):
+    it does not depend on the labels, so it is computed once per set of points (a k-scan or the
+    cuts of a tree reuse it)."""
+    cached = getattr(total_sq, "_within", None)
+    if cached is not None and cached[0] is raw_points and cached[1] is weights:
+        return cached[2].copy()
+    spread = np.empty(raw_points.shape[1])
+    for c in range(raw_points.shape[1]):
+        d = raw_points[:, c] - total_sq.ref[c]
+        spread[c] = max(total_sq.sq[c] - weights @ (d * d), 0.0)
+    object.__setattr__(total_sq, "_within", (raw_points, weights, spread))  # a cache, not state
+    return spread.copy()
 
 
 def _pixel_group_means(values, labels, k):
@@ -433,8 +450,12 @@ def _check_fit_points(prep) -> None:
     k distinct points *after normalisation* (clipping merges values; a pixel sample repeats
     them), else no clustering has k non-empty clusters."""
     params, k = prep.params, prep.params.n_clusters
-    use = prep.fit_w > 0
-    n_distinct = n_distinct_rows(prep.points[use], k)
+    use = np.flatnonzero(prep.fit_w > 0)
+    # a strided subset of the fit points first (no copy of all of them); all only when it is short
+    step = max(1, use.size // (16 * k))
+    n_distinct = n_distinct_rows(prep.points[use[::step]], k)
+    if n_distinct < k and step > 1:
+        n_distinct = n_distinct_rows(prep.points[use], k)
     if n_distinct < k:
         exact = prep.red.exact and prep.normalizer.clip_low is None
         raise _too_many_clusters(k, n_distinct, prep.pix.n_channels, exact, params.normalize)
