@@ -86,6 +86,11 @@ def test_table_equals_regionprops_in_physical_units_with_intensity():
     assert objs.table["index"].tolist() == [1, 2, 3]
 
 
+def test_one_unit_string_is_every_axis_unit():
+    objs = clusters_to_objects(np.array([[1, 2, 2]], np.uint8), 2, units="µm/s", scale=(2, 2))
+    assert objs.table["size_unit"].tolist() == ["µm/s^2"] and objs.table["area"].tolist() == [8.0]
+
+
 def test_grey_intensity_and_3d_volume():
     labels = np.ones((8, 16, 16), np.uint8)
     labels[2:6, 4:8, 4:8] = 3
@@ -139,8 +144,9 @@ def test_from_a_clustering_result():
         (lambda: clusters_to_objects(np.ones((4, 4), int), 1.5), TypeError, "integer labels"),
         (lambda: clusters_to_objects(np.ones((4, 4), int), 1, min_size=-1), ValueError, "min_size"),
         (lambda: clusters_to_objects(np.ones((4, 4), int), 1, min_distance=0), ValueError, "min_distance"),
-        (lambda: clusters_to_objects(np.ones((4, 4), int), 1, scale=(1,)), ValueError, "one finite"),
-        (lambda: clusters_to_objects(np.ones((4, 4), int), 1, units=("um",)), ValueError, "one unit per"),
+        (lambda: clusters_to_objects(np.ones((4, 4), int), 1, scale=(1,)), ValueError, "2 finite pixel"),
+        (lambda: clusters_to_objects(np.ones((4, 4), int), 1, scale=(1, 0)), ValueError, "pixel size of 0"),
+        (lambda: clusters_to_objects(np.ones((4, 4), int), 1, units=("um",)), ValueError, "one per axis"),
         (lambda: clusters_to_objects(np.ones((4, 4), int), 1, image=np.ones((5, 4))), ValueError, "match"),
         (lambda: clusters_to_objects(np.ones((4, 4), int), 1, time_axis=3), ValueError, "not an axis"),
         (

@@ -21,6 +21,7 @@ from skimage.measure import regionprops_table
 from skimage.segmentation import relabel_sequential, watershed
 
 from .preprocess import frame_slices
+from .table import physical_units
 
 
 @dataclass
@@ -138,22 +139,6 @@ def _intensity_channels_last(image, labels_shape, channel_axis):
     return image.astype(np.float64, copy=False)
 
 
-def _scale_and_unit(ndim, spatial, scale, units):
-    scale = np.ones(ndim) if scale is None else np.asarray(scale, np.float64).ravel()
-    if scale.size != ndim or not np.all(np.isfinite(scale)) or np.any(scale == 0):
-        raise ValueError(
-            f"scale={np.asarray(scale).tolist()} must give one finite, non-zero pixel size per axis of "
-            f"the {ndim}D labels."
-        )
-    if units is not None and len(units) != ndim:
-        raise ValueError(f"units={tuple(units)!r} must name one unit per axis of the {ndim}D labels.")
-    names = [str(u) for u in units] if units is not None else ["pixel"] * ndim
-    distinct = {names[ax] for ax in spatial}
-    unit = distinct.pop() if len(distinct) == 1 else "·".join(names[ax] for ax in spatial)
-    size_unit = f"{unit}^{len(spatial)}" if len(spatial) > 1 else unit
-    return np.abs(scale[spatial]), size_unit
-
-
 def clusters_to_objects(
     labels,
     clusters,
@@ -201,8 +186,8 @@ def clusters_to_objects(
     scale : sequence of float, optional
         Pixel size along each axis of ``labels`` (a napari layer's
         ``scale``): areas, volumes and centroids are then in those units.
-    units : sequence of str, optional
-        Unit of each axis (a napari layer's ``units``), for ``size_unit``.
+    units : str or sequence of str, optional
+        Unit of each axis (a napari layer's ``units``), or one for all, for ``size_unit``.
     time_axis : int, optional
         Axis of ``labels`` holding time points.
 
@@ -234,7 +219,9 @@ def clusters_to_objects(
             raise ValueError(f"time_axis={time_axis} is not an axis of the {labels.ndim}D labels.")
         time_axis %= labels.ndim
     spatial = [ax for ax in range(labels.ndim) if ax != time_axis]
-    spacing, size_unit = _scale_and_unit(labels.ndim, spatial, scale, units)
+    spacing, size_unit = physical_units(labels.ndim, spatial, scale, units)
+    if np.any(spacing == 0):
+        raise ValueError(f"scale={scale!r} has a pixel size of 0; pass the layer's (non-zero) scale.")
     intensity = None if image is None else _intensity_channels_last(image, labels.shape, channel_axis)
     names = None if intensity is None else _channel_names(channel_names, intensity.shape[-1])
     mask = np.isin(labels, chosen)

@@ -56,11 +56,8 @@ def cluster_table(result, *, scale=None, units=None, channel_names=None) -> dict
     if time_axis is not None and channel_axis is not None and time_axis > channel_axis:
         time_axis -= 1  # the labels have no channel axis
     spatial = [ax for ax in range(ndim) if ax != time_axis]
-    pixel_size = float(np.prod(np.abs(_scale(scale, ndim)[spatial])))
-    unit_names = _per_axis("units", units, ndim, "pixel")
-    spatial_units = {unit_names[ax] for ax in spatial}
-    unit = spatial_units.pop() if len(spatial_units) == 1 else "·".join(unit_names[ax] for ax in spatial)
-    size_unit = f"{unit}^{len(spatial)}" if len(spatial) > 1 else unit
+    spacing, size_unit = physical_units(ndim, spatial, scale, units)
+    pixel_size = float(np.prod(spacing))
     all_counts = np.asarray(result.counts, np.int64)
     rows = np.flatnonzero(all_counts > 0)  # the labels that have pixels
     counts = all_counts[rows]
@@ -84,6 +81,17 @@ def cluster_table(result, *, scale=None, units=None, channel_names=None) -> dict
         for c, name in enumerate(names):
             table[f"center_{name}"] = result.feature_centers[rows, c]
     return table
+
+
+def physical_units(ndim: int, spatial, scale=None, units=None):
+    """The pixel size along each spatial axis (absolute values of ``scale``, a napari layer's
+    scale: one finite number per axis) and the unit of an area or volume (``"um^2"``; ``units``:
+    one per axis, or one string for all; ``"pixel"`` by default)."""
+    spacing = np.abs(_scale(scale, ndim)[list(spatial)])
+    names = _per_axis("units", units, ndim, "pixel")
+    distinct = {names[ax] for ax in spatial}
+    unit = distinct.pop() if len(distinct) == 1 else "·".join(names[ax] for ax in spatial)
+    return spacing, (f"{unit}^{len(spatial)}" if len(spatial) > 1 else unit)
 
 
 def _scale(scale, ndim: int) -> np.ndarray:
