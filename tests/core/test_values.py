@@ -347,3 +347,18 @@ def test_predict_breaks_exact_ties_as_the_fit_did(numba, monkeypatch):
     np.testing.assert_array_equal(res.model.predict(img), res.labels)
     again = ClusterModel.from_dict(json.loads(json.dumps(res.model.to_dict())))
     np.testing.assert_array_equal(again.predict(img), res.labels)
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("normalize", ["zscore", "minmax"])
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_float32_extremes_normalised_without_overflow(numba, normalize, method, monkeypatch):
+    """float32 values of +-3.4e38 normalised in float32 overflowed (6.8e38 from the offset): SLIC got
+    inf / NaN and scikit-image refused them. Such parameters normalise in float64."""
+    if not numba:
+        monkeypatch.setattr(_accel, "_module", None)
+    f32 = np.finfo(np.float32).max
+    img = np.array([[f32, f32, -f32, -f32, -f32]], np.float32)
+    res = cluster_image(img, 2, method, connected=True, normalize=normalize, random_state=0)
+    check_result(res, 2)
+    np.testing.assert_array_equal(res.labels, [[2, 2, 1, 1, 1]])
