@@ -362,3 +362,16 @@ def test_float32_extremes_normalised_without_overflow(numba, normalize, method, 
     res = cluster_image(img, 2, method, connected=True, normalize=normalize, random_state=0)
     check_result(res, 2)
     np.testing.assert_array_equal(res.labels, [[2, 2, 1, 1, 1]])
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("method", METHODS)
+def test_huge_channel_values_behind_coordinate_features_are_refused(numba, method, monkeypatch):
+    """Clustered on coordinates only (intensity=False), the centres are still the channel values'
+    means: values of 1.8e308 summed to inf. They are refused by name, as without features."""
+    if not numba:
+        monkeypatch.setattr(_accel, "_module", None)
+    img = np.full(6, np.finfo(np.float64).max)
+    with pytest.raises(ValueError, match=r"magnitude up to 1.8e\+308 are too large to cluster"):
+        cluster_image(img, 2, method, spatial_weight=0.5, intensity=False)
+    check_result(cluster_image(img / 1e200, 2, method, spatial_weight=0.5, intensity=False), 2)

@@ -806,6 +806,9 @@ def _prepare(image, *, mask, max_bytes, **options):
     )
     yield from _fast_kernels(_accel.needs(pix.values, params.method, params.connected))
     base_normalizer = None
+    if pix.base is not None and pix.base.dtype.kind == "f":
+        # the centres are the means of the channel values, whatever the features: sums that fit
+        check_magnitude(*channel_range(pix.base), small=False)
     if pix.base is not None and pix.base.shape[1] > 1 and not params.rgb:
         # features on a multichannel image: clusters are ordered by their min-max scaled channel means
         base_normalizer = _range_normalizer(pix.base, "minmax")
