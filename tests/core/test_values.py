@@ -375,3 +375,15 @@ def test_huge_channel_values_behind_coordinate_features_are_refused(numba, metho
     with pytest.raises(ValueError, match=r"magnitude up to 1.8e\+308 are too large to cluster"):
         cluster_image(img, 2, method, spatial_weight=0.5, intensity=False)
     check_result(cluster_image(img / 1e200, 2, method, spatial_weight=0.5, intensity=False), 2)
+
+
+@pytest.mark.parametrize("normalize", ["zscore", "minmax"])
+def test_transform_of_subnormal_float32_values(normalize):
+    """float32 values 1.4e-45 apart have a scale (and zscore offset) of ~7e-46, 0 in float32: the
+    model's float32 transform divided by zero (NaN, inf) while the fit, in float64, gave -1 and 1."""
+    img = np.array([[0.0, 1e-45, 1e-45, 0.0]], np.float32)
+    res = cluster_image(img, 2, normalize=normalize, smoothing=0.5)
+    check_result(res, 2)
+    feats = res.model.transform(img)[0, :, 0]
+    assert np.all(np.isfinite(feats))
+    np.testing.assert_allclose(feats, res.feature_centers[res.labels[0] - 1, 0], rtol=1e-6)

@@ -481,16 +481,23 @@ class Normalizer:
         return out.astype(dtype, copy=False)
 
     def _beyond_float32(self) -> bool:
-        """Whether float32 arithmetic could overflow with these parameters: an offset, scale or
-        clip bound beyond :data:`FLOAT32_SAFE` (values of +-3.4e38 about an offset of -+1e38 leave
-        float32's range before the division brings them back)."""
+        """Whether float32 arithmetic could overflow or underflow with these parameters: an offset,
+        scale or clip bound beyond :data:`FLOAT32_SAFE` (values of +-3.4e38 about an offset of -+1e38
+        leave float32's range before the division brings them back), or nonzero below its inverse
+        (a scale of 7e-46, from values 1.4e-45 apart, is 0 in float32)."""
         params = [self.offset, self.scale] + [c for c in (self.clip_low, self.clip_high) if c is not None]
-        return any(np.any(np.abs(np.asarray(p, np.float64)[np.isfinite(p)]) > FLOAT32_SAFE) for p in params)
+        for p in params:
+            mag = np.abs(np.asarray(p, np.float64))
+            mag = mag[np.isfinite(mag) & (mag > 0)]
+            if np.any(mag > FLOAT32_SAFE) or np.any(mag < 1 / FLOAT32_SAFE):
+                return True
+        return False
 
 
 #: Largest |offset|, scale or clip bound for which a float32 normalisation of float32 values cannot
 #: overflow: float32 values (at most 3.4e38, whose spacing is 2**104) minus such an offset round to
-#: at most float32's largest value.
+#: at most float32's largest value. Its inverse is the smallest nonzero one (float32's normal range
+#: ends at 2**-126).
 FLOAT32_SAFE = 2.0**100
 
 
