@@ -9,7 +9,7 @@ import pytest
 
 from napari_cluster_seg import ClusterModel, cluster_image
 from napari_cluster_seg.core import _accel
-from napari_cluster_seg.core.kmeans import weighted_kmeans
+from napari_cluster_seg.core.kmeans import assign_nearest, weighted_kmeans
 from napari_cluster_seg.core.reduce import grid_coder, reduce_pixels
 
 METHODS = ["kmeans", "agglomerative", "divisive"]
@@ -387,3 +387,16 @@ def test_transform_of_subnormal_float32_values(normalize):
     feats = res.model.transform(img)[0, :, 0]
     assert np.all(np.isfinite(feats))
     np.testing.assert_allclose(feats, res.feature_centers[res.labels[0] - 1, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("numba", [True, False])
+def test_nearest_unit_of_values_one_ulp_apart(numba, monkeypatch):
+    """Two values one ulp apart: numpy's nearest-point search expanded |f - c|² and tied them, so
+    predict() labelled every pixel 1 where the fit (and the compiled kernel) gave 1, 2, 2, 2."""
+    if not numba:
+        monkeypatch.setattr(_accel, "_module", None)
+    img = np.array([1.0, np.nextafter(1.0, 2.0), np.nextafter(1.0, 2.0), np.nextafter(1.0, 2.0)])
+    res = cluster_image(img, 2, "divisive", normalize="none")
+    np.testing.assert_array_equal(res.labels, [1, 2, 2, 2])
+    np.testing.assert_array_equal(res.model.predict(img), res.labels)
+    np.testing.assert_array_equal(assign_nearest(img[:, None], img[:2, None]), [0, 1, 1, 1])
