@@ -400,3 +400,25 @@ def test_nearest_unit_of_values_one_ulp_apart(numba, monkeypatch):
     np.testing.assert_array_equal(res.labels, [1, 2, 2, 2])
     np.testing.assert_array_equal(res.model.predict(img), res.labels)
     np.testing.assert_array_equal(assign_nearest(img[:, None], img[:2, None]), [0, 1, 1, 1])
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("connected", [False, True])
+def test_feature_centres_and_inertia_at_an_offset_of_one_ulp(numba, connected, monkeypatch):
+    """Values 1 and 1 + 1 ulp, min-max normalised to 0 and 1: a cluster's mean in input units
+    (1 + ulp/7) rounds to 1, so its feature centre was 0 (not 1/7) and the inertia 1.0 (not 6/7).
+    Means are taken about a reference value."""
+    if not numba:
+        monkeypatch.setattr(_accel, "_module", None)
+    one, up = 1.0, np.nextafter(1.0, 2.0)
+    img = np.array([up, up, up, one, one, one, one, one, one, up])
+    res = cluster_image(img, 2, "divisive", connected=connected, normalize="minmax")
+    check_result(res, 2)
+    feats = (img - one) / (up - one)
+    means = np.array([feats[res.labels == i].mean() for i in (1, 2)])
+    np.testing.assert_allclose(res.feature_centers[:, 0], means, atol=1e-12)
+    expected = sum(((feats[res.labels == i] - means[i - 1]) ** 2).sum() for i in (1, 2))
+    assert res.inertia == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    applied = res.model.apply(img)
+    means = np.array([feats[applied.labels == i].mean() for i in (1, 2)])
+    np.testing.assert_allclose(applied.feature_centers[:, 0], means, atol=1e-12)

@@ -328,7 +328,8 @@ def _clean(labels, counts, params: ClusterParams, time_axis):
 
 
 def _cluster_stats(raw_points, weights, labels, k, total_sq: SquareSums, normalizer):
-    """Cluster means (input units), pixel counts and within-cluster sum of squares.
+    """Cluster means (input units), pixel counts, within-cluster sum of squares and the means of the
+    normalised features (computed about the reference, not by normalising the rounded means).
 
     The sum of squares is in the normalised space: that of the points about
     their cluster's mean (two passes: no cancellation at a large offset), plus
@@ -338,20 +339,24 @@ def _cluster_stats(raw_points, weights, labels, k, total_sq: SquareSums, normali
     the normalised points, and only the spread within each point is taken
     unclipped.
     """
-    wsum, sums = group_sums(raw_points, weights, labels, k)
+    d = raw_points - total_sq.ref
+    # means about the reference: at an offset (1 + 1e-16) they keep the precision of the spread
+    wsum, sums = group_sums(d, weights, labels, k)
     with np.errstate(invalid="ignore", divide="ignore"):  # an empty cluster: the caller refuses it
-        means = sums / wsum[:, None]
-        d = raw_points - total_sq.ref
+        shift = sums / wsum[:, None]
+        means = total_sq.ref + shift
         spread = np.maximum(total_sq.sq - weights @ (d * d), 0.0) / normalizer.scale**2
         if normalizer.clip_low is None:
-            dev = (raw_points - means[labels]) / normalizer.scale
+            dev = (d - shift[labels]) / normalizer.scale
+            features = ((total_sq.ref - normalizer.offset) + shift) / normalizer.scale
         else:
             pts = normalizer(raw_points)
             nsums = group_sums(pts, weights, labels, k)[1]
             dev = pts - (nsums / wsum[:, None])[labels]
+            features = normalizer(means)
         within = weights @ (dev * dev) + spread
     wcss = float(np.sum(np.maximum(within, 0.0)))
-    return means, np.rint(wsum).astype(np.int64), wcss
+    return means, np.rint(wsum).astype(np.int64), wcss, features
 
 
 def _pixel_group_means(values, labels, k):
@@ -551,9 +556,9 @@ def _kmeans(prep: _Prepared):
             between = (norm[0] ** 2 / np.maximum(counts, 1)[:, None]).sum(axis=0)
             wcss = float(np.sum(np.maximum(norm[1] - between, 0.0)))
         else:
-            _, _, wcss = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
+            _, _, wcss, _ = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
     else:
-        raw, counts, wcss = _cluster_stats(
+        raw, counts, wcss, features = _cluster_stats(
             red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer
         )
         internal = None
@@ -574,14 +579,18 @@ def _kmeans(prep: _Prepared):
     # the model keeps the centres in the order the pixels were assigned in (ties: the first), with
     # each centre's label, so that predict() breaks ties as the fit did
     model = ClusterModel(params, n_channels, pix.ndim, normalizer, "centers", centers, lut)
-    return out, base_means[order], counts[order], wcss, model, normalizer(raw[order])
+    if isinstance(red, PixelSample):
+        features = normalizer(raw)
+    return out, base_means[order], counts[order], wcss, model, features[order]
 
 
 def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResult:
     k = params.n_clusters
     fit_labels = h.tree.cut(k)
     unit_labels = fit_labels[h.unit_to_fit]
-    raw, counts, wcss = _cluster_stats(h.unit_raw, h.unit_weights, unit_labels, k, h.total_sq, h.normalizer)
+    raw, counts, wcss, features = _cluster_stats(
+        h.unit_raw, h.unit_weights, unit_labels, k, h.total_sq, h.normalizer
+    )
     _check_clusters(counts, raw, wcss, h.n_channels)
     if h.unit_base is None:
         base_means = raw
@@ -610,7 +619,7 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
         wcss,
         params,
         model,
-        feature_centers=h.normalizer(raw[order]),
+        feature_centers=features[order],
         feature_names=h.feature_names,
         _hierarchy=h,
         _fit_unit_labels=lut[fit_labels],
