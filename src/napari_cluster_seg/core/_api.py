@@ -344,7 +344,7 @@ def _cluster_stats(raw_points, weights, labels, k, total_sq: SquareSums, normali
     wsum, sums = group_sums(d, weights, labels, k)
     with np.errstate(invalid="ignore", divide="ignore"):  # an empty cluster: the caller refuses it
         shift = sums / wsum[:, None]
-        means = total_sq.ref + shift
+        means = group_sums(raw_points, weights, labels, k)[1] / wsum[:, None]  # exact for int64 extremes
         spread = np.maximum(total_sq.sq - weights @ (d * d), 0.0) / normalizer.scale**2
         if normalizer.clip_low is None:
             dev = (d - shift[labels]) / normalizer.scale
