@@ -9,7 +9,7 @@ import pytest
 
 from napari_cluster_seg import ClusterModel, cluster_image
 from napari_cluster_seg.core import _accel
-from napari_cluster_seg.core.kmeans import weighted_kmeans
+from napari_cluster_seg.core.kmeans import assign_nearest, weighted_kmeans
 from napari_cluster_seg.core.reduce import grid_coder, reduce_pixels
 
 METHODS = ["kmeans", "agglomerative", "divisive"]
@@ -347,3 +347,78 @@ def test_predict_breaks_exact_ties_as_the_fit_did(numba, monkeypatch):
     np.testing.assert_array_equal(res.model.predict(img), res.labels)
     again = ClusterModel.from_dict(json.loads(json.dumps(res.model.to_dict())))
     np.testing.assert_array_equal(again.predict(img), res.labels)
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("normalize", ["zscore", "minmax"])
+@pytest.mark.parametrize("method", ["agglomerative", "divisive"])
+def test_float32_extremes_normalised_without_overflow(numba, normalize, method, monkeypatch):
+    """float32 values of +-3.4e38 normalised in float32 overflowed (6.8e38 from the offset): SLIC got
+    inf / NaN and scikit-image refused them. Such parameters normalise in float64."""
+    if not numba:
+        monkeypatch.setattr(_accel, "_module", None)
+    f32 = np.finfo(np.float32).max
+    img = np.array([[f32, f32, -f32, -f32, -f32]], np.float32)
+    res = cluster_image(img, 2, method, connected=True, normalize=normalize, random_state=0)
+    check_result(res, 2)
+    np.testing.assert_array_equal(res.labels, [[2, 2, 1, 1, 1]])
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("method", METHODS)
+def test_huge_channel_values_behind_coordinate_features_are_refused(numba, method, monkeypatch):
+    """Clustered on coordinates only (intensity=False), the centres are still the channel values'
+    means: values of 1.8e308 summed to inf. They are refused by name, as without features."""
+    if not numba:
+        monkeypatch.setattr(_accel, "_module", None)
+    img = np.full(6, np.finfo(np.float64).max)
+    with pytest.raises(ValueError, match=r"magnitude up to 1.8e\+308 are too large to cluster"):
+        cluster_image(img, 2, method, spatial_weight=0.5, intensity=False)
+    check_result(cluster_image(img / 1e200, 2, method, spatial_weight=0.5, intensity=False), 2)
+
+
+@pytest.mark.parametrize("normalize", ["zscore", "minmax"])
+def test_transform_of_subnormal_float32_values(normalize):
+    """float32 values 1.4e-45 apart have a scale (and zscore offset) of ~7e-46, 0 in float32: the
+    model's float32 transform divided by zero (NaN, inf) while the fit, in float64, gave -1 and 1."""
+    img = np.array([[0.0, 1e-45, 1e-45, 0.0]], np.float32)
+    res = cluster_image(img, 2, normalize=normalize, smoothing=0.5)
+    check_result(res, 2)
+    feats = res.model.transform(img)[0, :, 0]
+    assert np.all(np.isfinite(feats))
+    np.testing.assert_allclose(feats, res.feature_centers[res.labels[0] - 1, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("numba", [True, False])
+def test_nearest_unit_of_values_one_ulp_apart(numba, monkeypatch):
+    """Two values one ulp apart: numpy's nearest-point search expanded |f - c|² and tied them, so
+    predict() labelled every pixel 1 where the fit (and the compiled kernel) gave 1, 2, 2, 2."""
+    if not numba:
+        monkeypatch.setattr(_accel, "_module", None)
+    img = np.array([1.0, np.nextafter(1.0, 2.0), np.nextafter(1.0, 2.0), np.nextafter(1.0, 2.0)])
+    res = cluster_image(img, 2, "divisive", normalize="none")
+    np.testing.assert_array_equal(res.labels, [1, 2, 2, 2])
+    np.testing.assert_array_equal(res.model.predict(img), res.labels)
+    np.testing.assert_array_equal(assign_nearest(img[:, None], img[:2, None]), [0, 1, 1, 1])
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("connected", [False, True])
+def test_feature_centres_and_inertia_at_an_offset_of_one_ulp(numba, connected, monkeypatch):
+    """Values 1 and 1 + 1 ulp, min-max normalised to 0 and 1: a cluster's mean in input units
+    (1 + ulp/7) rounds to 1, so its feature centre was 0 (not 1/7) and the inertia 1.0 (not 6/7).
+    Means are taken about a reference value."""
+    if not numba:
+        monkeypatch.setattr(_accel, "_module", None)
+    one, up = 1.0, np.nextafter(1.0, 2.0)
+    img = np.array([up, up, up, one, one, one, one, one, one, up])
+    res = cluster_image(img, 2, "divisive", connected=connected, normalize="minmax")
+    check_result(res, 2)
+    feats = (img - one) / (up - one)
+    means = np.array([feats[res.labels == i].mean() for i in (1, 2)])
+    np.testing.assert_allclose(res.feature_centers[:, 0], means, atol=1e-12)
+    expected = sum(((feats[res.labels == i] - means[i - 1]) ** 2).sum() for i in (1, 2))
+    assert res.inertia == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    applied = res.model.apply(img)
+    means = np.array([feats[applied.labels == i].mean() for i in (1, 2)])
+    np.testing.assert_allclose(applied.feature_centers[:, 0], means, atol=1e-12)

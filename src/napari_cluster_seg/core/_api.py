@@ -328,32 +328,40 @@ def _clean(labels, counts, params: ClusterParams, time_axis):
 
 
 def _cluster_stats(raw_points, weights, labels, k, total_sq: SquareSums, normalizer):
-    """Cluster means (input units), pixel counts and within-cluster sum of squares.
+    """Cluster means (input units), pixel counts, within-cluster sum of squares and the means of the
+    normalised features (computed about the reference, not by normalising the rounded means).
 
     The sum of squares is in the normalised space: that of the points about
-    their cluster's mean (two passes: no cancellation at a large offset), plus
-    the spread of the pixels within each point (grid cell, unit; 0 for distinct
-    values) from the per-channel sums of squares about a reference value.
-    Clipping (percentile) is not affine: the points' part is then summed over
-    the normalised points, and only the spread within each point is taken
-    unclipped. One channel at a time, so no (points, channels) temporaries.
+    their cluster's mean (two passes, about the reference: no cancellation at
+    a large offset), plus the spread of the pixels within each point (grid
+    cell, unit; 0 for distinct values) from the per-channel sums of squares
+    about a reference value. Clipping (percentile) is not affine: the points'
+    part is then summed over the normalised points, and only the spread
+    within each point is taken unclipped. One channel at a time, so no
+    (points, channels) temporaries.
     """
     wsum, sums = group_sums(raw_points, weights, labels, k)
+    ref, scale = total_sq.ref, normalizer.scale
     with np.errstate(invalid="ignore", divide="ignore"):  # an empty cluster: the caller refuses it
-        means = sums / wsum[:, None]
-        within = _spread_within_points(raw_points, weights, total_sq) / normalizer.scale**2
+        means = sums / wsum[:, None]  # exact for int64 extremes
+        within = _spread_within_points(raw_points, weights, total_sq) / scale**2
         if normalizer.clip_low is None:
+            shift = np.empty_like(means)  # the means about the reference (keep 1 + 1e-16 apart)
             for c in range(raw_points.shape[1]):
-                dev = (raw_points[:, c] - means[labels, c]) / normalizer.scale[c]
+                d = raw_points[:, c] - ref[c]
+                shift[:, c] = np.bincount(labels, weights=weights * d, minlength=k) / wsum
+                dev = (d - shift[labels, c]) / scale[c]
                 within[c] += weights @ (dev * dev)
+            features = ((ref - normalizer.offset) + shift) / scale
         else:
             pts = normalizer(raw_points)
             nmeans = group_sums(pts, weights, labels, k)[1] / wsum[:, None]
             for c in range(pts.shape[1]):
                 dev = pts[:, c] - nmeans[labels, c]
                 within[c] += weights @ (dev * dev)
+            features = normalizer(means)
     wcss = float(np.sum(np.maximum(within, 0.0)))
-    return means, np.rint(wsum).astype(np.int64), wcss
+    return means, np.rint(wsum).astype(np.int64), wcss, features
 
 
 def _spread_within_points(raw_points, weights, total_sq: SquareSums) -> np.ndarray:
@@ -572,9 +580,9 @@ def _kmeans(prep: _Prepared):
             between = (norm[0] ** 2 / np.maximum(counts, 1)[:, None]).sum(axis=0)
             wcss = float(np.sum(np.maximum(norm[1] - between, 0.0)))
         else:
-            _, _, wcss = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
+            _, _, wcss, _ = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
     else:
-        raw, counts, wcss = _cluster_stats(
+        raw, counts, wcss, features = _cluster_stats(
             red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer
         )
         internal = None
@@ -595,14 +603,18 @@ def _kmeans(prep: _Prepared):
     # the model keeps the centres in the order the pixels were assigned in (ties: the first), with
     # each centre's label, so that predict() breaks ties as the fit did
     model = ClusterModel(params, n_channels, pix.ndim, normalizer, "centers", centers, lut)
-    return out, base_means[order], counts[order], wcss, model, normalizer(raw[order])
+    if isinstance(red, PixelSample):
+        features = normalizer(raw)
+    return out, base_means[order], counts[order], wcss, model, features[order]
 
 
 def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResult:
     k = params.n_clusters
     fit_labels = h.tree.cut(k)
     unit_labels = fit_labels[h.unit_to_fit]
-    raw, counts, wcss = _cluster_stats(h.unit_raw, h.unit_weights, unit_labels, k, h.total_sq, h.normalizer)
+    raw, counts, wcss, features = _cluster_stats(
+        h.unit_raw, h.unit_weights, unit_labels, k, h.total_sq, h.normalizer
+    )
     _check_clusters(counts, raw, wcss, h.n_channels)
     if h.unit_base is None:
         base_means = raw
@@ -631,7 +643,7 @@ def _label_from_units(h: _HierarchyState, params: ClusterParams) -> ClusterResul
         wcss,
         params,
         model,
-        feature_centers=h.normalizer(raw[order]),
+        feature_centers=features[order],
         feature_names=h.feature_names,
         _hierarchy=h,
         _fit_unit_labels=lut[fit_labels],
@@ -827,6 +839,9 @@ def _prepare(image, *, mask, max_bytes, **options):
     )
     yield from _fast_kernels(_accel.needs(pix.values, params.method, params.connected))
     base_normalizer = None
+    if pix.base is not None and pix.base.dtype.kind == "f":
+        # the centres are the means of the channel values, whatever the features: sums that fit
+        check_magnitude(*channel_range(pix.base), small=False)
     if pix.base is not None and pix.base.shape[1] > 1 and not params.rgb:
         # features on a multichannel image: clusters are ordered by their min-max scaled channel means
         base_normalizer = _range_normalizer(pix.base, "minmax")

@@ -175,13 +175,13 @@ def iter_scan_n_clusters(
             return state.tree.cut(int(k))[state.unit_to_fit], sample_units
 
     n = float(weights.sum())
-    _, _, total = _cluster_stats(raw, weights, np.zeros(raw.shape[0], np.intp), 1, total_sq, normalizer)
+    _, _, total, _ = _cluster_stats(raw, weights, np.zeros(raw.shape[0], np.intp), 1, total_sq, normalizer)
     inertia, sample_labels, ch = [], [], []
     for i, k in enumerate(ks):
         labels, sample_index = yield from as_progress(
             fit(k), f"scoring k = {k}", 0.5 + 0.45 * i / ks.size, 0.45 / ks.size
         )
-        _, _, wcss = _cluster_stats(raw, weights, labels, int(k), total_sq, normalizer)
+        _, _, wcss, _ = _cluster_stats(raw, weights, labels, int(k), total_sq, normalizer)
         inertia.append(wcss)
         ch.append((total - wcss) / (k - 1) / (wcss / (n - k)) if wcss > 0 and n > k else float("inf"))
         sample_labels.append(labels[sample_index])

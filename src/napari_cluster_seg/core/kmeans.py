@@ -127,14 +127,16 @@ def _sq_norms(a):
 def assign_nearest(features, centers, *, chunk=CHUNK_ROWS, return_distances=False):
     """Index of the nearest centre for every row of ``features``, chunk by chunk.
 
-    Ties go to the lower centre index. Works in the features' float precision.
+    Ties go to the lower centre index. Works in the features' float precision (the squares summed
+    in float64). Distances are the sums of the squared differences, as in the compiled kernel (the
+    same labels), not ``|f|² - 2 f·c + |c|²``: that expansion cancels at an offset and tied two
+    values one ulp apart.
     A chunk holds at most ``chunk`` rows and :data:`CHUNK_DISTANCES` distances.
     """
     n = features.shape[0]
     dtype = np.float64 if features.dtype == np.float64 else np.float32
     c = np.asarray(centers, dtype)
     chunk = max(1, min(chunk, CHUNK_DISTANCES // max(1, c.shape[0])))
-    c_sq = _sq_norms(c)
     labels = np.empty(n, np.intp)
     d2 = np.empty(n, dtype) if return_distances else None
     compiled = _accel.enabled()
@@ -144,13 +146,15 @@ def assign_nearest(features, centers, *, chunk=CHUNK_ROWS, return_distances=Fals
             stop = start + f.shape[0]
             _accel.nearest(f, c, labels[start:stop], None if d2 is None else d2[start:stop])
             continue
-        d = f @ (-2 * c.T)
-        d += c_sq
+        d = np.zeros((f.shape[0], c.shape[0]))
+        for j in range(f.shape[1]):  # feature by feature, in the kernel's order of operations
+            t = f[:, j, None] - c[:, j]
+            t *= t
+            d += t
         lab = np.argmin(d, axis=1)
         labels[start : start + chunk] = lab
         if return_distances:
-            dist = d[np.arange(lab.size), lab] + _sq_norms(f)
-            d2[start : start + chunk] = np.maximum(dist, 0)
+            d2[start : start + chunk] = d[np.arange(lab.size), lab]
     if return_distances:
         return labels, d2
     return labels

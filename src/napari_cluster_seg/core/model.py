@@ -404,7 +404,7 @@ class ClusterModel:
         with np.errstate(invalid="ignore", divide="ignore"):
             if len(stats) == 2:  # points of a reduction and their labels
                 red, per_point = stats
-                feature_means, _, inertia = _cluster_stats(
+                feature_means, _, inertia, feature_centers = _cluster_stats(
                     red.raw_points,
                     red.weights,
                     per_point.astype(np.intp) - 1,
@@ -414,7 +414,7 @@ class ClusterModel:
                 )
             else:  # per centre / unit: its label, pixel count and feature sums; sums of squares
                 point_labels, counts, sums, total_sq = stats
-                feature_means, _, inertia = _cluster_stats(
+                feature_means, _, inertia, _ = _cluster_stats(
                     sums / np.maximum(counts, 1)[:, None],
                     counts.astype(np.float64),
                     point_labels.astype(np.intp) - 1,
@@ -422,6 +422,7 @@ class ClusterModel:
                     total_sq,
                     self.normalizer,
                 )
+                feature_centers = self.normalizer(feature_means)
         flat = labels.ravel() if pix.valid is None else labels.ravel()[pix.valid]
         centers = _pixel_group_means(pix.base_values, flat, k + 1)[1:]
         counts = np.bincount(labels.ravel(), minlength=k + 1)[1:].astype(np.int64)
@@ -434,7 +435,7 @@ class ClusterModel:
             inertia,
             params,
             self,
-            feature_centers=self.normalizer(feature_means),
+            feature_centers=feature_centers,
             feature_names=pix.names,
         )
 

@@ -468,7 +468,7 @@ class Normalizer:
         """The normalised ``values`` as ``dtype``; 64-bit input is normalised in float64 first
         (float32 holds neither 1e39 nor every int64, but holds their normalised values)."""
         values = np.asarray(values)
-        work = np.float64 if values.dtype.itemsize == 8 else dtype
+        work = np.float64 if values.dtype.itemsize == 8 or self._beyond_float32() else dtype
         # always a new array: asarray may return a *view* (an equal but not identical dtype, as
         # numba's arrays have), and the steps below work in place
         out = np.array(values, dtype=work, copy=True)
@@ -479,6 +479,26 @@ class Normalizer:
         if np.any(self.scale != 1):
             out /= self.scale.astype(work)
         return out.astype(dtype, copy=False)
+
+    def _beyond_float32(self) -> bool:
+        """Whether float32 arithmetic could overflow or underflow with these parameters: an offset,
+        scale or clip bound beyond :data:`FLOAT32_SAFE` (values of +-3.4e38 about an offset of -+1e38
+        leave float32's range before the division brings them back), or nonzero below its inverse
+        (a scale of 7e-46, from values 1.4e-45 apart, is 0 in float32)."""
+        params = [self.offset, self.scale] + [c for c in (self.clip_low, self.clip_high) if c is not None]
+        for p in params:
+            mag = np.abs(np.asarray(p, np.float64))
+            mag = mag[np.isfinite(mag) & (mag > 0)]
+            if np.any(mag > FLOAT32_SAFE) or np.any(mag < 1 / FLOAT32_SAFE):
+                return True
+        return False
+
+
+#: Largest |offset|, scale or clip bound for which a float32 normalisation of float32 values cannot
+#: overflow: float32 values (at most 3.4e38, whose spacing is 2**104) minus such an offset round to
+#: at most float32's largest value. Its inverse is the smallest nonzero one (float32's normal range
+#: ends at 2**-126).
+FLOAT32_SAFE = 2.0**100
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:

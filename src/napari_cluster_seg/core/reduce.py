@@ -481,9 +481,9 @@ MAX_MAGNITUDE = 1e150
 MIN_MAGNITUDE = 1e-150
 
 
-def check_magnitude(lo: np.ndarray, hi: np.ndarray) -> None:
+def check_magnitude(lo: np.ndarray, hi: np.ndarray, small: bool = True) -> None:
     """Raise a ValueError naming the value when the per-channel range ``lo..hi`` holds values too
-    large or (all of them) too small for float64 sums of squares."""
+    large or (all of them, unless ``small=False``) too small for float64 sums of squares."""
     largest = float(np.max(np.maximum(np.abs(lo), np.abs(hi)))) if np.size(lo) else 0.0
     if not largest <= MAX_MAGNITUDE:
         raise ValueError(
@@ -491,7 +491,7 @@ def check_magnitude(lo: np.ndarray, hi: np.ndarray) -> None:
             f"overflow float64; the limit is {MAX_MAGNITUDE:.0e}); divide the image by a constant "
             "first (the clustering does not depend on the scale)."
         )
-    if 0 < largest < MIN_MAGNITUDE:
+    if small and 0 < largest < MIN_MAGNITUDE:
         raise ValueError(
             f"pixel values of magnitude at most {largest:.3g} are too small to cluster (their squares "
             f"underflow float64; the limit is {MIN_MAGNITUDE:.0e}); multiply the image by a constant "
