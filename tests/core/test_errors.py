@@ -300,3 +300,18 @@ def test_refusals_never_advise_an_impossible_k(args, options):
     with pytest.raises(ValueError, match=r"there is only one .*so it cannot be clustered") as info:
         cluster_image(*args, **options)
     assert "n_clusters <=" not in str(info.value)
+
+
+def test_dendrogram_heights_never_decrease_at_rounding_level():
+    """Divisive sums of squares of values one ulp apart are rounding noise; the drawn tree's heights
+    still never decrease, so cut_height(k) and clusters_at agree (or the cut passes through a tie)."""
+    img = np.full(46, float.fromhex("0x1.3cc4ac6cdaf4cp-6"))  # 0.019334: its squares round
+    res = cluster_image(img, 2, "divisive", connected=True, normalize="none")
+    d = res.dendrogram()
+    heights = d.Z[:, 2]
+    assert np.all(np.diff(heights) >= 0)
+    n = d.n_leaves
+    for k in range(2, n + 1):
+        tied = (k < n and heights[n - k] == heights[n - k - 1]) or (k == n and heights[0] == 0)
+        left = d.clusters_at(d.cut_height(k))
+        assert left < k if tied else left == k

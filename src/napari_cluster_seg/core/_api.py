@@ -293,6 +293,10 @@ class ClusterResult:
             raise TypeError(f"max_leaves must be an integer, got {max_leaves!r}.")
         n_leaves = max(int(max_leaves), self.n_clusters)
         Z, leaf_of_unit = self._hierarchy.tree.top(n_leaves)
+        # heights never decrease up the tree: a divisive tree's sums of squares at rounding level
+        # (values one ulp apart) can make a child's split look higher than its parent's
+        Z = Z.copy()
+        Z[:, 2] = np.maximum.accumulate(Z[:, 2])
         leaf_labels = np.zeros(Z.shape[0] + 1, self._fit_unit_labels.dtype)
         leaf_labels[leaf_of_unit] = self._fit_unit_labels
         return Dendrogram(Z, leaf_labels, self.n_clusters)
@@ -580,7 +584,8 @@ def _kmeans(prep: _Prepared):
             between = (norm[0] ** 2 / np.maximum(counts, 1)[:, None]).sum(axis=0)
             wcss = float(np.sum(np.maximum(norm[1] - between, 0.0)))
         else:
-            _, _, wcss, _ = _cluster_stats(raw, counts.astype(np.float64), np.arange(k), k, total_sq, normalizer)
+            weights = counts.astype(np.float64)
+            _, _, wcss, _ = _cluster_stats(raw, weights, np.arange(k), k, total_sq, normalizer)
     else:
         raw, counts, wcss, features = _cluster_stats(
             red.raw_points, red.weights, point_labels, k, red.total_sq, normalizer
