@@ -315,3 +315,18 @@ def test_dendrogram_heights_never_decrease_at_rounding_level():
         tied = (k < n and heights[n - k] == heights[n - k - 1]) or (k == n and heights[0] == 0)
         left = d.clusters_at(d.cut_height(k))
         assert left < k if tied else left == k
+
+
+def test_model_predicts_an_array_like_without_ndim():
+    """Anything with shape and dtype (and __array__) is an image for the model, as for cluster_image."""
+
+    class Lazy:
+        def __init__(self, array):
+            self._array, self.shape, self.dtype = array, array.shape, array.dtype
+
+        def __array__(self, dtype=None, copy=None):
+            return self._array
+
+    img = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    res = cluster_image(img, 3)
+    np.testing.assert_array_equal(res.model.predict(Lazy(img)), res.labels)

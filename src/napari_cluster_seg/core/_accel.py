@@ -88,7 +88,7 @@ def _start_threads() -> None:
     is removed again afterwards. A pool already running (started by other code) is left alone."""
     from numba.np.ufunc import parallel
 
-    if parallel._is_initialized:
+    if getattr(parallel, "_is_initialized", True):  # running, or a numba whose internals moved
         return
     added = not any(var in os.environ for var in WAIT_VARS)
     if added:

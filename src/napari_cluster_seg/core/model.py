@@ -249,11 +249,12 @@ class ClusterModel:
                 f"{'RGB' if rgb else 'not RGB'}; apply it to an image like the one it was fitted on."
             )
         if channel_axis is None and self.n_channels > 1 and not p.rgb:
-            channel_axis = p.channel_axis if image.ndim == self.ndim else -1
+            channel_axis = p.channel_axis if len(image.shape) == self.ndim else -1
         if p.rgb:
             channel_axis = -1
-        channel_axis = normalize_axis(channel_axis, image.ndim, "channel_axis")
-        time_axis = normalize_axis(time_axis, image.ndim, "time_axis")
+        ndim = len(image.shape)  # array-likes (not loaded yet) need not have .ndim
+        channel_axis = normalize_axis(channel_axis, ndim, "channel_axis")
+        time_axis = normalize_axis(time_axis, ndim, "time_axis")
         n_channels = 1 if channel_axis is None else image.shape[channel_axis]
         if p.rgb:
             n_channels = min(n_channels, 3) if n_channels in (3, 4) else n_channels
@@ -269,9 +270,9 @@ class ClusterModel:
             raise ValueError(
                 f"time_axis={time_axis} is also the channel axis; the time and channel axes must differ."
             )
-        n_spatial = image.ndim - (channel_axis is not None) - (time_axis is not None)
+        n_spatial = ndim - (channel_axis is not None) - (time_axis is not None)
         self._check_features(image.shape, n_spatial)
-        if spacing is None and p.spacing is not None and image.ndim == self.ndim:
+        if spacing is None and p.spacing is not None and ndim == self.ndim:
             spacing = p.spacing
         spacing = check_spacing(spacing, n_spatial)
         run = replace(p, channel_axis=channel_axis, time_axis=time_axis)

@@ -15,10 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
-from skimage.measure import regionprops_table
-from skimage.segmentation import relabel_sequential, watershed
 
 from .preprocess import frame_slices
 from .table import physical_units
@@ -102,6 +98,10 @@ def clusters_to_mask(labels, clusters) -> np.ndarray:
 def _split_touching(mask: np.ndarray, components: np.ndarray, min_distance: int, spacing) -> np.ndarray:
     """Watershed of the distance transform: one object per distance maximum at least
     ``min_distance`` pixels from any other (skimage's recipe for touching round objects)."""
+    from scipy import ndimage as ndi  # scipy.ndimage and scikit-image load lazily, as everywhere in core
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
     distance = ndi.distance_transform_edt(mask, sampling=spacing)
     peaks = peak_local_max(distance, min_distance=min_distance, labels=components, exclude_border=False)
     markers = np.zeros(mask.shape, np.int32)
@@ -110,6 +110,9 @@ def _split_touching(mask: np.ndarray, components: np.ndarray, min_distance: int,
 
 
 def _objects_in_frame(mask, split: bool, min_distance: int, min_size: int, spacing) -> np.ndarray:
+    from scipy import ndimage as ndi
+    from skimage.segmentation import relabel_sequential
+
     structure = ndi.generate_binary_structure(mask.ndim, 1)
     components, _ = ndi.label(mask, structure=structure)
     objects = _split_touching(mask, components, min_distance, spacing) if split else components
@@ -207,6 +210,8 @@ def clusters_to_objects(
     >>> objs.table["pixels"].tolist(), objs.table["area"].tolist(), str(objs.table["size_unit"][0])
     ([4, 1], [1.0, 0.25], 'um^2')
     """
+    from skimage.measure import regionprops_table
+
     labels = _check_labels(labels)
     chosen = _check_clusters(clusters, labels)
     for name, value, low in (("min_distance", min_distance, 1), ("min_size", min_size, 0)):

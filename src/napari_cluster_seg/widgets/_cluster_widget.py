@@ -416,9 +416,15 @@ class ClusterSegWidget(Container):
             self.worker.quit()
 
     def _stop_worker(self):
-        """The widget is gone (viewer closed): stop the run at its next step, touching no widget."""
+        """The widget is gone (viewer closed): stop the run at its next step and stop listening to
+        the viewer's layers (the viewer model can outlive its window), touching no widget."""
         if self.worker is not None:
             self.worker.quit()
+        layers = self._viewer.layers.events
+        for event in (layers.inserted, layers.removed, layers.reordered):
+            event.disconnect(self._refresh_choices)
+        layers.removed.disconnect(self._forget_layer)
+        self._set_live(None)  # disconnects the live result's image data events
 
     def _on_finished(self):
         self.worker = None
