@@ -1,6 +1,6 @@
 """Compiled (numba) kernels of the feature path: Gaussian smoothing along one axis.
 
-Imported only through :func:`.features.compiled_smoothing`, which falls back to
+Imported only through ``preprocess._feature_kernels()`` (for ``preprocess._smooth``), which falls back to
 scipy when numba is missing or disabled. The sums are scipy.ndimage's
 (``correlate1d`` with a symmetric kernel, ``mode="nearest"``): float64
 accumulation in the same order, float32 results, so the output equals
