@@ -422,7 +422,11 @@ def _check_feature_space(res, case, vals, flat, valid, k):
     spread = feats.max(axis=0) - feats.min(axis=0)
     err = _tol(feats, rel) + (offset_tol if rel > 1e-9 else 0)
     per_pixel = np.sum(1e-7 * (1 + spread) ** 2 + err * (2 * np.abs(feats).max(axis=0) + err))
-    slack = 10 * rel * inertia + feats.shape[0] * float(per_pixel)
+    # a unit's or cell's mean in input units is rounded at the values' magnitude (offset): its error
+    # (a few ulps of the offset) in normalised units, squared, per pixel; negligible unless the
+    # values' offset dwarfs their spread (5.9e12 plus or minus a few ulps)
+    ulps = 4 * np.finfo(np.float64).eps * np.abs(norm.offset / norm.scale)
+    slack = 10 * rel * inertia + feats.shape[0] * (float(per_pixel) + float(np.sum(ulps**2)))
     assert abs(res.inertia - inertia) <= slack, f"inertia {res.inertia}, the labels' sum of squares {inertia}"
 
 
