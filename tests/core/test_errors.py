@@ -330,3 +330,14 @@ def test_model_predicts_an_array_like_without_ndim():
     img = np.arange(64, dtype=np.uint8).reshape(8, 8)
     res = cluster_image(img, 3)
     np.testing.assert_array_equal(res.model.predict(Lazy(img)), res.labels)
+
+
+def test_connected_on_a_large_frame_whose_mask_the_downsampling_would_miss():
+    """SLIC runs on every factor-th pixel of frames over 2**20 pixels; a mask of odd pixels only
+    must not leave it an empty image (it picks the phase that keeps the valid pixels)."""
+    img = np.random.default_rng(0).random((1100, 1000)).astype(np.float32)
+    mask = np.zeros(img.shape, bool)
+    mask[1::2, 1::2] = True
+    res = cluster_image(img, 2, "divisive", connected=True, mask=mask)
+    assert np.all(res.labels[mask] > 0) and np.all(res.labels[~mask] == 0)
+    assert res.counts.sum() == mask.sum()
