@@ -7,19 +7,8 @@ import pytest
 from skimage.measure import label as skimage_label
 
 from napari_cluster_seg import cluster_image, cluster_table, compare_labels
-from napari_cluster_seg.core import _accel
 from napari_cluster_seg.core._api import Dendrogram
 from napari_cluster_seg.core.cleanup import clean_labels, equal_value_regions
-
-
-@pytest.fixture(params=["numba", "numpy"])
-def accel(request, monkeypatch):
-    """Both kernel paths: the compiled one (when numba is on) and numpy."""
-    if request.param == "numpy":
-        monkeypatch.setattr(_accel, "_module", None)
-    elif not _accel.enabled():
-        pytest.skip("numba kernels disabled (NAPARI_CLUSTER_SEG_NUMBA=0)")
-    return request.param
 
 
 def same_partition(a, b):
