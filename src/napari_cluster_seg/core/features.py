@@ -286,6 +286,15 @@ def _filter_one(img: np.ndarray, name: str, scale: float, spacing: np.ndarray) -
     return list(hessian_matrix_eigvals(H))
 
 
+def n_features(spec: FeatureSpec, n_channels: int, n_spatial: int) -> int:
+    """Number of values per pixel that ``spec`` computes for an image of ``n_channels`` channels
+    and ``n_spatial`` spatial axes (the channels themselves when no feature is chosen)."""
+    if not spec.active:
+        return n_channels
+    n_colour = 3 if spec.color_space != "rgb" else n_channels
+    return len(feature_names(spec, [str(c) for c in range(n_colour)], n_spatial))
+
+
 def _count_filter_features(spec: FeatureSpec, n_spatial: int) -> int:
     return sum((n_spatial if f in ("structure", "hessian") else 1) for f in spec.filters) * len(spec.scales)
 

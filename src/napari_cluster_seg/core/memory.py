@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _accel
 from ._params import validate_params
-from .features import BLOCK_PIXELS, _count_filter_features
+from .features import BLOCK_PIXELS, n_features
 from .reduce import (
     CHUNK,
     COUNT_TABLE_MAX,
@@ -69,16 +69,6 @@ FIXED_BYTES = 16 * 2**20
 #: Margin over the sum, for memory the allocator keeps after freeing it (resident memory
 #: exceeded the traced peak by up to this much).
 MARGIN = 1.1
-
-
-def _n_features(params, c: int, n_spatial: int) -> int:
-    spec = params.features
-    base = 3 if spec.color_space != "rgb" else c
-    return (
-        (base if spec.intensity else 0)
-        + _count_filter_features(spec, n_spatial) * base
-        + (n_spatial if spec.spatial_weight > 0 else 0)
-    )
 
 
 def _in_flight(n: int, chunk: int) -> int:
@@ -141,7 +131,7 @@ def estimate_memory(
     # -- the pixel rows: what stays until the end (keep) and the peak while making them (prep)
     layout = n * c * b if not contiguous or (ca is not None and ca != ndim - 1) else 0
     if features:
-        vc, vb = _n_features(params, c, n_spatial), 4
+        vc, vb = n_features(params.features, c, n_spatial), 4
         values = n * vc * 4
         channels = n * (3 if params.features.color_space != "rgb" else c) * 4 * (2 if invalid else 1)
         block = min(n_frame, 2 * BLOCK_PIXELS) * FILTER_BLOCK_FLOATS * 4 if params.features.filters else 0

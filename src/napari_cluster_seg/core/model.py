@@ -33,7 +33,7 @@ import numpy as np
 
 from ._params import ClusterParams, check_bool, check_spacing, labels_dtype, normalize_axis
 from .cleanup import clean_labels
-from .features import feature_names
+from .features import n_features
 from .kmeans import assign_nearest, nearest_center
 from .preprocess import Normalizer, array_like, load_array, pixels_for, scatter_valid
 from .reduce import GRID_MAX_CHANNELS, UnitGrid, label_pixels, reduce_pixels
@@ -89,15 +89,6 @@ def _keys(d, keys, name: str) -> dict:
     if missing or unknown:
         raise _invalid(f"{name} lacks the key(s) {missing} or has unknown key(s) {unknown}")
     return d
-
-
-def n_features(params: ClusterParams, n_channels: int, n_spatial: int) -> int:
-    """Number of features a model with these options computes on an image of ``n_spatial`` spatial axes."""
-    spec = params.features
-    if not spec.active:
-        return n_channels
-    n_colour = 3 if spec.color_space != "rgb" else n_channels
-    return len(feature_names(spec, [str(c) for c in range(n_colour)], n_spatial))
 
 
 @dataclass
@@ -180,7 +171,7 @@ class ClusterModel:
     @property
     def n_features(self) -> int:
         """Features per pixel (of the image it was fitted on): the width of ``points``."""
-        return n_features(self.params, self.n_channels, self.n_spatial)
+        return n_features(self.params.features, self.n_channels, self.n_spatial)
 
     def _check_labels(self):
         k, m = self.n_clusters, self.points.shape[0]
@@ -302,7 +293,7 @@ class ClusterModel:
                 f"the image of shape {shape} has no spatial axis besides its channel and time axes; "
                 "pass an image with at least one spatial axis."
             )
-        got = n_features(self.params, self.n_channels, n_spatial)
+        got = n_features(self.params.features, self.n_channels, n_spatial)
         if got != self.points.shape[1]:
             raise ValueError(
                 f"this model's features (filters / spatial coordinates) were computed on images with "
