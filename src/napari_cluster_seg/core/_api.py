@@ -844,15 +844,19 @@ def _prepare(image, *, mask, max_bytes, **options):
     )
     yield from _fast_kernels(_accel.needs(pix.values, params.method, params.connected))
     base_normalizer = None
-    if pix.base is not None and pix.base.dtype.kind == "f":
-        # the centres are the means of the channel values, whatever the features: sums that fit
-        check_magnitude(*channel_range(pix.base), small=False)
-    if pix.base is not None and pix.base.shape[1] > 1 and not params.rgb:
-        # features on a multichannel image: clusters are ordered by their min-max scaled channel means
-        base_normalizer = _range_normalizer(pix.base, "minmax")
+    floats = pix.base is not None and pix.base.dtype.kind == "f"
+    multichannel = pix.base is not None and pix.base.shape[1] > 1 and not params.rgb
+    if floats or multichannel:  # features: one pass over the channel values for both uses
+        base_range = channel_range(pix.base)
+        if floats:  # the centres are the means of the channel values, whatever the features
+            check_magnitude(*base_range, small=False)
+        if multichannel:  # clusters are ordered by their min-max scaled channel means
+            base_normalizer = _range_normalizer(*base_range, "minmax", floats=floats)
     if params.connected and params.normalize in ("none", "minmax"):
         # superpixels need no reduction: the channel ranges are all the normalisation needs
-        normalizer = fix_coordinates(_range_normalizer(pix.values, params.normalize), pix.n_coordinates)
+        lo, hi = channel_range(pix.values)
+        normalizer = _range_normalizer(lo, hi, params.normalize, floats=pix.values.dtype.kind == "f")
+        normalizer = fix_coordinates(normalizer, pix.n_coordinates)
         return _Prepared(params, pix, None, normalizer, None, None, rng, base_normalizer or normalizer)
     fit_sel = _fit_selection(pix, params)
     if pix.n_channels > GRID_MAX_CHANNELS:
@@ -905,10 +909,10 @@ def _fast_kernels(builds):
         _accel.prepare(build)
 
 
-def _range_normalizer(values, how):
-    """Min-max (or no) normalisation from the channel ranges of pixel rows, in one chunked pass."""
-    lo, hi = channel_range(values)
-    if values.dtype.kind == "f":
+def _range_normalizer(lo, hi, how, *, floats: bool):
+    """Min-max (or no) normalisation from the channel ranges ``lo``, ``hi`` of pixel rows (of float
+    values: checked first against what float64's squares hold)."""
+    if floats:
         check_magnitude(lo, hi)
     return fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), how)
 

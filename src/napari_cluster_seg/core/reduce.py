@@ -321,12 +321,9 @@ def _cell_sums(values, coder):
         codes = coder.codes(chunk)
         w = np.bincount(codes, minlength=space).astype(np.float64)
         s = np.empty((space, c))
-        sq = np.empty(c)
         for i in range(c):
             s[:, i] = np.bincount(codes, weights=chunk[:, i], minlength=space)
-            d = np.subtract(chunk[:, i], ref[i], dtype=np.float64)
-            sq[i] = d @ d
-        return w, s, SquareSums(ref, sq)
+        return w, s, square_sums(chunk, ref)
 
     w, s, sq = accumulate_chunks(work, values.shape[0], chunk=CHUNK * 2)
     occupied = np.flatnonzero(w)
