@@ -3,8 +3,9 @@
 On scikit-image's coins photo (bundled, no download): K-means, agglomerative (Ward) and divisive
 clustering of the grey values, and agglomerative clustering into connected regions. Prints each
 method's time and within-cluster sum of squares (of the normalised values), their agreement with
-K-means (adjusted Rand index), a re-cut of the agglomerative tree to more clusters without reclustering, and the k that
-scan_n_clusters suggests (the highest silhouette score). Writes nothing.
+K-means (adjusted Rand index), a re-cut of the agglomerative tree to more clusters without
+reclustering, and the k that scan_n_clusters suggests (the highest silhouette score). Writes
+nothing.
 
     python examples/compare_methods.py
     python examples/compare_methods.py --n-clusters 4
