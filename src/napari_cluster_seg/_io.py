@@ -138,7 +138,10 @@ def check_free(path, overwrite: bool) -> Path:
     """``path``, after checking that writing it replaces nothing (or ``overwrite`` allows it)."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise ValueError(f"{path} exists already; choose another output, or pass overwrite to replace it.")
+        raise ValueError(
+            f"{path} exists already; choose another output, or pass overwrite=True (--overwrite on "
+            "the command line) to replace it."
+        )
     if not path.parent.is_dir():
         raise ValueError(f"the folder {path.parent} does not exist; create it first.")
     return path
