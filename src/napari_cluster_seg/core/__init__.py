@@ -10,6 +10,7 @@ from .model import ClusterModel
 from .objects import Objects, clusters_to_mask, clusters_to_objects
 from .preprocess import load_array
 from .table import cluster_table, write_table_csv
+from .lazy import Subset, fit_lazy, label_lazy
 
 __all__ = [
     "COLOR_SPACES",
@@ -39,4 +40,7 @@ __all__ = [
     "scan_n_clusters",
     "warm_up",
     "write_table_csv",
+    "Subset",
+    "fit_lazy",
+    "label_lazy",
 ]

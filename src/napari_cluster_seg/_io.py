@@ -1,0 +1,343 @@
+"""Reading images and writing labels for the command line: TIFF / OME-TIFF, PNG / JPEG, zarr and
+OME-Zarr (multiscale), lazily where the file allows.
+
+Labels are written block by block (never the whole label image in memory) to a temporary name
+next to the output and renamed at the end, so that a failed or interrupted write leaves nothing
+behind; an existing output is replaced only with ``overwrite=True``.
+
+Needs tifffile, imageio (PNG / JPEG), zarr (v3 API) and dask: the ``large`` extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: TIFF files larger than this are read lazily (through tifffile's zarr store).
+LAZY_TIFF_BYTES = 256 * 2**20
+#: Tile of the TIFF files written (a multiple of 16, as TIFF requires).
+TIFF_TILE = 512
+TIFF_SUFFIXES = (".tif", ".tiff")
+PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+#: Name of the labels written into an OME-Zarr image's ``labels`` group.
+OME_LABEL_NAME = "clusters"
+
+
+@dataclass
+class Image:
+    """An opened image: its pyramid levels (dask arrays, largest first) and what is known of it."""
+
+    path: Path
+    levels: list
+    kind: str  # "tiff", "plain", "zarr" or "ome-zarr"
+    rgb: bool = False
+    channel_axis: int | None = None
+    ome: dict = field(default_factory=dict)  # OME-Zarr: the multiscale metadata, the zarr format
+
+    @property
+    def data(self):
+        return self.levels[0]
+
+
+def _dask(arr):
+    import dask.array as da
+
+    chunks = getattr(arr, "chunks", None)
+    return da.from_array(arr, chunks=chunks if isinstance(chunks, tuple) else "auto")
+
+
+def _multiscales(attrs: dict):
+    """The OME-NGFF multiscales entry of a group's attributes (0.4: top level; 0.5: under "ome")."""
+    if "multiscales" in attrs:
+        return attrs["multiscales"][0], False
+    if "ome" in attrs and "multiscales" in attrs["ome"]:
+        return attrs["ome"]["multiscales"][0], True
+    return None, False
+
+
+def read_image(path) -> Image:
+    """Open ``path`` (TIFF, OME-TIFF, PNG, JPEG, zarr array or OME-Zarr image) without reading its
+    pixels where the format allows it (zarr, large TIFF)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path} does not exist; check the file name.")
+    name = path.name.lower()
+    if path.is_dir() or name.endswith(".zarr"):
+        return _read_zarr(path)
+    if name.endswith(TIFF_SUFFIXES):
+        return _read_tiff(path)
+    if name.endswith(PLAIN_SUFFIXES):
+        import imageio.v3 as iio
+
+        data = np.asarray(iio.imread(path))
+        rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
+        return Image(path, [_dask(data)], "plain", rgb=rgb)
+    raise ValueError(
+        f"{path} is not a file type this command reads; give a TIFF (.tif, .tiff), PNG, JPEG or a "
+        "zarr / OME-Zarr directory (.zarr)."
+    )
+
+
+def _read_tiff(path: Path) -> Image:
+    import tifffile
+    import zarr
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        shape, dtype, axes = series.shape, series.dtype, series.axes
+        n_levels = len(series.levels)
+    if int(np.prod(shape)) * np.dtype(dtype).itemsize > LAZY_TIFF_BYTES or n_levels > 1:
+        store = tifffile.imread(path, aszarr=True)
+        z = zarr.open(store, mode="r")
+        if isinstance(z, zarr.Group):
+            levels = [_dask(z[str(i)]) for i in range(n_levels)]
+        else:
+            levels = [_dask(z)]
+    else:
+        levels = [_dask(tifffile.imread(path))]
+    rgb = axes.endswith("S") and shape[-1] in (3, 4)
+    channel_axis = axes.index("C") if "C" in axes else None
+    return Image(path, levels, "tiff", rgb=rgb, channel_axis=channel_axis)
+
+
+def _read_zarr(path: Path) -> Image:
+    import zarr
+
+    try:
+        z = zarr.open(str(path), mode="r")
+    except Exception as err:  # zarr raises several types for "not a zarr store"
+        raise ValueError(f"{path} is not a zarr array or group ({err}).") from None
+    if isinstance(z, zarr.Array):
+        return Image(path, [_dask(z)], "zarr")
+    ms, nested = _multiscales(dict(z.attrs))
+    if ms is None:
+        arrays = sorted(name for name, _ in z.arrays())
+        if len(arrays) != 1:
+            raise ValueError(
+                f"{path} is a zarr group without OME-Zarr multiscales metadata and with {len(arrays)} "
+                "arrays; give the path of one array (e.g. image.zarr/0)."
+            )
+        return Image(path, [_dask(z[arrays[0]])], "zarr")
+    levels = [_dask(z[d["path"]]) for d in ms["datasets"]]
+    axes = ms.get("axes", [])
+    types = [a.get("type") if isinstance(a, dict) else None for a in axes]
+    channel_axis = types.index("channel") if "channel" in types else None
+    ome = {"multiscales": ms, "nested": nested, "zarr_format": z.metadata.zarr_format}
+    return Image(path, levels, "ome-zarr", channel_axis=channel_axis, ome=ome)
+
+
+# ---------------------------------------------------------------- writing
+def check_free(path, overwrite: bool) -> Path:
+    """``path``, after checking that writing it replaces nothing (or ``overwrite`` allows it)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ValueError(
+            f"{path} exists already; choose another output, or pass overwrite=True (--overwrite on "
+            "the command line) to replace it."
+        )
+    if not path.parent.is_dir():
+        raise ValueError(f"the folder {path.parent} does not exist; create it first.")
+    return path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(path, overwrite: bool = False):
+    """Yield a temporary path next to ``path``; on success rename it to ``path`` (replacing an
+    existing one only with ``overwrite``), on any error (or interruption) remove it."""
+    path = check_free(path, overwrite)
+    tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+    except BaseException:
+        _remove(tmp)
+        raise
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        _remove(old)
+
+
+def write_tiff(labels, path, *, overwrite=False, compute=None) -> Path:
+    """Write a lazy label array to a tiled TIFF, one strip of tiles at a time."""
+    import tifffile
+
+    shape, dtype = labels.shape, labels.dtype
+    tile = tuple(min(TIFF_TILE, -(-s // 16) * 16) for s in shape[-2:]) if len(shape) >= 2 else None
+    compute = compute or (lambda x: x.compute())
+
+    def tiles():
+        planes = np.ndindex(*shape[:-2]) if len(shape) > 2 else [()]
+        for plane in planes:
+            for y in range(0, shape[-2], tile[0]):
+                strip = np.asarray(compute(labels[plane + (slice(y, y + tile[0]),)]))
+                for x in range(0, shape[-1], tile[1]):
+                    yield strip[:, x : x + tile[1]]
+
+    with atomic_path(path, overwrite) as tmp:
+        if len(shape) < 2:
+            tifffile.imwrite(tmp, np.asarray(compute(labels)))
+        else:
+            tifffile.imwrite(
+                tmp,
+                tiles(),
+                shape=shape,
+                dtype=dtype,
+                tile=tile,
+                bigtiff=True,
+                compression="zlib",
+                photometric="minisblack",
+            )
+    return Path(path)
+
+
+def _regular(labels):
+    """``labels`` with regular chunks (zarr needs them: all equal but the last)."""
+    size = labels.chunksize
+    if all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in labels.chunks):
+        return labels
+    return labels.rechunk(size)
+
+
+def _zarr_array(path, shape, chunks, dtype, zarr_format=3, attributes=None):
+    import zarr
+
+    return zarr.create_array(
+        store=str(path),
+        shape=shape,
+        chunks=chunks,
+        dtype=dtype,
+        zarr_format=zarr_format,
+        fill_value=0,
+        attributes=attributes or {},
+    )
+
+
+def store(labels, target, compute=None):
+    """Write the lazy ``labels`` into ``target`` (a zarr array) block by block."""
+    import dask.array as da
+
+    job = da.store(labels, target, lock=False, compute=False)
+    (compute or (lambda x: x.compute()))(job)
+
+
+def write_zarr(labels, path, *, overwrite=False, compute=None) -> Path:
+    """Write a lazy label array to a zarr (v3) array, block by block."""
+    labels = _regular(labels)
+    with atomic_path(path, overwrite) as tmp:
+        target = _zarr_array(tmp, labels.shape, labels.chunksize, labels.dtype)
+        store(labels, target, compute)
+    return Path(path)
+
+
+def _label_multiscales(image: Image, name: str, n_levels: int) -> dict:
+    """The labels' multiscales entry: the image's axes and scales without its channel axis."""
+    ms = image.ome["multiscales"]
+    ch = image.channel_axis
+    axes = [a for i, a in enumerate(ms.get("axes", [])) if i != ch]
+    datasets = []
+    for d in ms["datasets"][:n_levels]:
+        transforms = []
+        for t in d.get("coordinateTransformations", []):
+            t = dict(t)
+            for key in ("scale", "translation"):
+                if key in t and ch is not None:
+                    t[key] = [v for i, v in enumerate(t[key]) if i != ch]
+            transforms.append(t)
+        datasets.append({"path": d["path"], "coordinateTransformations": transforms})
+    out = {"name": name, "axes": axes, "datasets": datasets}
+    if "version" in ms:
+        out["version"] = ms["version"]
+    return out
+
+
+def write_ome_labels(labels, image: Image, *, name=OME_LABEL_NAME, overwrite=False, compute=None) -> Path:
+    """Write labels into the ``labels`` group of an OME-Zarr image, with a pyramid: every level of
+    the image gets a label level of its shape (the nearest label: level 0 sampled at the level's
+    stride). The group is written under a temporary name, then renamed and listed in
+    ``labels``' metadata; nothing else of the image is touched."""
+    import dask.array as da
+    import zarr
+
+    root = image.path
+    fmt = image.ome["zarr_format"]
+    labels_dir = root / "labels"
+    created_dir = not labels_dir.exists()
+    labels_dir.mkdir(exist_ok=True)
+    out = labels_dir / name
+    ch = image.channel_axis
+    shapes = [tuple(s for i, s in enumerate(lv.shape) if i != ch) for lv in image.levels]
+    labels = _regular(labels)
+    try:
+        with atomic_path(out, overwrite) as tmp:
+            group = zarr.open_group(str(tmp), mode="w", zarr_format=fmt)
+            target = group.create_array(
+                "0", shape=labels.shape, chunks=labels.chunksize, dtype=labels.dtype, fill_value=0
+            )
+            store(labels, target, compute)
+            n_levels = 1
+            for shape in shapes[1:]:
+                factors = [max(1, round(a / b)) for a, b in zip(shapes[0], shape)]
+                level0 = da.from_zarr(target)
+                sampled = level0[tuple(slice(None, None, f) for f in factors)]
+                sampled = sampled[tuple(slice(0, s) for s in shape)]
+                if sampled.shape != shape:
+                    break  # the level is not a whole-number stride of level 0: stop the pyramid here
+                sampled = _regular(sampled.rechunk(labels.chunksize))
+                arr = group.create_array(
+                    str(n_levels), shape=shape, chunks=sampled.chunksize, dtype=labels.dtype, fill_value=0
+                )
+                store(sampled, arr, compute)
+                n_levels += 1
+            ms = _label_multiscales(image, name, n_levels)
+            meta = {"multiscales": [ms], "image-label": {"source": {"image": "../../"}}}
+            group.attrs.update({"ome": meta} if image.ome["nested"] else meta)
+    except BaseException:
+        if created_dir:
+            shutil.rmtree(labels_dir, ignore_errors=True)
+        raise
+    _list_label(labels_dir, name, fmt, image.ome["nested"])
+    return out
+
+
+def _list_label(labels_dir: Path, name: str, fmt: int, nested: bool) -> None:
+    """Add ``name`` to the ``labels`` group's list of label images (creating the group)."""
+    import zarr
+
+    group = zarr.open_group(str(labels_dir), mode="a", zarr_format=fmt)
+    attrs = dict(group.attrs)
+    listing = attrs.get("ome", {}) if nested else attrs
+    names = list(listing.get("labels", []))
+    if name not in names:
+        names.append(name)
+    if nested:
+        group.attrs.update({"ome": dict(listing, labels=names)})
+    else:
+        group.attrs.update({"labels": names})
+
+
+def write_text(text: str, path, *, overwrite=False) -> Path:
+    """Write a small text file (a model, a table) through a temporary name."""
+    with atomic_path(path, overwrite) as tmp:
+        Path(tmp).write_text(text)
+    return Path(path)
+
+
+def write_json(data: dict, path, *, overwrite=False) -> Path:
+    return write_text(json.dumps(data), path, overwrite=overwrite)
