@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, SpinBox
-from qtpy.QtCore import QEvent, QObject, Qt
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtGui import QColor, QIcon, QPixmap
-from qtpy.QtWidgets import QListWidget, QListWidgetItem
+from qtpy.QtWidgets import QComboBox, QListWidget, QListWidgetItem
 
 from ..core import clusters_to_mask, clusters_to_objects
 from ._layers import METADATA_KEY, layer_data, transform_kwargs
@@ -97,6 +97,10 @@ class ClustersToObjectsWidget(Container):
         self._watched = None  # the labels layer whose events (data, paint, colormap) refresh the list
         self._picking = None  # the labels layer carrying the canvas-click callback
         self._lifetime = Lifetime(self.native, on_end=self._teardown)
+        # napari sends a layer's paint event before the painted values are in its data: the list is
+        # recounted once the event loop is back (and once for a burst of events)
+        self._recount = QTimer(self.native, singleShot=True, interval=50)
+        self._recount.timeout.connect(self.refresh_clusters)
 
         self.labels_layer = ComboBox(label="cluster labels", choices=self._labels_choices)
         self.labels_layer.tooltip = "A Labels layer of clusters (the Cluster segmentation widget's result)."
@@ -128,6 +132,9 @@ class ClustersToObjectsWidget(Container):
         )
         self.status = Label(label="status", value="")
         self.status.native.setWordWrap(True)
+        for combo in (self.labels_layer, self.intensity, self.time_axis):  # long layer names do not widen it
+            combo.native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.native.setMinimumContentsLength(8)
         self.extend(
             [
                 self.labels_layer,
@@ -199,9 +206,9 @@ class ClustersToObjectsWidget(Container):
         layer = self.labels_layer.value
         self._watch(layer)
         self.time_axis.reset_choices()
-        if self.pick.value:
-            self._set_picking(layer)
         self.refresh_clusters()
+        if self.pick.value:
+            self._on_pick()  # picking follows the chosen layer
 
     def _watch(self, layer):
         """Refresh the list when the labels layer's data, paint or colours change."""
@@ -211,8 +218,11 @@ class ClustersToObjectsWidget(Container):
             for name in ("data", "paint", "colormap"):
                 event = getattr(old.events, name, None)
                 if event is not None:
-                    (event.connect if connect else event.disconnect)(self.refresh_clusters)
+                    (event.connect if connect else event.disconnect)(self._schedule_refresh)
         self._watched = layer
+
+    def _schedule_refresh(self, _event=None):
+        self._recount.start()
 
     def refresh_clusters(self, _event=None):
         """List the layer's labels with their colours and pixel counts, keeping the ticks."""
