@@ -21,10 +21,14 @@ def test_manifest_contributions():
     from npe2 import PluginManifest
 
     pm = PluginManifest.from_distribution("napari-cluster-seg")
-    assert [w.display_name for w in pm.contributions.widgets] == ["Cluster segmentation"]
+    widgets = [w.display_name for w in pm.contributions.widgets]
+    assert widgets == ["Cluster segmentation", "Clusters to objects"]
     assert {s.key for s in pm.contributions.sample_data} == {"astronaut", "immunohistochemistry", "nuclei_3d"}
     menu = pm.contributions.menus["napari/layers/segment"]
-    assert menu[0].command == "napari-cluster-seg.cluster_widget"
+    assert [item.command for item in menu] == [
+        "napari-cluster-seg.cluster_widget",
+        "napari-cluster-seg.objects_widget",
+    ]
 
 
 def test_sample_data_needs_no_download_and_is_deterministic():

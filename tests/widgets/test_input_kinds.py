@@ -100,6 +100,8 @@ def test_widget_is_in_the_plugins_and_segment_menus(cluster_widget):
     from napari._app_model import get_app_model
 
     app = get_app_model()
-    for menu in ("napari/plugins", "napari/layers/segment"):
+    # with two widgets napari lists them in a submenu: Plugins > Cluster segmentation > ...
+    for menu in ("napari/plugins/napari-cluster-seg", "napari/layers/segment"):
         ids = [getattr(item, "command", None) and item.command.id for item in app.menus.get_menu(menu)]
         assert "napari-cluster-seg.cluster_widget" in ids, menu
+        assert "napari-cluster-seg.objects_widget" in ids, menu
