@@ -8,6 +8,16 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _accel
+from ._chunks import (
+    SquareSums,
+    accumulate_chunks,
+    channel_range,
+    group_means,
+    group_sums,
+    label_sums,
+    reference,
+    square_sums,
+)
 from ._params import OPTIONS, ClusterParams, validate_params
 from ._params import labels_dtype as _labels_dtype
 from .cleanup import clean_labels
@@ -25,27 +35,9 @@ from .preprocess import (
     pixels_for,
     scatter_valid,
 )
-from .reduce import (
-    GRID_MAX_CHANNELS,
-    PixelSample,
-    Reduction,
-    SquareSums,
-    UnitGrid,
-    accumulate_chunks,
-    channel_range,
-    check_magnitude,
-    coarsen,
-    grid_group,
-    group_means,
-    group_sums,
-    label_pixels,
-    label_sums,
-    n_distinct_rows,
-    reduce_pixels,
-    reference,
-    sample_pixels,
-    square_sums,
-)
+from .reduce import GRID_MAX_CHANNELS, Reduction, check_magnitude, n_distinct_rows, reduce_pixels
+from .sample import PixelSample, label_pixels, sample_pixels
+from .units import UnitGrid, coarsen, grid_group
 
 #: Most Lloyd iterations over all points after converging on the coreset.
 REFINE_PASSES = 1

@@ -17,7 +17,7 @@ from ._api import (
     as_progress,
     run_with_progress,
 )
-from .reduce import PixelSample
+from .sample import PixelSample
 
 #: Pixels drawn (seeded) for the silhouette score.
 SILHOUETTE_SAMPLE = 3000

@@ -36,7 +36,9 @@ from .cleanup import clean_labels
 from .features import n_features
 from .kmeans import assign_nearest, nearest_center
 from .preprocess import Normalizer, array_like, load_array, pixels_for, scatter_valid
-from .reduce import GRID_MAX_CHANNELS, UnitGrid, label_pixels, reduce_pixels
+from .reduce import GRID_MAX_CHANNELS, reduce_pixels
+from .sample import label_pixels
+from .units import UnitGrid
 
 FORMAT = "napari-cluster-seg model"
 VERSION = 1

@@ -22,7 +22,8 @@ import itertools
 import numpy as np
 
 from . import _accel
-from .preprocess import frame_slices
+from ._chunks import dense_ranks, frame_slices, group_means
+from .hierarchy import roots_after, weighted_linkage
 
 #: Most pixels (in all) for which connected Ward builds its tree on single pixels. The compiled
 #: tree takes ~0.015 s at 128², ~0.09 s at 256² (65,536 pixels) and 0.65-0.7 s at 512², where the
@@ -290,9 +291,6 @@ def _exact_ward_python(points, weights, edges, report_every=4096):
 def _join_forest(Z, points, weights):
     """Complete a forest of merges (scipy format, ``len(Z) < m - 1`` when the constraint left
     several roots) with unconstrained Ward merges of its roots."""
-    from .hierarchy import roots_after
-    from .reduce import dense_ranks, group_means
-
     m = points.shape[0]
     if Z.shape[0] >= m - 1:
         return Z
@@ -305,8 +303,6 @@ def _join_roots(Z, m, roots, centroid, weight, sizes):
     """Append to the merges ``Z`` of ``m`` units unconstrained Ward merges of the clusters
     ``roots`` (scipy ids) with these centroids, weights and unit counts; heights stay at least
     the last one."""
-    from .hierarchy import weighted_linkage
-
     n_done = Z.shape[0]
     roots = [int(r) for r in roots]  # ids of the roots, then of their merges
     sizes = [int(x) for x in sizes]
