@@ -330,7 +330,7 @@ def _pair_distance(method, ca, wa, ma, cb, wb, mb, points, weights):
     return float(weights[ma] @ d @ weights[mb] / (wa * wb))  # average
 
 
-def connected_linkage(points, weights, edges, method="ward"):
+def connected_linkage(points, weights, edges, method="ward", *, random_state=0):
     """Agglomerative clustering of weighted units where only adjacent clusters merge.
 
     Parameters
@@ -342,6 +342,8 @@ def connected_linkage(points, weights, edges, method="ward"):
     edges : ndarray, shape (e, 2)
         Adjacent unit pairs (indices into ``points``).
     method : {"ward", "complete", "average", "single"}
+    random_state : int or None, default 0
+        Seed of the order in which Ward's rounds break ties (None: a fresh seed).
 
     Returns
     -------
@@ -367,7 +369,7 @@ def connected_linkage(points, weights, edges, method="ward"):
     order's (= scikit-learn's) by -13 % to +17 %. The rounds are 5-10x faster.
     """
     if method == "ward":
-        return _ward_mutual_nearest(points, weights, edges)
+        return _ward_mutual_nearest(points, weights, edges, random_state)
     return _greedy_linkage(points, weights, edges, method)
 
 
@@ -381,7 +383,7 @@ def _unique_pairs(a, b, n):
     return codes // n, codes % n
 
 
-def _ward_mutual_nearest(points, weights, edges):
+def _ward_mutual_nearest(points, weights, edges, random_state=0):
     """Connectivity-constrained Ward by rounds of mutual-nearest-neighbour merges.
 
     In every round each active cluster's nearest adjacent cluster is found
@@ -401,7 +403,7 @@ def _ward_mutual_nearest(points, weights, edges):
     n_done = 0
     edges = np.asarray(edges, np.int64).reshape(-1, 2)
     a, b = _unique_pairs(edges[:, 0], edges[:, 1], max(m, 1))
-    shuffle = np.random.default_rng(0)  # ties broken at random (seeded), not along chains
+    shuffle = np.random.default_rng(random_state)  # ties broken at random (seeded), not along chains
     while a.size:
         n, n_edges = centroid.shape[0], a.size
         order = shuffle.permutation(n_edges)
