@@ -30,7 +30,7 @@ from bench_kmeans import astronaut_rgb, wcss  # noqa: E402
 
 from napari_cluster_seg import cluster_image  # noqa: E402
 from napari_cluster_seg.core import regions  # noqa: E402
-from napari_cluster_seg.core._api import run_with_progress  # noqa: E402
+from napari_cluster_seg.core._progress import run_with_progress  # noqa: E402
 from napari_cluster_seg.core.hierarchy import LinkageTree  # noqa: E402
 from napari_cluster_seg.core.regions import _ward_mutual_nearest, exact_ward  # noqa: E402
 

@@ -7,7 +7,7 @@ from skimage.measure import label as connected_components
 
 from napari_cluster_seg import cluster_image
 from napari_cluster_seg.core import _accel, regions
-from napari_cluster_seg.core._api import run_with_progress
+from napari_cluster_seg.core._progress import run_with_progress
 from napari_cluster_seg.core.hierarchy import weighted_linkage
 from napari_cluster_seg.core.regions import adjacency, connected_linkage, pixel_edges
 

@@ -232,7 +232,7 @@ def group_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, k: i
 
 
 def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
-    """Grid-cell codes of float64 rows, as ``reduce._cell_codes`` computes them."""
+    """Grid-cell codes of float64 rows, as ``units._cell_codes`` computes them."""
     k = kernels()
     out = np.empty(points.shape[0], np.int64)
     with _LOCK:

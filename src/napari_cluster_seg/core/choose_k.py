@@ -6,18 +6,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._api import (
-    Progress,
-    _build_hierarchy,
-    _cluster_stats,
-    _fit_kmeans,
-    _kmeans_coresets,
-    _prepare,
-    _too_many_clusters,
-    as_progress,
-    run_with_progress,
-)
-from .reduce import PixelSample
+from ._fit_kmeans import fit_centers, kmeans_coresets
+from ._prepare import prepare
+from ._progress import Progress, as_progress, run_with_progress
+from ._segment import build_hierarchy
+from ._stats import cluster_stats, too_many_clusters
+from .sample import PixelSample
 
 #: Pixels drawn (seeded) for the silhouette score.
 SILHOUETTE_SAMPLE = 3000
@@ -126,7 +120,7 @@ def iter_scan_n_clusters(
     if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 10:
         raise ValueError(f"sample_size={sample_size!r} must be an integer >= 10 (pixels for the silhouette).")
     options.pop("n_clusters", None)
-    prep = yield from _prepare(
+    prep = yield from prepare(
         image,
         mask=mask,
         max_bytes=max_bytes,
@@ -144,23 +138,23 @@ def iter_scan_n_clusters(
         red = prep.red
         n_fit = int(np.count_nonzero(prep.fit_w))
         if n_fit < ks[-1]:
-            raise _too_many_clusters(int(ks[-1]), n_fit, pix.n_channels, red.exact)
+            raise too_many_clusters(int(ks[-1]), n_fit, pix.n_channels, red.exact)
         if isinstance(red, PixelSample):  # many features: the silhouette sample is part of the pixel sample
             sample_points = prep.rng.choice(red.n_points, min(int(sample_size), red.n_points), replace=False)
             sample_features = prep.points[sample_points]
         else:
             sample_points = red.point_index(pix.values[sample])
         raw, weights, total_sq = red.raw_points, red.weights, red.total_sq
-        coresets = _kmeans_coresets(prep.points, prep.fit_w)  # the same for every k
+        coresets = kmeans_coresets(prep.points, prep.fit_w)  # the same for every k
 
         def fit(k):
             # a fresh generator per k: each fit is the one cluster_image makes with this random_state
             rng = np.random.default_rng(params.random_state)
             fit_params = replace(params, n_clusters=int(k))
-            _, labels = yield from _fit_kmeans(prep.points, prep.fit_w, fit_params, rng, coresets)
-            return labels, sample_points
+            fit = yield from fit_centers(prep.points, prep.fit_w, fit_params, rng, coresets)
+            return fit.labels, sample_points
     else:
-        gen = _build_hierarchy(prep)
+        gen = build_hierarchy(prep)
         try:
             while True:
                 step = next(gen)
@@ -175,13 +169,13 @@ def iter_scan_n_clusters(
             return state.tree.cut(int(k))[state.unit_to_fit], sample_units
 
     n = float(weights.sum())
-    _, _, total, _ = _cluster_stats(raw, weights, np.zeros(raw.shape[0], np.intp), 1, total_sq, normalizer)
+    _, _, total, _ = cluster_stats(raw, weights, np.zeros(raw.shape[0], np.intp), 1, total_sq, normalizer)
     inertia, sample_labels, ch = [], [], []
     for i, k in enumerate(ks):
         labels, sample_index = yield from as_progress(
             fit(k), f"scoring k = {k}", 0.5 + 0.45 * i / ks.size, 0.45 / ks.size
         )
-        _, _, wcss, _ = _cluster_stats(raw, weights, labels, int(k), total_sq, normalizer)
+        _, _, wcss, _ = cluster_stats(raw, weights, labels, int(k), total_sq, normalizer)
         inertia.append(wcss)
         ch.append((total - wcss) / (k - 1) / (wcss / (n - k)) if wcss > 0 and n > k else float("inf"))
         sample_labels.append(labels[sample_index])

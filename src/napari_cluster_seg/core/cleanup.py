@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._chunks import frame_slices
 from ._params import normalize_axis
-from .preprocess import frame_slices
 
 
 def _neighbour_pairs(regions: np.ndarray):

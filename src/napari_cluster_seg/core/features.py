@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import frame_slices
+from ._chunks import CHUNK, for_chunks, frame_slices
 
 COLOR_SPACES = ("rgb", "lab", "hsv")
 FILTERS = ("gaussian", "gradient", "log", "dog", "structure", "hessian")
@@ -156,8 +156,6 @@ def convert_color(rgb: np.ndarray, color_space: str) -> np.ndarray:
     """
     if color_space == "rgb":
         return rgb.astype(np.float32)
-    from .reduce import CHUNK, for_chunks
-
     flat = rgb.reshape(-1, 3)
     out = np.empty(flat.shape, np.float32)
     for_chunks(lambda a, b: _convert_rows(flat[a:b], color_space, out[a:b]), flat.shape[0], chunk=CHUNK // 4)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _accel
+from ._chunks import dense_ranks
 from .kmeans import weighted_kmeans
-from .reduce import dense_ranks
 
 
 def _pairwise_sq(points):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _accel
-from .reduce import group_sums
+from ._chunks import group_sums
 
 #: Rows per chunk when assigning pixels to centres (bounded memory) ...
 CHUNK_ROWS = 2**20

@@ -17,17 +17,16 @@ import math
 import numpy as np
 
 from . import _accel
+from ._chunks import CHUNK, n_workers
 from ._params import validate_params
 from .features import BLOCK_PIXELS, n_features
 from .reduce import (
-    CHUNK,
     COUNT_TABLE_MAX,
     EXACT_SPACE,
     GRID_MAX_CHANNELS,
     SAMPLE_POINTS,
     SORT_RATIO,
     grid_levels,
-    n_workers,
 )
 from .regions import EXACT_MAX_PIXELS, MAX_SLIC_PIXELS
 

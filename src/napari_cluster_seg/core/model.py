@@ -31,12 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ._chunks import SquareSums
 from ._params import ClusterParams, check_bool, check_spacing, labels_dtype, normalize_axis
+from ._result import ClusterResult
+from ._stats import cluster_stats, pixel_group_means
 from .cleanup import clean_labels
 from .features import n_features
 from .kmeans import assign_nearest, nearest_center
-from .preprocess import Normalizer, array_like, load_array, pixels_for, scatter_valid
-from .reduce import GRID_MAX_CHANNELS, UnitGrid, label_pixels, reduce_pixels
+from .preprocess import Normalizer, PixelData, array_like, load_array, pixels_for, scatter_valid
+from .reduce import GRID_MAX_CHANNELS, reduce_pixels
+from .sample import label_pixels
+from .units import UnitGrid
 
 FORMAT = "napari-cluster-seg model"
 VERSION = 1
@@ -89,6 +94,30 @@ def _keys(d, keys, name: str) -> dict:
     if missing or unknown:
         raise _invalid(f"{name} lacks the key(s) {missing} or has unknown key(s) {unknown}")
     return d
+
+
+@dataclass
+class _Groups:
+    """What a prediction's labels came from, for :meth:`ClusterModel.apply`'s statistics: groups of
+    pixels (a reduction's points, or the pixels nearest each centre / unit) with their raw means,
+    weights, labels (1..k) and the per-channel sums of squares of all pixels."""
+
+    raw_points: np.ndarray
+    weights: np.ndarray
+    labels: np.ndarray
+    total_sq: SquareSums
+    per_centre: bool
+
+
+@dataclass
+class _Prediction:
+    """Labels of an image, its pixel data, the groups they came from and the axes used."""
+
+    labels: np.ndarray
+    pix: PixelData
+    groups: _Groups
+    channel_axis: int | None
+    time_axis: int | None
 
 
 @dataclass
@@ -311,16 +340,18 @@ class ClusterModel:
                 pix.values, lambda chunk: self.normalizer(chunk, dtype=np.float32), self.points
             )
             out = self.labels[nearest]
-            stats = (self.labels, counts, sums, total_sq)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = sums / np.maximum(counts, 1)[:, None]
+            groups = _Groups(means, counts.astype(np.float64), self.labels, total_sq, per_centre=True)
         else:
             red = reduce_pixels(pix.values)
             per_point = self._label_points(self.normalizer(red.raw_points)).astype(self.labels.dtype)
             out = red.map_pixels(pix.values, per_point, np.empty(pix.n_valid, per_point.dtype))
-            stats = (red, per_point)
+            groups = _Groups(red.raw_points, red.weights, per_point, red.total_sq, per_centre=False)
         labels = scatter_valid(out, pix.shape, pix.valid)
         if p.min_size > 1 or p.hole_size > 0:
             labels = clean_labels(labels, min_size=p.min_size, hole_size=p.hole_size, time_axis=pix.time_axis)
-        return labels, pix, stats, channel_axis, time_axis
+        return _Prediction(labels, pix, groups, channel_axis, time_axis)
 
     def predict(self, image, **options) -> np.ndarray:
         """Label ``image`` with this model, without refitting.
@@ -363,7 +394,7 @@ class ClusterModel:
             If the image's channels do not match the model's, or the run would
             not fit in memory.
         """
-        return self._predict(image, **options)[0]
+        return self._predict(image, **options).labels
 
     def transform(self, image, **options) -> np.ndarray:
         """The normalised features the model labels ``image`` by (same options as :meth:`predict`).
@@ -387,39 +418,20 @@ class ClusterModel:
         A cluster that no pixel of ``image`` falls into gets a count of 0
         and NaN centre values.
         """
-        from dataclasses import replace
-
-        from ._api import ClusterResult, _cluster_stats, _pixel_group_means
-
-        labels, pix, stats, channel_axis, time_axis = self._predict(image, **options)
+        run = self._predict(image, **options)
+        labels, pix, g = run.labels, run.pix, run.groups
         k = self.n_clusters
         with np.errstate(invalid="ignore", divide="ignore"):
-            if len(stats) == 2:  # points of a reduction and their labels
-                red, per_point = stats
-                feature_means, _, inertia, feature_centers = _cluster_stats(
-                    red.raw_points,
-                    red.weights,
-                    per_point.astype(np.intp) - 1,
-                    k,
-                    red.total_sq,
-                    self.normalizer,
-                )
-            else:  # per centre / unit: its label, pixel count and feature sums; sums of squares
-                point_labels, counts, sums, total_sq = stats
-                feature_means, _, inertia, _ = _cluster_stats(
-                    sums / np.maximum(counts, 1)[:, None],
-                    counts.astype(np.float64),
-                    point_labels.astype(np.intp) - 1,
-                    k,
-                    total_sq,
-                    self.normalizer,
-                )
+            feature_means, _, inertia, feature_centers = cluster_stats(
+                g.raw_points, g.weights, g.labels.astype(np.intp) - 1, k, g.total_sq, self.normalizer
+            )
+            if g.per_centre:  # from the groups' rounded means, as the fit's sampled path
                 feature_centers = self.normalizer(feature_means)
         flat = labels.ravel() if pix.valid is None else labels.ravel()[pix.valid]
-        centers = _pixel_group_means(pix.base_values, flat, k + 1)[1:]
+        centers = pixel_group_means(pix.base_values, flat, k + 1)[1:]
         counts = np.bincount(labels.ravel(), minlength=k + 1)[1:].astype(np.int64)
         spacing = options.get("spacing", self.params.spacing)
-        params = replace(self.params, channel_axis=channel_axis, time_axis=time_axis, spacing=spacing)
+        params = replace(self.params, channel_axis=run.channel_axis, time_axis=run.time_axis, spacing=spacing)
         return ClusterResult(
             labels,
             centers,

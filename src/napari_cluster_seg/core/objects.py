@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import frame_slices
+from ._chunks import frame_slices
 from .table import physical_units
 
 

@@ -13,6 +13,9 @@ import numpy as np
 import psutil
 
 from . import _accel
+from ._chunks import channel_range, pool
+from .features import convert_color, coordinate_features, feature_names, filter_features
+from .memory import estimate_memory
 
 #: Rec. 709 luma weights, used to order RGB clusters by brightness.
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
@@ -110,8 +113,6 @@ def load_array(data, *, max_bytes: int | None = None, params=None, mask=None) ->
         If the run would not fit (naming the sizes and the fix), if the
         allocation fails anyway, or if a lazy array's shape is unknown.
     """
-    from .memory import estimate_memory
-
     data = array_like(data)
     shape, dtype = array_info(data)
     in_memory = isinstance(data, np.ndarray)
@@ -265,8 +266,6 @@ def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: i
     float32, or float64 for float64 values beyond float32's range."""
     from scipy import ndimage
 
-    from .reduce import _pool
-
     spatial_sigma = [0.0 if ax == time_axis else sigma for ax in range(image_cl.ndim - 1)]
     dtype = np.float64 if _beyond_float32(image_cl, finite) else np.float32
     out = np.empty(image_cl.shape, dtype)
@@ -286,7 +285,7 @@ def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: i
                 image_cl[..., c].astype(dtype), spatial_sigma, mode="nearest"
             )
 
-        list(_pool().map(one, range(image_cl.shape[-1])))
+        list(pool().map(one, range(image_cl.shape[-1])))
         return out
     weight = finite.astype(np.float32)
     norm = ndimage.gaussian_filter(weight, spatial_sigma, mode="nearest")
@@ -381,8 +380,6 @@ def pixels_for(
     )
     if not with_features:
         return pix
-    from .features import convert_color, coordinate_features, feature_names, filter_features
-
     image_cl = channels_last(check_dtype(image), channel_axis, rgb)
     shape = pix.shape
     n_pix = int(np.prod(shape))
@@ -522,8 +519,6 @@ def fit_normalizer(points: np.ndarray, weights: np.ndarray, how: str, percentile
         return Normalizer(np.zeros(c), np.ones(c))
     clip_low = clip_high = None
     if how == "minmax":
-        from .reduce import channel_range
-
         offset, high = channel_range(points)
         scale = high - offset
     elif how == "zscore":
@@ -552,18 +547,6 @@ def fix_coordinates(normalizer: Normalizer, n_coordinates: int) -> Normalizer:
         clip_low[-n_coordinates:] = -np.inf
         clip_high[-n_coordinates:] = np.inf
     return Normalizer(offset, scale, clip_low, clip_high)
-
-
-def frame_slices(shape: tuple, time_axis: int | None):
-    """Index tuples of the frames along ``time_axis`` of an array of ``shape`` (one, everything,
-    without a time axis)."""
-    if time_axis is None:
-        yield (slice(None),) * len(shape)
-        return
-    for t in range(shape[time_axis]):
-        index = [slice(None)] * len(shape)
-        index[time_axis] = t
-        yield tuple(index)
 
 
 def scatter_valid(values: np.ndarray, shape: tuple, valid: np.ndarray | None, fill=0) -> np.ndarray:

@@ -22,7 +22,8 @@ import itertools
 import numpy as np
 
 from . import _accel
-from .preprocess import frame_slices
+from ._chunks import dense_ranks, frame_slices, group_means
+from .hierarchy import roots_after, weighted_linkage
 
 #: Most pixels (in all) for which connected Ward builds its tree on single pixels. The compiled
 #: tree takes ~0.015 s at 128², ~0.09 s at 256² (65,536 pixels) and 0.65-0.7 s at 512², where the
@@ -290,9 +291,6 @@ def _exact_ward_python(points, weights, edges, report_every=4096):
 def _join_forest(Z, points, weights):
     """Complete a forest of merges (scipy format, ``len(Z) < m - 1`` when the constraint left
     several roots) with unconstrained Ward merges of its roots."""
-    from .hierarchy import roots_after
-    from .reduce import dense_ranks, group_means
-
     m = points.shape[0]
     if Z.shape[0] >= m - 1:
         return Z
@@ -305,8 +303,6 @@ def _join_roots(Z, m, roots, centroid, weight, sizes):
     """Append to the merges ``Z`` of ``m`` units unconstrained Ward merges of the clusters
     ``roots`` (scipy ids) with these centroids, weights and unit counts; heights stay at least
     the last one."""
-    from .hierarchy import weighted_linkage
-
     n_done = Z.shape[0]
     roots = [int(r) for r in roots]  # ids of the roots, then of their merges
     sizes = [int(x) for x in sizes]
@@ -334,7 +330,7 @@ def _pair_distance(method, ca, wa, ma, cb, wb, mb, points, weights):
     return float(weights[ma] @ d @ weights[mb] / (wa * wb))  # average
 
 
-def connected_linkage(points, weights, edges, method="ward"):
+def connected_linkage(points, weights, edges, method="ward", *, random_state=0):
     """Agglomerative clustering of weighted units where only adjacent clusters merge.
 
     Parameters
@@ -346,6 +342,8 @@ def connected_linkage(points, weights, edges, method="ward"):
     edges : ndarray, shape (e, 2)
         Adjacent unit pairs (indices into ``points``).
     method : {"ward", "complete", "average", "single"}
+    random_state : int or None, default 0
+        Seed of the order in which Ward's rounds break ties (None: a fresh seed).
 
     Returns
     -------
@@ -371,7 +369,7 @@ def connected_linkage(points, weights, edges, method="ward"):
     order's (= scikit-learn's) by -13 % to +17 %. The rounds are 5-10x faster.
     """
     if method == "ward":
-        return _ward_mutual_nearest(points, weights, edges)
+        return _ward_mutual_nearest(points, weights, edges, random_state)
     return _greedy_linkage(points, weights, edges, method)
 
 
@@ -385,7 +383,7 @@ def _unique_pairs(a, b, n):
     return codes // n, codes % n
 
 
-def _ward_mutual_nearest(points, weights, edges):
+def _ward_mutual_nearest(points, weights, edges, random_state=0):
     """Connectivity-constrained Ward by rounds of mutual-nearest-neighbour merges.
 
     In every round each active cluster's nearest adjacent cluster is found
@@ -405,7 +403,7 @@ def _ward_mutual_nearest(points, weights, edges):
     n_done = 0
     edges = np.asarray(edges, np.int64).reshape(-1, 2)
     a, b = _unique_pairs(edges[:, 0], edges[:, 1], max(m, 1))
-    shuffle = np.random.default_rng(0)  # ties broken at random (seeded), not along chains
+    shuffle = np.random.default_rng(random_state)  # ties broken at random (seeded), not along chains
     while a.size:
         n, n_edges = centroid.shape[0], a.size
         order = shuffle.permutation(n_edges)
