@@ -33,9 +33,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ._chunks import CHUNK
 from ._params import normalize_axis
 from .preprocess import scatter_valid
-from .reduce import CHUNK, GRID_MAX_CHANNELS, label_pixels, reduce_pixels
+from .reduce import GRID_MAX_CHANNELS, reduce_pixels
+from .sample import label_pixels
 
 #: scipy.ndimage's truncation of Gaussian kernels (radius ``int(4 * sigma + 0.5)``).
 TRUNCATE = 4.0
