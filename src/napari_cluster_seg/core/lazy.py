@@ -34,7 +34,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ._chunks import CHUNK
-from ._params import normalize_axis
+from ._params import check_spacing, normalize_axis
+from ._segment import cluster_image
 from .preprocess import scatter_valid
 from .reduce import GRID_MAX_CHANNELS, reduce_pixels
 from .sample import label_pixels
@@ -100,7 +101,6 @@ class Layout:
 def resolve_layout(model, image, *, channel_axis=None, rgb=None, time_axis=None, spacing=None) -> Layout:
     """The channel and time axes and the spacing for ``image``, checked against ``model`` on a small
     block of zeros (so the errors are :meth:`ClusterModel.predict`'s; nothing of ``image`` is read)."""
-    from ._params import check_spacing
 
     p = model.params
     ndim = len(image.shape)
@@ -424,7 +424,6 @@ def fit_lazy(image, n_clusters=3, method="kmeans", *, subset=None, progress=None
         If the subset does not exist, would not fit in memory, or cannot carry the options
         (spatial coordinates need the whole image or a level).
     """
-    from . import cluster_image
 
     arr, subset = subset_of(image, subset)
     weight = options.get("spatial_weight", 0) or 0
@@ -456,7 +455,6 @@ def fit_lazy(image, n_clusters=3, method="kmeans", *, subset=None, progress=None
 def _fit_whole(arr, n_clusters, method, *, progress=None, **options):
     """The fit on all of ``arr``: loaded after the memory check. (Here a mergeable reduction of the
     blocks, exact distinct values / grid-cell sums, will stream an image of any size.)"""
-    from . import cluster_image
 
     return cluster_image(arr, n_clusters, method, progress=progress, **options).model
 
