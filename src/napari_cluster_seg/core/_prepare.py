@@ -107,14 +107,21 @@ def _reduce(params: ClusterParams, pix: PixelData, rng, base_normalizer):
     else:
         yield Progress("finding distinct values", 0.15)
         red = reduce_pixels(pix.values)
+    fit_w = None
+    if not (params.fit_stride == 1 or isinstance(red, PixelSample)):
+        fit_idx = red.point_index(pix.values[fit_sel])
+        fit_w = np.bincount(fit_idx, minlength=red.n_points).astype(np.float64)
+    return reduced_prepared(params, pix, red, rng, base_normalizer, fit_w)
+
+
+def reduced_prepared(params: ClusterParams, pix: PixelData, red, rng, base_normalizer=None, fit_w=None):
+    """A :class:`Prepared` from pixels already reduced to ``red``: normalised from its weighted
+    points, with ``fit_w`` (default: every pixel) as the fit's weights. The seam where the merged
+    reduction of a lazy image's blocks (:mod:`.stream`) joins the in-memory path."""
     normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
     normalizer = fix_coordinates(normalizer, pix.n_coordinates)
     points = normalizer(red.raw_points)
-    if params.fit_stride == 1 or isinstance(red, PixelSample):
-        fit_w = red.weights
-    else:
-        fit_idx = red.point_index(pix.values[fit_sel])
-        fit_w = np.bincount(fit_idx, minlength=red.n_points).astype(np.float64)
+    fit_w = red.weights if fit_w is None else fit_w
     return Prepared(params, pix, red, normalizer, points, fit_w, rng, base_normalizer or normalizer)
 
 

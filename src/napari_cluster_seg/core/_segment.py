@@ -31,6 +31,13 @@ def iter_cluster_image(image, n_clusters=3, method="kmeans", *, mask=None, max_b
     prep = yield from prepare(
         image, mask=mask, max_bytes=max_bytes, n_clusters=n_clusters, method=method, **options
     )
+    result = yield from fit_prepared(prep)
+    yield Progress("done", 1.0)
+    return result
+
+
+def fit_prepared(prep: Prepared):
+    """Generator: the fit (K-means or a hierarchy) of a prepared image; returns the result."""
     params, pix = prep.params, prep.pix
     if params.method == "kmeans":
         fit = yield from fit_kmeans(prep)
@@ -50,7 +57,6 @@ def iter_cluster_image(image, n_clusters=3, method="kmeans", *, mask=None, max_b
     else:
         state = yield from build_hierarchy(prep)
         result = state.relabel(params)
-    yield Progress("done", 1.0)
     return result
 
 

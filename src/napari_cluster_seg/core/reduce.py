@@ -348,31 +348,52 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
 
 def _reduce_exact(values: np.ndarray, lo, hi) -> Reduction | None:
     """The distinct values of integer ``values`` (n, c) within ``lo..hi`` and their counts, or None
-    when the product of the channel ranges exceeds :data:`EXACT_SPACE` (then a grid it is). Ranges
-    are Python integers and offsets are taken in the values' dtype, so no 64-bit range overflows."""
-    c = values.shape[1]
+    when the product of the channel ranges exceeds :data:`EXACT_SPACE` (then a grid it is)."""
+    coder = exact_coder(values.dtype, lo, hi)
+    if coder is None:
+        return None
+    occupied, counts = _count_codes(values, coder)
+    return exact_reduction(coder, occupied, counts)
+
+
+def exact_coder(dtype, lo, hi) -> Coder | None:
+    """The coder of integer pixels of ``dtype`` whose channels lie in ``lo..hi``, cell = value, or
+    None when the product of the channel ranges exceeds :data:`EXACT_SPACE`. Ranges are Python
+    integers and offsets are taken in the values' dtype, so no 64-bit range overflows."""
+    dtype = np.dtype(dtype)
     lo, hi = [int(x) for x in lo], [int(x) for x in hi]
-    if values.dtype.kind == "u" and c == 1 and hi[0] < COUNT_TABLE_MAX:
+    if dtype.kind == "u" and len(lo) == 1 and hi[0] < COUNT_TABLE_MAX:
         lo = [0]  # values index the table directly
     ranges = [high - low + 1 for low, high in zip(lo, hi)]
     if int(np.prod(np.array(ranges, object))) > EXACT_SPACE:
         return None
-    coder = Coder(lo=np.array(lo, values.dtype), levels=np.array(ranges, np.int64))
-    occupied, counts = _count_codes(values, coder)
+    return Coder(lo=np.array(lo, dtype), levels=np.array(ranges, np.int64))
+
+
+def count_codes(values: np.ndarray, coder: Coder):
+    """The distinct codes (sorted) of the rows of ``values`` (n, c) under ``coder``, and how many
+    rows have each: one block's share of an exact reduction (:func:`exact_reduction`)."""
+    return _count_codes(values, coder)
+
+
+def exact_reduction(coder: Coder, occupied: np.ndarray, counts: np.ndarray) -> Reduction:
+    """The exact :class:`Reduction` of integer pixels from their distinct codes ``occupied``
+    (sorted, of an :func:`exact_coder`) and pixel ``counts``: what :func:`reduce_pixels` returns,
+    whether the codes were counted on the whole image or merged from its blocks."""
     raw = coder.decode(occupied)  # int64 offsets from lo
-    if any(lo):  # added to lo in a type that holds both exactly, then rounded once to float64
-        if values.dtype.itemsize < 8:
+    if np.any(coder.lo):  # added to lo in a type that holds both exactly, then rounded once to float64
+        if coder.lo.dtype.itemsize < 8:
             raw += coder.lo.astype(np.int64)
         else:
-            raw = raw.astype(values.dtype) + coder.lo
+            raw = raw.astype(coder.lo.dtype) + coder.lo
     raw = raw.astype(np.float64)
-    weights = counts.astype(np.float64)
+    weights = np.asarray(counts).astype(np.float64)
     return Reduction(
         raw_points=raw,
         weights=weights,
         total_sq=square_sums(raw, reference(raw), weights),
         coder=coder,
-        codes=occupied,
+        codes=np.asarray(occupied),
         exact=True,
     )
 
