@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ._fit_kmeans import fit_centers, kmeans_coresets
+from ._params import check_int
 from ._prepare import prepare
 from ._progress import Progress, as_progress, run_with_progress
 from ._segment import build_hierarchy
@@ -113,12 +114,19 @@ def iter_scan_n_clusters(
     **options,
 ):
     """Generator form of :func:`scan_n_clusters`: yields :class:`Progress`, returns a :class:`KScan`."""
-    if isinstance(k_min, bool) or not isinstance(k_min, (int, np.integer)) or k_min < 2:
-        raise ValueError(f"k_min={k_min!r} must be an integer >= 2.")
-    if isinstance(k_max, bool) or not isinstance(k_max, (int, np.integer)) or k_max <= k_min:
-        raise ValueError(f"k_max={k_max!r} must be an integer larger than k_min={k_min}, e.g. 10.")
-    if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 10:
-        raise ValueError(f"sample_size={sample_size!r} must be an integer >= 10 (pixels for the silhouette).")
+    k_min = check_int("k_min", k_min, 2, message="k_min={value!r} must be an integer >= 2.")
+    k_max = check_int(
+        "k_max",
+        k_max,
+        k_min + 1,
+        message=f"k_max={{value!r}} must be an integer larger than k_min={k_min}, e.g. 10.",
+    )
+    sample_size = check_int(
+        "sample_size",
+        sample_size,
+        10,
+        message="sample_size={value!r} must be an integer >= 10 (pixels for the silhouette).",
+    )
     options.pop("n_clusters", None)
     prep = yield from prepare(
         image,

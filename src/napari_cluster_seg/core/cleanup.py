@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._chunks import frame_slices
-from ._params import normalize_axis
+from ._params import check_int, normalize_axis
 
 
 def _neighbour_pairs(regions: np.ndarray):
@@ -168,8 +168,9 @@ def clean_labels(
     if labels.size and labels.min() < 0:
         raise ValueError(f"labels must be >= 0 (0 = not clustered), got {labels.min()}.")
     for name, value in (("min_size", min_size), ("hole_size", hole_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name}={value!r} must be an integer >= 0 (pixels; 0 turns it off).")
+        check_int(
+            name, value, 0, message=name + "={value!r} must be an integer >= 0 (pixels; 0 turns it off)."
+        )
     time_axis = normalize_axis(time_axis, labels.ndim, "time_axis")
     if (min_size <= 1 and hole_size <= 0) or labels.size == 0:
         return labels.copy()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._chunks import frame_slices
+from ._params import check_int
 from .table import physical_units
 
 
@@ -215,8 +216,7 @@ def clusters_to_objects(
     labels = _check_labels(labels)
     chosen = _check_clusters(clusters, labels)
     for name, value, low in (("min_distance", min_distance, 1), ("min_size", min_size, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name}={value!r} must be an integer >= {low}.")
+        check_int(name, value, low, message=name + "={value!r} must be an integer >= {low}.")
     if time_axis is not None:
         if isinstance(time_axis, bool) or not isinstance(time_axis, (int, np.integer)):
             raise TypeError(f"time_axis={time_axis!r} must be an integer axis of the labels.")
