@@ -38,7 +38,8 @@ from ._stats import cluster_stats, pixel_group_means
 from .cleanup import clean_labels
 from .features import n_features
 from .kmeans import assign_nearest, nearest_center
-from .preprocess import Normalizer, PixelData, array_like, load_array, pixels_for, scatter_valid
+from .normalize import Normalizer
+from .preprocess import PixelData, array_like, load_array, pixels_for, scatter_valid
 from .reduce import GRID_MAX_CHANNELS, reduce_pixels
 from .sample import label_pixels
 from .units import UnitGrid
