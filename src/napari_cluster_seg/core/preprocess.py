@@ -382,45 +382,15 @@ def pixels_for(
         return pix
     image_cl = channels_last(check_dtype(image), channel_axis, rgb)
     shape = pix.shape
-    n_pix = int(np.prod(shape))
-    spatial = [ax for ax in range(len(shape)) if ax != pix.time_axis]
-    with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused below, by name
-        channels = convert_color(image_cl, features.color_space)
-    finite = None if pix.valid is None else pix.valid.reshape(shape)
-    if finite is not None:  # filters need numbers everywhere: fill the gaps with the channel means
-        channels = channels.astype(np.float32, copy=True)
-        for c in range(channels.shape[-1]):
-            chan = channels[..., c]
-            ok = finite & np.isfinite(chan)
-            chan[~ok] = chan[ok].mean() if ok.any() else 0.0
+    n_spatial = len(shape) - (pix.time_axis is not None)
+    channels = _feature_channels(image_cl, features.color_space, pix.valid, shape)
     if features.color_space == "rgb":
         names = ["R", "G", "B"] if rgb else [str(c) for c in range(channels.shape[-1])]
     else:
         names = {"lab": ["L", "a", "b"], "hsv": ["Scos(H)", "Ssin(H)", "V"]}[features.color_space]
-    all_names = feature_names(features, names, len(spatial))
-    parts = []
-    if features.intensity:
-        if smoothing > 0:
-            fin = np.ones(shape, bool) if finite is None else finite
-            parts.append(_smooth(channels, fin, smoothing, pix.time_axis))
-        else:
-            parts.append(channels.astype(np.float32, copy=False))
-    if features.filters:
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow: refused below, by name
-            parts.append(filter_features(channels, features, time_axis=pix.time_axis, spacing=spacing))
-    if features.spatial_weight > 0:
-        parts.append(
-            coordinate_features(
-                shape, time_axis=pix.time_axis, spacing=spacing, weight=features.spatial_weight
-            )
-        )
-    n_feat = sum(p.shape[-1] for p in parts)
-    values = np.empty((n_pix, n_feat), np.float32)
-    col = 0
-    with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused below
-        for part in parts:
-            values[:, col : col + part.shape[-1]] = part.reshape(n_pix, -1)
-            col += part.shape[-1]
+    all_names = feature_names(features, names, n_spatial)
+    parts = _feature_parts(channels, features, pix, smoothing, spacing)
+    values = _stack_columns(parts, int(np.prod(shape)))
     del parts
     if pix.valid is not None:
         values = values[pix.valid]
@@ -433,8 +403,53 @@ def pixels_for(
         ndim=pix.ndim,
         base=pix.values,
         names=tuple(all_names),
-        n_coordinates=len(spatial) if features.spatial_weight > 0 else 0,
+        n_coordinates=n_spatial if features.spatial_weight > 0 else 0,
     )
+
+
+def _feature_channels(image_cl, color_space, valid, shape) -> np.ndarray:
+    """The channels features are computed from (colour-converted); invalid pixels filled with the
+    channel's mean, since filters need numbers everywhere."""
+    with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused later, by name
+        channels = convert_color(image_cl, color_space)
+    if valid is not None:
+        finite = valid.reshape(shape)
+        channels = channels.astype(np.float32, copy=True)
+        for c in range(channels.shape[-1]):
+            chan = channels[..., c]
+            ok = finite & np.isfinite(chan)
+            chan[~ok] = chan[ok].mean() if ok.any() else 0.0
+    return channels
+
+
+def _feature_parts(channels, features, pix: PixelData, smoothing, spacing) -> list:
+    """The blocks of feature columns, each shaped like the image: the (smoothed) channels, the
+    filter responses and the coordinates."""
+    parts = []
+    if features.intensity:
+        if smoothing > 0:
+            fin = np.ones(pix.shape, bool) if pix.valid is None else pix.valid.reshape(pix.shape)
+            parts.append(_smooth(channels, fin, smoothing, pix.time_axis))
+        else:
+            parts.append(channels.astype(np.float32, copy=False))
+    if features.filters:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: refused later, by name
+            parts.append(filter_features(channels, features, time_axis=pix.time_axis, spacing=spacing))
+    if features.spatial_weight > 0:
+        weight = features.spatial_weight
+        parts.append(coordinate_features(pix.shape, time_axis=pix.time_axis, spacing=spacing, weight=weight))
+    return parts
+
+
+def _stack_columns(parts: list, n_pix: int) -> np.ndarray:
+    """The blocks side by side as float32 rows of ``n_pix`` pixels."""
+    values = np.empty((n_pix, sum(p.shape[-1] for p in parts)), np.float32)
+    col = 0
+    with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused later
+        for part in parts:
+            values[:, col : col + part.shape[-1]] = part.reshape(n_pix, -1)
+            col += part.shape[-1]
+    return values
 
 
 def _check_finite_features(values: np.ndarray, names, base: np.ndarray) -> None:
