@@ -13,6 +13,7 @@ from napari_cluster_seg.core import (
     ClusterParams,
     _params,
     cluster_image,
+    constrained,
     regions,
 )
 from napari_cluster_seg.core._params import OPTIONS, check_int, validate_params
@@ -82,13 +83,13 @@ def test_random_state_reaches_connected_ward_on_superpixels(monkeypatch):
     """The rounds of connected Ward break ties in a seeded order: the run's random_state (the
     default 0 keeps the order it always had)."""
     seen = []
-    original = regions._ward_mutual_nearest
+    original = constrained._ward_mutual_nearest
 
     def spy(points, weights, edges, random_state=0):
         seen.append(random_state)
         return original(points, weights, edges, random_state)
 
-    monkeypatch.setattr(regions, "_ward_mutual_nearest", spy)
+    monkeypatch.setattr(constrained, "_ward_mutual_nearest", spy)
     monkeypatch.setattr(regions, "EXACT_MAX_PIXELS", 0)  # superpixels even for Ward
     img = (np.add.outer(np.arange(40), np.arange(40)) % 17 * 15).astype(np.uint8)
     cluster_image(img, 3, "agglomerative", connected=True, random_state=11)
@@ -101,6 +102,6 @@ def test_connected_ward_ties_follow_the_seed():
     m = 64
     points, weights = np.zeros((m, 1)), np.ones(m)
     edges = np.stack([np.arange(m - 1), np.arange(1, m)], axis=1)
-    trees = {s: regions.connected_linkage(points, weights, edges, random_state=s)[:, :2] for s in (0, 1)}
-    np.testing.assert_array_equal(trees[0], regions.connected_linkage(points, weights, edges)[:, :2])
+    trees = {s: constrained.connected_linkage(points, weights, edges, random_state=s)[:, :2] for s in (0, 1)}
+    np.testing.assert_array_equal(trees[0], constrained.connected_linkage(points, weights, edges)[:, :2])
     assert not np.array_equal(trees[0], trees[1])
