@@ -256,6 +256,12 @@ def _ward_mutual_nearest(points, weights, edges, random_state=0):
     return Z.reshape(-1, 4)
 
 
+def _ward_height(wa, wb, d2):
+    """Ward's merge height of clusters of weights ``wa``, ``wb`` whose centroids are ``d2`` apart
+    (squared)."""
+    return np.sqrt(2 * wa * wb / (wa + wb) * d2)
+
+
 def _greedy_linkage(points, weights, edges, method):
     """Constrained agglomeration that always merges the closest adjacent pair (a heap)."""
     points = np.asarray(points, np.float64)
@@ -277,9 +283,8 @@ def _greedy_linkage(points, weights, edges, method):
 
     pairs = np.array([(a, b) for a in range(m) for b in neighbours[a] if a < b], np.intp).reshape(-1, 2)
     if method == "ward":  # all at once: Ward needs only the unit means and weights
-        wa, wb = weights[pairs[:, 0]], weights[pairs[:, 1]]
         d2 = ((points[pairs[:, 0]] - points[pairs[:, 1]]) ** 2).sum(axis=1)
-        first = np.sqrt(2 * wa * wb / (wa + wb) * d2).tolist()
+        first = _ward_height(weights[pairs[:, 0]], weights[pairs[:, 1]], d2).tolist()
     else:
         first = [dist(a, b) for a, b in pairs.tolist()]
     heap = list(zip(first, pairs[:, 0].tolist(), pairs[:, 1].tolist()))
@@ -314,8 +319,7 @@ def _greedy_linkage(points, weights, edges, method):
             if method == "ward":  # all neighbours at once: Ward needs only centroids and weights
                 cn = np.array([centroid[n] for n in near])
                 wn = np.array([weight[n] for n in near])
-                w_new = weight[new]
-                dists = np.sqrt(2 * wn * w_new / (wn + w_new) * ((cn - centroid[new]) ** 2).sum(axis=1))
+                dists = _ward_height(wn, weight[new], ((cn - centroid[new]) ** 2).sum(axis=1))
             else:
                 dists = [dist(n, new) for n in near]
             for n, d_n in zip(near, dists):

@@ -80,8 +80,6 @@ def superpixels(
     superpixels follow colour edges better (measured: 3-7 % lower sum of
     squares of the final clusters than in RGB).
     """
-    from skimage.segmentation import slic
-
     shape = features.shape[:-1]
     labels = np.zeros(shape, np.int32)
     edges = []
@@ -96,29 +94,7 @@ def superpixels(
         if feat.ndim == 2:  # one spatial axis: SLIC works on it as an image of one row
             feat = feat[np.newaxis]
             fmask = None if fmask is None else fmask[np.newaxis]
-        fshape = feat.shape[:-1]
-        factor = 1
-        while np.prod([max(1, s // factor) for s in fshape]) > MAX_SLIC_PIXELS:
-            factor *= 2
-        if factor > 1:  # every factor-th pixel, at the phase that keeps most valid pixels
-            sample = tuple(slice(p, None, factor) for p in _best_phase(fmask, factor, len(fshape)))
-            small = feat[sample]
-            smask = None if fmask is None else fmask[sample]
-        else:
-            small, smask = feat, fmask
-        if transform is not None:
-            small = transform(small)
-        sp = slic(
-            small,
-            n_segments=per_frame,
-            slic_zero=True,
-            max_num_iter=SLIC_ITERATIONS,
-            convert2lab=rgb,
-            channel_axis=-1,
-            start_label=1,
-            mask=smask,
-            enforce_connectivity=True,
-        ).astype(np.int32)
+        sp, factor = _slic_frame(feat, fmask, per_frame, rgb, transform)
         present = np.unique(sp[sp > 0])
         relabel = np.zeros(int(sp.max()) + 1, np.int32)
         relabel[present] = np.arange(offset + 1, offset + 1 + present.size, dtype=np.int32)
@@ -128,24 +104,60 @@ def superpixels(
         # pair of neighbours, so these pairs all touch at full resolution too.
         edges.append(adjacency(sp))
         if factor > 1:
-            for axis in range(len(fshape)):
-                sp = np.repeat(sp, factor, axis=axis)
-            short = [(0, max(0, s - sp.shape[a])) for a, s in enumerate(fshape)]  # a phase > 0
-            if any(after for _, after in short):
-                sp = np.pad(sp, short, mode="edge")
-            sp = sp[tuple(slice(0, s) for s in fshape)]
-            if fmask is not None:
-                holes = (sp == 0) & fmask  # valid pixels whose low-resolution pixel was masked
-                if holes.any():
-                    from scipy import ndimage
-
-                    nearest = ndimage.distance_transform_edt(
-                        sp == 0, return_distances=False, return_indices=True
-                    )
-                    sp = sp[tuple(nearest)]
-                sp[~fmask] = 0
+            sp = _enlarge(sp, factor, feat.shape[:-1], fmask)
         labels[index] = sp.reshape(labels[index].shape)
     return labels, np.concatenate(edges) if edges else np.empty((0, 2), np.int64)
+
+
+def _slic_frame(feat, fmask, n_segments, rgb, transform):
+    """SLIC superpixels of one frame (channels last), on every factor-th pixel when the frame has
+    more than :data:`MAX_SLIC_PIXELS`; returns them (at SLIC's resolution) and the factor."""
+    from skimage.segmentation import slic  # scikit-image loads lazily, as everywhere in core
+
+    fshape = feat.shape[:-1]
+    factor = 1
+    while np.prod([max(1, s // factor) for s in fshape]) > MAX_SLIC_PIXELS:
+        factor *= 2
+    if factor > 1:  # every factor-th pixel, at the phase that keeps most valid pixels
+        sample = tuple(slice(p, None, factor) for p in _best_phase(fmask, factor, len(fshape)))
+        small = feat[sample]
+        smask = None if fmask is None else fmask[sample]
+    else:
+        small, smask = feat, fmask
+    if transform is not None:
+        small = transform(small)
+    sp = slic(
+        small,
+        n_segments=n_segments,
+        slic_zero=True,
+        max_num_iter=SLIC_ITERATIONS,
+        convert2lab=rgb,
+        channel_axis=-1,
+        start_label=1,
+        mask=smask,
+        enforce_connectivity=True,
+    ).astype(np.int32)
+    return sp, factor
+
+
+def _enlarge(sp, factor, fshape, fmask):
+    """Superpixels found on every factor-th pixel, enlarged to the frame's shape ``fshape``; valid
+    pixels whose low-resolution pixel was masked take the nearest superpixel."""
+    for axis in range(len(fshape)):
+        sp = np.repeat(sp, factor, axis=axis)
+    short = [(0, max(0, s - sp.shape[a])) for a, s in enumerate(fshape)]  # a phase > 0
+    if any(after for _, after in short):
+        sp = np.pad(sp, short, mode="edge")
+    sp = sp[tuple(slice(0, s) for s in fshape)]
+    if fmask is not None:
+        holes = (sp == 0) & fmask  # valid pixels whose low-resolution pixel was masked
+        if holes.any():
+            from scipy import ndimage  # scipy.ndimage loads lazily, as everywhere in core
+
+            nearest = ndimage.distance_transform_edt(sp == 0, return_distances=False, return_indices=True)
+            sp = sp[tuple(nearest)]
+        sp[~fmask] = 0
+    return sp
 
 
 def _touching(a: np.ndarray, time_axis=None):
