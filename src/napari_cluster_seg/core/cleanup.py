@@ -57,10 +57,10 @@ def equal_value_regions(labels: np.ndarray) -> np.ndarray:
     """
     wraps = labels.dtype.kind == "u" and labels.size and labels.max() == np.iinfo(labels.dtype).max
     if labels.ndim <= 3 and not wraps:
-        from skimage.measure import label as connected
+        from skimage.measure import label as connected  # heavy: loaded on first use (LAZY_IMPORTS)
 
         return connected(labels, background=-1, connectivity=1) - 1
-    from scipy.sparse import coo_matrix
+    from scipy.sparse import coo_matrix  # heavy: loaded on first use (LAZY_IMPORTS)
     from scipy.sparse.csgraph import connected_components
 
     n = labels.size

@@ -111,7 +111,7 @@ def _split_touching(mask: np.ndarray, components: np.ndarray, min_distance: int,
 
 
 def _objects_in_frame(mask, split: bool, min_distance: int, min_size: int, spacing) -> np.ndarray:
-    from scipy import ndimage as ndi
+    from scipy import ndimage as ndi  # heavy: loaded on first use (LAZY_IMPORTS)
     from skimage.segmentation import relabel_sequential
 
     structure = ndi.generate_binary_structure(mask.ndim, 1)
@@ -211,7 +211,7 @@ def clusters_to_objects(
     >>> objs.table["pixels"].tolist(), objs.table["area"].tolist(), str(objs.table["size_unit"][0])
     ([4, 1], [1.0, 0.25], 'um^2')
     """
-    from skimage.measure import regionprops_table
+    from skimage.measure import regionprops_table  # heavy: loaded on first use (LAZY_IMPORTS)
 
     labels = _check_labels(labels)
     chosen = _check_clusters(clusters, labels)

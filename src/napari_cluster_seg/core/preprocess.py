@@ -213,7 +213,7 @@ def _feature_kernels():
     if not _accel.enabled():
         return None
     try:
-        from . import _feature_kernels
+        from . import _feature_kernels  # optional kernels: numba may be missing or off
     except ImportError:
         return None
     return _feature_kernels
@@ -264,7 +264,7 @@ def _beyond_float32(image_cl: np.ndarray, finite: np.ndarray) -> bool:
 def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: int | None):
     """Gaussian smoothing along spatial axes, ignoring non-finite pixels (normalised convolution):
     float32, or float64 for float64 values beyond float32's range."""
-    from scipy import ndimage
+    from scipy import ndimage  # heavy: loaded on first use (LAZY_IMPORTS)
 
     spatial_sigma = [0.0 if ax == time_axis else sigma for ax in range(image_cl.ndim - 1)]
     dtype = np.float64 if _beyond_float32(image_cl, finite) else np.float32

@@ -112,7 +112,7 @@ def superpixels(
 def _slic_frame(feat, fmask, n_segments, rgb, transform):
     """SLIC superpixels of one frame (channels last), on every factor-th pixel when the frame has
     more than :data:`MAX_SLIC_PIXELS`; returns them (at SLIC's resolution) and the factor."""
-    from skimage.segmentation import slic  # scikit-image loads lazily, as everywhere in core
+    from skimage.segmentation import slic  # heavy: loaded on first use (LAZY_IMPORTS)
 
     fshape = feat.shape[:-1]
     factor = 1
@@ -152,7 +152,7 @@ def _enlarge(sp, factor, fshape, fmask):
     if fmask is not None:
         holes = (sp == 0) & fmask  # valid pixels whose low-resolution pixel was masked
         if holes.any():
-            from scipy import ndimage  # scipy.ndimage loads lazily, as everywhere in core
+            from scipy import ndimage  # heavy: loaded on first use (LAZY_IMPORTS)
 
             nearest = ndimage.distance_transform_edt(sp == 0, return_distances=False, return_indices=True)
             sp = sp[tuple(nearest)]
@@ -208,7 +208,7 @@ def n_components(shape, valid=None, time_axis=None) -> int:
         return 1
     if valid is None:
         return int(shape[time_axis])
-    from scipy import ndimage
+    from scipy import ndimage  # heavy: loaded on first use (LAZY_IMPORTS)
 
     structure = ndimage.generate_binary_structure(len(shape), 1)
     if time_axis is not None:  # no neighbours along time
