@@ -1,4 +1,4 @@
-"""From an image array to pixel features: loading, validity, smoothing, normalisation.
+"""From an image array to pixel features: loading, validity, smoothing (normalisation: :mod:`.normalize`).
 
 The functions here work on plain numpy arrays (a dask or other lazy array is
 loaded by :func:`load_array` after a memory check that computes nothing) and
