@@ -154,4 +154,3 @@ def test_core_imports_at_module_top_and_no_private_names_across_modules():
                 ]
     assert inside == []
     assert private == []
-

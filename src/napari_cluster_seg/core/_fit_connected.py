@@ -10,9 +10,10 @@ from ._fit_hierarchy import HierarchyState, UnitTree
 from ._prepare import Prepared
 from ._progress import Progress, as_progress
 from ._stats import fewer_clusters
+from .constrained import connected_linkage, exact_ward
 from .hierarchy import LinkageTree, SpanningTreeSplits
 from .preprocess import scatter_valid
-from .regions import PIXELS_PER_SUPERPIXEL, connected_linkage, exact_ward, pixel_edges, superpixels
+from .regions import PIXELS_PER_SUPERPIXEL, pixel_edges, superpixels
 
 
 def build_connected_tree(prep: Prepared):

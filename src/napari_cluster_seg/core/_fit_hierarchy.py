@@ -15,7 +15,8 @@ from ._stats import check_clusters, cluster_stats, pixel_group_means, rank_lut, 
 from .hierarchy import BisectingTree, LinkageTree, Tree, weighted_linkage
 from .kmeans import assign_nearest, weighted_kmeans
 from .model import ClusterModel
-from .preprocess import Normalizer, scatter_valid
+from .normalize import Normalizer
+from .preprocess import scatter_valid
 from .sample import PixelSample, label_pixels
 from .units import UnitGrid, coarsen
 

@@ -11,13 +11,11 @@ from ._chunks import channel_range
 from ._params import OPTIONS, ClusterParams, validate_params
 from ._progress import Progress
 from ._stats import too_many_clusters
+from .normalize import Normalizer, fit_normalizer, fix_coordinates
 from .preprocess import (
-    Normalizer,
     PixelData,
     array_like,
     downsample_mask,
-    fit_normalizer,
-    fix_coordinates,
     load_array,
     pixels_for,
 )

@@ -31,3 +31,14 @@ def as_progress(gen, stage: str, start: float, span: float):
             yield Progress(stage, start + span * min(1.0, float(next(gen))))
     except StopIteration as stop:
         return stop.value
+
+
+def rescaled(gen, start: float, span: float):
+    """Generator: re-yield the :class:`Progress` of ``gen`` with fractions mapped into
+    ``[start, start + span]`` (a run inside a longer one); returns its value."""
+    try:
+        while True:
+            step = next(gen)
+            yield Progress(step.stage, start + span * step.fraction)
+    except StopIteration as stop:
+        return stop.value

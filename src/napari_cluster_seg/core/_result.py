@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._params import ClusterParams
+from ._params import ClusterParams, check_int
 from .cleanup import clean_labels
 
 if TYPE_CHECKING:  # annotations only: the model module builds results (its apply), not the reverse
@@ -54,12 +54,14 @@ class Dendrogram:
         than k). :meth:`ClusterResult.cut` still gives k clusters, by merge order.
         """
         k = self.n_clusters if n_clusters is None else n_clusters
-        integer = isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
-        if not integer or not 1 <= k <= self.n_leaves:
-            raise ValueError(
-                f"n_clusters={k!r} cannot be cut from a dendrogram of {self.n_leaves} leaves; "
-                f"choose an integer between 1 and {self.n_leaves}."
-            )
+        k = check_int(
+            "n_clusters",
+            k,
+            1,
+            self.n_leaves,
+            message="n_clusters={value!r} cannot be cut from a dendrogram of {high} leaves; "
+            "choose an integer between {low} and {high}.",
+        )
         if self.n_leaves == 1:
             return 0.0
         heights = self.Z[:, 2]
@@ -144,17 +146,15 @@ class ClusterResult:
                 f"cut() needs a hierarchical result, but this one came from method="
                 f"{self.params.method!r}; run method='agglomerative' or 'divisive'."
             )
-        n_fit = self._hierarchy.n_fit_units
-        if (
-            isinstance(n_clusters, bool)
-            or not isinstance(n_clusters, (int, np.integer))
-            or not 2 <= n_clusters <= n_fit
-        ):
-            raise ValueError(
-                f"n_clusters={n_clusters!r} cannot be cut from a hierarchy of {n_fit} units; "
-                f"choose an integer between 2 and {n_fit}."
-            )
-        return self._hierarchy.relabel(replace(self.params, n_clusters=int(n_clusters)))
+        n_clusters = check_int(
+            "n_clusters",
+            n_clusters,
+            2,
+            self._hierarchy.n_fit_units,
+            message="n_clusters={value!r} cannot be cut from a hierarchy of {high} units; "
+            "choose an integer between {low} and {high}.",
+        )
+        return self._hierarchy.relabel(replace(self.params, n_clusters=n_clusters))
 
     def dendrogram(self, max_leaves: int = 30) -> Dendrogram:
         """The top of the tree (at least this result's k leaves), with each leaf's label.
@@ -172,9 +172,7 @@ class ClusterResult:
                 f"dendrogram() needs a hierarchical result, but this one came from method="
                 f"{self.params.method!r}; run method='agglomerative' or 'divisive'."
             )
-        if isinstance(max_leaves, (bool, np.bool_)) or not isinstance(max_leaves, (int, np.integer)):
-            raise TypeError(f"max_leaves must be an integer, got {max_leaves!r}.")
-        n_leaves = max(int(max_leaves), self.n_clusters)
+        n_leaves = max(check_int("max_leaves", max_leaves), self.n_clusters)
         Z, leaf_of_unit = self._hierarchy.tree.top(n_leaves)
         # heights never decrease up the tree: a divisive tree's sums of squares at rounding level
         # (values one ulp apart) can make a child's split look higher than its parent's

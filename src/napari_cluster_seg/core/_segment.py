@@ -127,8 +127,9 @@ def cluster_image(image, n_clusters=3, method="kmeans", *, progress=None, **opti
         along edges of a minimum spanning tree of the superpixels (SKATER),
         so both parts stay connected.
     random_state : int or None, default 0
-        Seed for K-means++ seeding and bisecting; the same seed gives the same
-        labels. None draws a fresh seed.
+        Seed of every randomised step (K-means++ seeding, bisecting, pixel
+        samples, the order in which connected Ward breaks ties); the same seed
+        gives the same labels. None draws a fresh seed.
     color_space : {"rgb", "lab", "hsv"}, default "rgb"
         Colour space of an RGB image's features: as given, CIELAB, or the HSV
         cone ``(S cos H, S sin H, V)`` (hue as an angle).

@@ -7,7 +7,8 @@ import numpy as np
 
 from ._chunks import SquareSums, accumulate_chunks, group_sums, label_sums
 from ._params import ClusterParams, labels_dtype
-from .preprocess import LUMA_WEIGHTS, Normalizer
+from .normalize import Normalizer
+from .preprocess import LUMA_WEIGHTS
 
 
 def brightness_order(raw_centers: np.ndarray, params: ClusterParams, normalizer: Normalizer) -> np.ndarray:

@@ -213,7 +213,7 @@ def _lab(block: np.ndarray, table) -> np.ndarray:
 
 def _hsv_cone(unit: np.ndarray) -> np.ndarray:
     """(S cos H, S sin H, V) of RGB rows in [0, 1], float32."""
-    from skimage.color import rgb2hsv
+    from skimage.color import rgb2hsv  # heavy: loaded on first use (LAZY_IMPORTS)
 
     hsv = rgb2hsv(unit[:, np.newaxis, :])[:, 0]
     angle = 2 * np.pi * hsv[:, 0]
@@ -241,7 +241,7 @@ def _sigmas(scale: float, spacing: np.ndarray) -> np.ndarray:
 
 def _filter_one(img: np.ndarray, name: str, scale: float, spacing: np.ndarray) -> list[np.ndarray]:
     """Responses of one filter at one scale on one channel (float32 array of any ndim)."""
-    from scipy import ndimage as ndi
+    from scipy import ndimage as ndi  # heavy: loaded on first use (LAZY_IMPORTS)
 
     sig = _sigmas(scale, spacing)
     if name == "gaussian":
@@ -256,7 +256,7 @@ def _filter_one(img: np.ndarray, name: str, scale: float, spacing: np.ndarray) -
             - ndi.gaussian_filter(img, 1.6 * sig, mode="nearest")
         ]
     if name == "structure":
-        from skimage.feature import structure_tensor_eigenvalues
+        from skimage.feature import structure_tensor_eigenvalues  # heavy: loaded on first use (LAZY_IMPORTS)
 
         inner = np.ones(img.ndim) * spacing.min() / spacing
         grads = [
@@ -271,7 +271,7 @@ def _filter_one(img: np.ndarray, name: str, scale: float, spacing: np.ndarray) -
         del grads
         return list(structure_tensor_eigenvalues(tensor))
     # hessian
-    from skimage.feature import hessian_matrix_eigvals
+    from skimage.feature import hessian_matrix_eigvals  # heavy: loaded on first use (LAZY_IMPORTS)
 
     d = img.ndim
     H = []

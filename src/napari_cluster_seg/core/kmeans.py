@@ -243,7 +243,7 @@ def weighted_kmeans(
     so a point exactly halfway between two centres goes to the first in
     that order, as :func:`nearest_center` on the returned centres puts it.
     """
-    from sklearn.cluster import kmeans_plusplus
+    from sklearn.cluster import kmeans_plusplus  # heavy: loaded on first use (LAZY_IMPORTS)
 
     points = np.asarray(points, np.float64)
     weights = np.asarray(weights, np.float64)

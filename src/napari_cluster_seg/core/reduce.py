@@ -16,7 +16,7 @@ the points labels every pixel with one table lookup.
   pixels kept, the within-cluster sum of squares of any grouping of cells is
   still exact.
 
-Every pass over the pixels works on chunks of :data:`CHUNK` pixels, using all
+Every pass over the pixels works on chunks of :data:`._chunks.CHUNK` pixels, using all
 cores (numpy releases the GIL), so no float copy of the image is made; the
 only image-sized arrays are the output labels and, for code spaces larger
 than :data:`COUNT_TABLE_MAX` (uint8 RGB), one int32 code per pixel while counting.
@@ -24,7 +24,7 @@ With numba installed (:mod:`._accel`), uint8 / uint16 grey and uint8 RGB
 pixels are counted and labelled by compiled loops instead (RGB: into one
 table of 2**24 32-bit counters, 64 MB, instead of the codes).
 
-:func:`coarsen` merges points on a coarser grid until at most ``max_units``
+:func:`.units.coarsen` merges points on a coarser grid until at most ``max_units``
 remain: the units on which the hierarchical methods build their tree.
 """
 
