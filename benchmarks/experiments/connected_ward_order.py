@@ -5,7 +5,7 @@ within-cluster sums of squares of the cuts at k = 2..20 relative to scikit-learn
 Ward (``ward_tree`` with a ``grid_to_graph`` connectivity, one tree, cut at every k):
 
 * ``greedy, pixels``: this project's one-closest-pair-at-a-time order on single pixels
-  (``regions.exact_ward``, compiled with numba): the same order as scikit-learn's, so the ratios
+  (``constrained.exact_ward``, compiled with numba): the same order as scikit-learn's, so the ratios
   are 1. ``cluster_image(..., "agglomerative", connected=True)`` builds this tree on images of at
   most ``regions.EXACT_MAX_PIXELS`` (65,536) pixels, so on all of these photos;
 * ``rounds, pixels``: the rounds of mutual-nearest-neighbour merges ``cluster_image`` uses for
@@ -30,9 +30,9 @@ from bench_kmeans import astronaut_rgb, wcss  # noqa: E402
 
 from napari_cluster_seg import cluster_image  # noqa: E402
 from napari_cluster_seg.core import regions  # noqa: E402
-from napari_cluster_seg.core._api import run_with_progress  # noqa: E402
+from napari_cluster_seg.core._progress import run_with_progress  # noqa: E402
+from napari_cluster_seg.core.constrained import _ward_mutual_nearest, exact_ward  # noqa: E402
 from napari_cluster_seg.core.hierarchy import LinkageTree  # noqa: E402
-from napari_cluster_seg.core.regions import _ward_mutual_nearest, exact_ward  # noqa: E402
 
 KS = range(2, 21)
 

@@ -158,10 +158,40 @@ def _fit_kwargs(
     return dict(n_clusters=n_clusters, method=method, **opts)
 
 
-def _fit(image: _io.Image, subset, kwargs) -> ClusterModel:
+def _fit(image: _io.Image, subset, kwargs, runner: Runner) -> ClusterModel:
+    """The model of ``image``: streamed over all its blocks (on the runner's cluster, if any) unless
+    ``subset`` names the part to fit on."""
     kwargs = dict(kwargs)
     n_clusters, method = kwargs.pop("n_clusters"), kwargs.pop("method")
-    return fit_lazy(image.levels, n_clusters, method, subset=subset, **kwargs)
+    progress = None if runner.quiet else _FitProgress()
+    try:
+        return fit_lazy(
+            image.levels,
+            n_clusters,
+            method,
+            subset=subset,
+            progress=progress,
+            scheduler=runner.client,
+            **kwargs,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+class _FitProgress:
+    """The fit's progress on one line of stderr."""
+
+    def __init__(self):
+        self.shown = False
+
+    def __call__(self, stage, fraction):
+        click.echo(f"\rfit: {stage} ({100 * fraction:3.0f} %)\x1b[K", nl=False, err=True)
+        self.shown = True
+
+    def close(self):
+        if self.shown:
+            click.echo("", err=True)
 
 
 def _outputs(image: _io.Image, out_dir: Path, fmt: str):
@@ -254,13 +284,13 @@ def fit(
     kwargs = _fit_kwargs(
         img, n_clusters, method, normalize, smoothing, filters, scales, rgb, channel_axis, time_axis
     )
-    with Runner(scheduler, workers, quiet):
-        model = _fit(img, subset, kwargs)
+    with Runner(scheduler, workers, quiet) as runner:
+        model = _fit(img, subset, kwargs, runner)
     _io.write_json(model.to_dict(), output, overwrite=overwrite)
     click.echo(f"model: {output}")
 
 
-def _apply_all(model, images, out_dir, fmt, axes, scheduler, workers, quiet, overwrite):
+def _apply_all(model, images, out_dir, fmt, axes, scheduler, workers, quiet, overwrite, runner=None):
     if not out_dir.is_dir():
         raise ValueError(f"the output folder {out_dir} does not exist; create it first.")
     opened = [_io.read_image(p) for p in images]
@@ -269,7 +299,9 @@ def _apply_all(model, images, out_dir, fmt, axes, scheduler, workers, quiet, ove
         for p in (labels_path, csv_path):
             if p is not None:
                 _io.check_free(p, overwrite)
-    with Runner(scheduler, workers, quiet) as runner:
+    with (
+        contextlib.nullcontext(runner) if runner is not None else Runner(scheduler, workers, quiet) as runner
+    ):
         for img in opened:
             labels_path, csv_path = _apply_one(model, img, out_dir, fmt, runner, overwrite, axes)
             click.echo(f"{img.path}: labels {labels_path}, table {csv_path}")
@@ -339,12 +371,22 @@ def segment(
     kwargs = _fit_kwargs(
         first, n_clusters, method, normalize, smoothing, filters, scales, rgb, channel_axis, time_axis
     )
-    model = _fit(first, subset, kwargs)
-    if save_model is not None:
-        _io.write_json(model.to_dict(), save_model, overwrite=overwrite)
-    _apply_all(
-        model, images, out_dir, fmt, (rgb, channel_axis, time_axis), scheduler, workers, quiet, overwrite
-    )
+    with Runner(scheduler, workers, quiet) as runner:  # one cluster for the fit and the labels
+        model = _fit(first, subset, kwargs, runner)
+        if save_model is not None:
+            _io.write_json(model.to_dict(), save_model, overwrite=overwrite)
+        _apply_all(
+            model,
+            images,
+            out_dir,
+            fmt,
+            (rgb, channel_axis, time_axis),
+            scheduler,
+            workers,
+            quiet,
+            overwrite,
+            runner=runner,
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

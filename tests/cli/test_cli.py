@@ -143,3 +143,15 @@ def test_local_cluster_run_gives_identical_labels(tmp_path):
         zarr.open_array(tmp_path / "o1" / "v_labels.zarr", mode="r")[:],
         zarr.open_array(tmp_path / "o2" / "v_labels.zarr", mode="r")[:],
     )
+
+
+def test_the_streamed_fit_runs_on_the_local_cluster(tmp_path):
+    """Without --subset the fit streams the blocks, here on worker processes (pickled tasks):
+    the model is cluster_image's on the loaded image."""
+    pytest.importorskip("distributed")
+    img = _img((80, 64))
+    zarr.create_array(tmp_path / "v.zarr", shape=img.shape, chunks=(30, 30), dtype=img.dtype)[:] = img
+    r = _run("fit", tmp_path / "v.zarr", "-o", tmp_path / "m.json", "-k", 3, "--workers", 2)
+    assert r.exit_code == 0, r.output
+    model = ClusterModel.load(tmp_path / "m.json")
+    assert model.to_dict() == cluster_image(img, 3).model.to_dict()

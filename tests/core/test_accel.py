@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_cluster_seg import cluster_image
-from napari_cluster_seg.core import _accel
+from napari_cluster_seg.core import _accel, units
 from napari_cluster_seg.core import reduce as reduce_mod
 from napari_cluster_seg.core.kmeans import assign_nearest, weighted_kmeans
 
@@ -145,11 +145,11 @@ def test_cell_codes_are_exactly_numpy_s():
     points[1] = points.max(axis=0)  # the last cell, not one past it
     lo, hi = points.min(axis=0), points.max(axis=0)
     for levels in (2, 17, 101):
-        codes = reduce_mod._cell_codes(points, levels, lo, hi - lo)
-        ref = numpy_reference(reduce_mod._cell_codes, points, levels, lo, hi - lo)
+        codes = units._cell_codes(points, levels, lo, hi - lo)
+        ref = numpy_reference(units._cell_codes, points, levels, lo, hi - lo)
         np.testing.assert_array_equal(codes, ref)
         assert codes.max() < levels**3
-        small = reduce_mod._cell_codes(points[:1000], levels, lo, hi - lo)  # the serial build
+        small = units._cell_codes(points[:1000], levels, lo, hi - lo)  # the serial build
         np.testing.assert_array_equal(small, ref[:1000])
 
 

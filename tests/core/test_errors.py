@@ -7,7 +7,7 @@ import pytest
 from skimage.measure import label as skimage_label
 
 from napari_cluster_seg import cluster_image, cluster_table, compare_labels
-from napari_cluster_seg.core._api import Dendrogram
+from napari_cluster_seg.core import Dendrogram
 from napari_cluster_seg.core.cleanup import clean_labels, equal_value_regions
 
 

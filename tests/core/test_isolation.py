@@ -59,7 +59,7 @@ def _lazy_imports_of_core():
 
 
 def test_warm_up_imports_every_module_core_loads_lazily():
-    from napari_cluster_seg.core._api import LAZY_IMPORTS
+    from napari_cluster_seg.core._segment import LAZY_IMPORTS
 
     lazy = _lazy_imports_of_core()
     assert {"sklearn.cluster", "skimage.segmentation", "scipy.ndimage"} <= lazy  # the scan works
@@ -69,9 +69,88 @@ def test_warm_up_imports_every_module_core_loads_lazily():
     code = (
         "import sys\n"
         "from napari_cluster_seg.core import warm_up\n"
-        "from napari_cluster_seg.core._api import LAZY_IMPORTS\n"
+        "from napari_cluster_seg.core._segment import LAZY_IMPORTS\n"
         "warm_up()\n"
         "print(all(m in sys.modules for m in LAZY_IMPORTS))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def _core_imports(path):
+    """The core modules ``path`` imports at module level (outside ``if TYPE_CHECKING:``), and the
+    imports it makes inside functions, as (module, imported names)."""
+    tree = ast.parse(path.read_text())
+    top, inner = set(), []
+
+    def target(node):
+        if node.level == 0:
+            return node.module
+        return (node.module or "").split(".")[0]  # core is flat: `.x` / `.x.y` is core module x
+
+    def visit(body):
+        for node in body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue  # annotations only, never executed
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                top.update([target(node)] if node.module else [a.name for a in node.names])
+            elif isinstance(node, (ast.If, ast.Try)):
+                visit(
+                    node.body
+                    + getattr(node, "orelse", [])
+                    + [h for x in getattr(node, "handlers", []) for h in x.body]
+                )
+
+    visit(tree.body)
+    for func in ast.walk(tree):
+        if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(func):
+                if isinstance(node, ast.ImportFrom):
+                    inner.append((("." * node.level) + (node.module or ""), [a.name for a in node.names]))
+                elif isinstance(node, ast.Import):
+                    inner.append((node.names[0].name, []))
+    return top, inner
+
+
+def test_core_has_no_import_cycle():
+    graph = {p.stem: _core_imports(p)[0] for p in CORE.glob("*.py")}
+    graph.pop("__init__")
+    state = {}
+
+    def visit(module, stack):
+        if state.get(module) == "done":
+            return
+        assert state.get(module) != "open", f"import cycle: {' -> '.join(stack + [module])}"
+        state[module] = "open"
+        for dep in sorted(graph.get(module, ())):
+            if dep != "__init__":
+                visit(dep, stack + [module])
+        state[module] = "done"
+
+    assert {"_segment", "_prepare", "_fit_kmeans", "model", "preprocess"} <= set(graph)  # the walk works
+    assert "_prepare" in graph["_fit_kmeans"] and "features" in graph["preprocess"]
+    for module in sorted(graph):
+        visit(module, [])
+
+
+def test_core_imports_at_module_top_and_no_private_names_across_modules():
+    """Imports inside functions are only the heavy optional libraries loaded lazily (scipy,
+    scikit-learn, scikit-image, and dask, which core never requires) and the optional numba
+    kernels; no module imports another's underscored name (package-private modules themselves,
+    `_accel`, are fine)."""
+    lazy_ok = ("scipy", "sklearn", "skimage", "numba", "dask", ".", "._kernels", "._feature_kernels")
+    inside, private = [], []
+    for path in CORE.glob("*.py"):
+        _, inner = _core_imports(path)
+        for module, names in inner:
+            if module.split(".")[0] not in lazy_ok[:5] and module not in lazy_ok[5:]:
+                inside.append(f"{path.name}: {module}")
+            if module == "." and not set(names) <= {"_kernels", "_feature_kernels"}:
+                inside.append(f"{path.name}: from . import {names}")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                private += [
+                    f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")
+                ]
+    assert inside == []
+    assert private == []

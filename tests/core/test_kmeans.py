@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from napari_cluster_seg.core._api import run_with_progress
+from napari_cluster_seg.core._progress import run_with_progress
 from napari_cluster_seg.core.kmeans import assign_nearest, kmeans_1d_optimal, weighted_kmeans
 
 

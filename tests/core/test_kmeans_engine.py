@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from napari_cluster_seg import cluster_image
+from napari_cluster_seg.core import _chunks, features, sample
 from napari_cluster_seg.core import reduce as reduce_mod
 from napari_cluster_seg.core.kmeans import kmeans_1d_optimal
 
@@ -104,7 +105,8 @@ def test_small_chunks_give_the_same_labels_as_one_pass(monkeypatch, numpy_only, 
     make, kwargs = CASES[case]
     img = make(np.random.default_rng(0))
     whole = cluster_image(img, 4, method, **kwargs)
-    monkeypatch.setattr(reduce_mod, "CHUNK", 997)  # many chunks, several threads
+    for module in (reduce_mod, sample, features):  # the modules that chunk by CHUNK when called
+        monkeypatch.setattr(module, "CHUNK", 997)  # many chunks, several threads
     monkeypatch.setattr(reduce_mod, "COUNT_TABLE_MAX", 2**12)  # RGB codes sorted in parts, not tabled
     monkeypatch.setattr(reduce_mod, "SORT_RATIO", np.inf)  # not the small-image path (np.unique)
     chunked = cluster_image(img, 4, method, **kwargs)
@@ -122,6 +124,7 @@ def test_large_code_spaces_are_counted_exactly_by_sorting_in_parts(monkeypatch, 
     values[:7] = 255  # and codes at the top of the space
     coder = reduce_mod.Coder(lo=np.zeros(3, np.int64), levels=np.array([256, 256, 256]))
     monkeypatch.setattr(reduce_mod, "n_workers", lambda: workers)
+    monkeypatch.setattr(_chunks, "n_workers", lambda: workers)  # for_chunks
     monkeypatch.setattr(reduce_mod, "SORT_RATIO", np.inf)
     occupied, counts = reduce_mod._count_codes(values, coder)
     expected, expected_counts = np.unique(coder.codes(values), return_counts=True)

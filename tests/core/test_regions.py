@@ -6,10 +6,11 @@ import pytest
 from skimage.measure import label as connected_components
 
 from napari_cluster_seg import cluster_image
-from napari_cluster_seg.core import _accel, regions
-from napari_cluster_seg.core._api import run_with_progress
+from napari_cluster_seg.core import _accel, constrained, regions
+from napari_cluster_seg.core._progress import run_with_progress
+from napari_cluster_seg.core.constrained import connected_linkage
 from napari_cluster_seg.core.hierarchy import weighted_linkage
-from napari_cluster_seg.core.regions import adjacency, connected_linkage, pixel_edges
+from napari_cluster_seg.core.regions import adjacency, pixel_edges
 
 
 @pytest.fixture(params=["numba", "numpy"])
@@ -87,7 +88,7 @@ def test_exact_ward_is_scikit_learns_structured_ward(engine, levels):
     from sklearn.feature_extraction.image import grid_to_graph
 
     x = _photo(24, levels)
-    Z = run_with_progress(regions.exact_ward(x, np.ones(len(x)), pixel_edges((24, 24))))
+    Z = run_with_progress(constrained.exact_ward(x, np.ones(len(x)), pixel_edges((24, 24))))
     children = ward_tree(x, connectivity=grid_to_graph(24, 24))[0]
     np.testing.assert_array_equal(Z[:, :2].astype(int), np.sort(children, axis=1))  # every merge
     assert np.all(np.diff(Z[:, 2]) >= 0) and Z[-1, 3] == 24 * 24
@@ -103,9 +104,9 @@ def test_exact_ward_kernel_and_python_make_the_same_merges():
     edges = pixel_edges((2, 10, 20), valid, time_axis=0)
     x, weights = x[valid], weights[valid]
     compiled = _accel.ward_greedy(x, weights, edges)
-    python = run_with_progress(regions._exact_ward_python(x, weights, edges, report_every=50))
+    python = run_with_progress(constrained._exact_ward_python(x, weights, edges, report_every=50))
     np.testing.assert_array_equal(compiled, python)
-    Z = run_with_progress(regions.exact_ward(x, weights, edges))  # the forest, joined: a full tree
+    Z = run_with_progress(constrained.exact_ward(x, weights, edges))  # the forest, joined: a full tree
     assert Z.shape == (len(x) - 1, 4) and Z[-1, 3] == len(x) and np.all(np.diff(Z[:, 2]) >= 0)
 
 
@@ -254,7 +255,7 @@ def _cut_sse(Z, points, weights, k):
 
 
 def test_ward_rounds_match_the_greedy_order_on_a_grid():
-    from napari_cluster_seg.core.regions import _greedy_linkage, _ward_mutual_nearest
+    from napari_cluster_seg.core.constrained import _greedy_linkage, _ward_mutual_nearest
 
     rng = np.random.default_rng(3)
     n = 24
@@ -288,15 +289,15 @@ def test_ward_rounds_join_separate_components_last():
 
 
 def test_ward_rounds_on_ties_take_few_rounds(monkeypatch):
-    import napari_cluster_seg.core.regions as regions
+    from napari_cluster_seg.core import constrained
 
     # a chain of 4,000 identical units: every edge ties; broken along the chain, a round would
     # merge one pair only (4,000 rounds); broken at random, a constant share of the chain
     calls = []
-    unique_pairs = regions._unique_pairs
-    monkeypatch.setattr(regions, "_unique_pairs", lambda *a: calls.append(1) or unique_pairs(*a))
+    unique_pairs = constrained._unique_pairs
+    monkeypatch.setattr(constrained, "_unique_pairs", lambda *a: calls.append(1) or unique_pairs(*a))
     n = 4000
-    Z = regions._ward_mutual_nearest(
+    Z = constrained._ward_mutual_nearest(
         np.zeros((n, 1)), np.ones(n), np.array([(i, i + 1) for i in range(n - 1)])
     )
     assert Z.shape == (n - 1, 4) and Z[-1, 3] == n and np.all(Z[:, 2] == 0)

@@ -191,7 +191,7 @@ def test_weighted_kmeans_fills_a_cluster_emptied_by_the_last_update():
 
 
 def test_normalizer_never_writes_into_its_input():
-    from napari_cluster_seg.core.preprocess import Normalizer
+    from napari_cluster_seg.core.normalize import Normalizer
 
     norm = Normalizer(np.array([1.0]), np.array([2.0]), np.array([1.0]), np.array([3.0]))
     values = np.array([[0.0], [2.0], [9.0]])

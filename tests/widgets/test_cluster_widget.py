@@ -24,7 +24,7 @@ def test_widget_docks_through_the_manifest(cluster_widget):
 def test_widget_warms_up_the_lazy_imports_in_the_background(cluster_widget):
     import sys
 
-    from napari_cluster_seg.core._api import LAZY_IMPORTS
+    from napari_cluster_seg.core._segment import LAZY_IMPORTS
 
     viewer, widget = cluster_widget
     assert widget.warm_up_thread.daemon

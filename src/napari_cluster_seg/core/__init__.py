@@ -1,7 +1,18 @@
 """Pure computation on numpy arrays: no napari, Qt or magicgui imports here."""
 
-from ._api import ClusterResult, Dendrogram, Progress, cluster_image, iter_cluster_image, warm_up
-from ._params import LINKAGES, METHODS, NORMALIZATIONS, ClusterParams
+from ._params import (
+    CONNECTED_METHODS,
+    LINKAGE_METHODS,
+    LINKAGES,
+    METHODS,
+    NORMALIZATIONS,
+    OPTION_RULES,
+    ClusterParams,
+    Rule,
+)
+from ._progress import Progress
+from ._result import ClusterResult, Dendrogram
+from ._segment import cluster_image, iter_cluster_image, warm_up
 from .choose_k import KScan, iter_scan_n_clusters, scan_n_clusters
 from .cleanup import clean_labels
 from .compare import Comparison, compare_labels
@@ -20,9 +31,13 @@ __all__ = [
     "clean_labels",
     "clusters_to_mask",
     "clusters_to_objects",
+    "CONNECTED_METHODS",
+    "LINKAGE_METHODS",
     "LINKAGES",
     "METHODS",
     "NORMALIZATIONS",
+    "OPTION_RULES",
+    "Rule",
     "ClusterModel",
     "ClusterParams",
     "ClusterResult",

@@ -75,7 +75,7 @@ def _load():
     if os.environ.get("NAPARI_CLUSTER_SEG_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
-        from . import _kernels
+        from . import _kernels  # optional kernels: numba may be missing or off
     except ImportError:  # numba not installed (or broken): numpy it is
         return None
     _start_threads()
@@ -86,7 +86,7 @@ def _start_threads() -> None:
     """Start numba's thread pool now, with ``OMP_WAIT_POLICY=passive`` unless the user chose how
     OpenMP threads wait (GNU OpenMP reads it once, when numba loads it with the pool); the variable
     is removed again afterwards. A pool already running (started by other code) is left alone."""
-    from numba.np.ufunc import parallel
+    from numba.np.ufunc import parallel  # optional kernels: numba may be missing or off
 
     if getattr(parallel, "_is_initialized", True):  # running, or a numba whose internals moved
         return
@@ -109,7 +109,7 @@ def threading_layer() -> str | None:
     kernels are off or no layer could start."""
     if kernels() is None:
         return None
-    import numba
+    import numba  # optional kernels: numba may be missing or off
 
     try:
         return numba.threading_layer()
@@ -121,7 +121,7 @@ def threading_info() -> str:
     """One line for reports: the numba version, threading layer, threads and OpenMP wait policy."""
     if kernels() is None:
         return "numpy only (numba missing, or NAPARI_CLUSTER_SEG_NUMBA=0)"
-    import numba
+    import numba  # optional kernels: numba may be missing or off
 
     layer = threading_layer()
     text = f"numba {numba.__version__}, threading layer {layer} ({numba.config.NUMBA_NUM_THREADS} threads"
@@ -232,7 +232,7 @@ def group_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, k: i
 
 
 def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
-    """Grid-cell codes of float64 rows, as ``reduce._cell_codes`` computes them."""
+    """Grid-cell codes of float64 rows, as ``units._cell_codes`` computes them."""
     k = kernels()
     out = np.empty(points.shape[0], np.int64)
     with _LOCK:
@@ -302,7 +302,7 @@ _BUILDS: dict | None = None
 def _build(name):
     """(dispatcher, argument types) of the build ``name``."""
     global _BUILDS
-    import numba
+    import numba  # optional kernels: numba may be missing or off
 
     if _BUILDS is None:
         _BUILDS = _build_args()

@@ -164,7 +164,7 @@ lloyd_pass_serial = _build(_lloyd_pass, "lloyd_pass_serial", False)
 @njit(cache=True, nogil=True, error_model="numpy")
 def cell_codes(points, levels, lo, span, out):
     """Code of the grid cell of every row (``levels`` cells per axis over ``lo + [0, span]``),
-    with exactly the float operations of ``reduce._cell_codes``. Serial, as :func:`group_sums`."""
+    with exactly the float operations of ``units._cell_codes``. Serial, as :func:`group_sums`."""
     n, nf = points.shape
     top = levels - 1
     for i in range(n):

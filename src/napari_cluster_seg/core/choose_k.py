@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._api import (
-    Progress,
-    _build_hierarchy,
-    _cluster_stats,
-    _fit_kmeans,
-    _kmeans_coresets,
-    _prepare,
-    _too_many_clusters,
-    as_progress,
-    run_with_progress,
-)
-from .reduce import PixelSample
+from ._chunks import SquareSums
+from ._fit_kmeans import fit_centers, kmeans_coresets
+from ._params import check_int
+from ._prepare import Prepared, prepare
+from ._progress import Progress, as_progress, rescaled, run_with_progress
+from ._segment import build_hierarchy
+from ._stats import cluster_stats, too_many_clusters
+from .sample import PixelSample
 
 #: Pixels drawn (seeded) for the silhouette score.
 SILHOUETTE_SAMPLE = 3000
@@ -119,74 +116,105 @@ def iter_scan_n_clusters(
     **options,
 ):
     """Generator form of :func:`scan_n_clusters`: yields :class:`Progress`, returns a :class:`KScan`."""
-    if isinstance(k_min, bool) or not isinstance(k_min, (int, np.integer)) or k_min < 2:
-        raise ValueError(f"k_min={k_min!r} must be an integer >= 2.")
-    if isinstance(k_max, bool) or not isinstance(k_max, (int, np.integer)) or k_max <= k_min:
-        raise ValueError(f"k_max={k_max!r} must be an integer larger than k_min={k_min}, e.g. 10.")
-    if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 10:
-        raise ValueError(f"sample_size={sample_size!r} must be an integer >= 10 (pixels for the silhouette).")
+    k_min = check_int("k_min", k_min, 2, message="k_min={value!r} must be an integer >= 2.")
+    k_max = check_int(
+        "k_max",
+        k_max,
+        k_min + 1,
+        message=f"k_max={{value!r}} must be an integer larger than k_min={k_min}, e.g. 10.",
+    )
+    sample_size = check_int(
+        "sample_size",
+        sample_size,
+        10,
+        message="sample_size={value!r} must be an integer >= 10 (pixels for the silhouette).",
+    )
     options.pop("n_clusters", None)
-    prep = yield from _prepare(
+    prep = yield from prepare(
         image,
         mask=mask,
         max_bytes=max_bytes,
-        n_clusters=int(k_max),
+        n_clusters=k_max,
         method=method,
         random_state=random_state,
         **options,
     )
-    params, pix, normalizer = prep.params, prep.pix, prep.normalizer
-    ks = np.arange(int(k_min), int(k_max) + 1)
-    sample = prep.rng.integers(0, pix.n_valid, size=min(int(sample_size), pix.n_valid))
-    sample_features = normalizer(pix.values[sample])
-
-    if params.method == "kmeans":
-        red = prep.red
-        n_fit = int(np.count_nonzero(prep.fit_w))
-        if n_fit < ks[-1]:
-            raise _too_many_clusters(int(ks[-1]), n_fit, pix.n_channels, red.exact)
-        if isinstance(red, PixelSample):  # many features: the silhouette sample is part of the pixel sample
-            sample_points = prep.rng.choice(red.n_points, min(int(sample_size), red.n_points), replace=False)
-            sample_features = prep.points[sample_points]
-        else:
-            sample_points = red.point_index(pix.values[sample])
-        raw, weights, total_sq = red.raw_points, red.weights, red.total_sq
-        coresets = _kmeans_coresets(prep.points, prep.fit_w)  # the same for every k
-
-        def fit(k):
-            # a fresh generator per k: each fit is the one cluster_image makes with this random_state
-            rng = np.random.default_rng(params.random_state)
-            fit_params = replace(params, n_clusters=int(k))
-            _, labels = yield from _fit_kmeans(prep.points, prep.fit_w, fit_params, rng, coresets)
-            return labels, sample_points
+    sample = prep.rng.integers(0, prep.pix.n_valid, size=min(sample_size, prep.pix.n_valid))
+    if prep.params.method == "kmeans":
+        candidates = _kmeans_candidates(prep, sample, sample_size)
     else:
-        gen = _build_hierarchy(prep)
-        try:
-            while True:
-                step = next(gen)
-                yield Progress(step.stage, 0.2 + 0.3 * step.fraction)
-        except StopIteration as stop:
-            state = stop.value
-        raw, weights, total_sq = state.unit_raw, state.unit_weights, state.total_sq
-        sample_units = state.unit_of_pixel[sample]
+        candidates = yield from _tree_candidates(prep, sample)
+    return (yield from _score(np.arange(k_min, k_max + 1), candidates, prep.normalizer))
 
-        def fit(k):
-            yield 0.0
-            return state.tree.cut(int(k))[state.unit_to_fit], sample_units
 
-    n = float(weights.sum())
-    _, _, total, _ = _cluster_stats(raw, weights, np.zeros(raw.shape[0], np.intp), 1, total_sq, normalizer)
+@dataclass
+class _Candidates:
+    """What every k is scored on: the weighted groups of pixels (raw means, weights, sums of
+    squares), the silhouette sample's features, and ``fit(k)``, a generator returning the groups'
+    labels and the sample's rows among the groups."""
+
+    raw: np.ndarray
+    weights: np.ndarray
+    total_sq: SquareSums
+    sample_features: np.ndarray
+    fit: Callable
+
+
+def _kmeans_candidates(prep: Prepared, sample: np.ndarray, sample_size: int) -> _Candidates:
+    """K-means of every k on the reduced points, from one set of coresets."""
+    red, pix, params = prep.red, prep.pix, prep.params
+    k_max = params.n_clusters
+    sample_features = prep.normalizer(pix.values[sample])
+    n_fit = int(np.count_nonzero(prep.fit_w))
+    if n_fit < k_max:
+        raise too_many_clusters(k_max, n_fit, pix.n_channels, red.exact)
+    if isinstance(red, PixelSample):  # many features: the silhouette sample is part of the pixel sample
+        sample_points = prep.rng.choice(red.n_points, min(sample_size, red.n_points), replace=False)
+        sample_features = prep.points[sample_points]
+    else:
+        sample_points = red.point_index(pix.values[sample])
+    coresets = kmeans_coresets(prep.points, prep.fit_w)  # the same for every k
+
+    def fit(k):
+        # a fresh generator per k: each fit is the one cluster_image makes with this random_state
+        rng = np.random.default_rng(params.random_state)
+        fit_params = replace(params, n_clusters=int(k))
+        fit = yield from fit_centers(prep.points, prep.fit_w, fit_params, rng, coresets)
+        return fit.labels, sample_points
+
+    return _Candidates(red.raw_points, red.weights, red.total_sq, sample_features, fit)
+
+
+def _tree_candidates(prep: Prepared, sample: np.ndarray):
+    """Generator: one tree, cut at every k; returns :class:`_Candidates`."""
+    sample_features = prep.normalizer(prep.pix.values[sample])
+    state = yield from rescaled(build_hierarchy(prep), 0.2, 0.3)
+    sample_units = state.unit_of_pixel[sample]
+
+    def fit(k):
+        yield 0.0
+        return state.tree.cut(int(k))[state.unit_to_fit], sample_units
+
+    return _Candidates(state.unit_raw, state.unit_weights, state.total_sq, sample_features, fit)
+
+
+def _score(ks: np.ndarray, c: _Candidates, normalizer):
+    """Generator: inertia, Calinski-Harabasz and silhouette scores of every k; returns the KScan."""
+    n = float(c.weights.sum())
+    _, _, total, _ = cluster_stats(
+        c.raw, c.weights, np.zeros(c.raw.shape[0], np.intp), 1, c.total_sq, normalizer
+    )
     inertia, sample_labels, ch = [], [], []
     for i, k in enumerate(ks):
         labels, sample_index = yield from as_progress(
-            fit(k), f"scoring k = {k}", 0.5 + 0.45 * i / ks.size, 0.45 / ks.size
+            c.fit(k), f"scoring k = {k}", 0.5 + 0.45 * i / ks.size, 0.45 / ks.size
         )
-        _, _, wcss, _ = _cluster_stats(raw, weights, labels, int(k), total_sq, normalizer)
+        _, _, wcss, _ = cluster_stats(c.raw, c.weights, labels, int(k), c.total_sq, normalizer)
         inertia.append(wcss)
         ch.append((total - wcss) / (k - 1) / (wcss / (n - k)) if wcss > 0 and n > k else float("inf"))
         sample_labels.append(labels[sample_index])
     yield Progress("silhouette scores", 0.96)
-    silhouette = _silhouettes(sample_features, sample_labels)
+    silhouette = _silhouettes(c.sample_features, sample_labels)
     suggested = int(ks[np.nanargmax(silhouette)]) if np.isfinite(silhouette).any() else int(ks[0])
     yield Progress("done", 1.0)
     return KScan(ks, np.asarray(inertia), silhouette, np.asarray(ch), suggested)

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._params import normalize_axis
-from .preprocess import frame_slices
+from ._chunks import frame_slices
+from ._params import check_int, normalize_axis
 
 
 def _neighbour_pairs(regions: np.ndarray):
@@ -57,10 +57,10 @@ def equal_value_regions(labels: np.ndarray) -> np.ndarray:
     """
     wraps = labels.dtype.kind == "u" and labels.size and labels.max() == np.iinfo(labels.dtype).max
     if labels.ndim <= 3 and not wraps:
-        from skimage.measure import label as connected
+        from skimage.measure import label as connected  # heavy: loaded on first use (LAZY_IMPORTS)
 
         return connected(labels, background=-1, connectivity=1) - 1
-    from scipy.sparse import coo_matrix
+    from scipy.sparse import coo_matrix  # heavy: loaded on first use (LAZY_IMPORTS)
     from scipy.sparse.csgraph import connected_components
 
     n = labels.size
@@ -168,8 +168,9 @@ def clean_labels(
     if labels.size and labels.min() < 0:
         raise ValueError(f"labels must be >= 0 (0 = not clustered), got {labels.min()}.")
     for name, value in (("min_size", min_size), ("hole_size", hole_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name}={value!r} must be an integer >= 0 (pixels; 0 turns it off).")
+        check_int(
+            name, value, 0, message=name + "={value!r} must be an integer >= 0 (pixels; 0 turns it off)."
+        )
     time_axis = normalize_axis(time_axis, labels.ndim, "time_axis")
     if (min_size <= 1 and hole_size <= 0) or labels.size == 0:
         return labels.copy()

@@ -52,7 +52,7 @@ def compare_labels(a, b) -> Comparison:
     >>> round(compare_labels(a, 3 - a).ari, 3)
     1.0
     """
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # heavy: lazy
 
     a = np.asarray(a)
     b = np.asarray(b)

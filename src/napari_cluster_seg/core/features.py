@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import frame_slices
+from ._chunks import CHUNK, for_chunks, frame_slices
 
 COLOR_SPACES = ("rgb", "lab", "hsv")
 FILTERS = ("gaussian", "gradient", "log", "dog", "structure", "hessian")
@@ -156,8 +156,6 @@ def convert_color(rgb: np.ndarray, color_space: str) -> np.ndarray:
     """
     if color_space == "rgb":
         return rgb.astype(np.float32)
-    from .reduce import CHUNK, for_chunks
-
     flat = rgb.reshape(-1, 3)
     out = np.empty(flat.shape, np.float32)
     for_chunks(lambda a, b: _convert_rows(flat[a:b], color_space, out[a:b]), flat.shape[0], chunk=CHUNK // 4)
@@ -215,7 +213,7 @@ def _lab(block: np.ndarray, table) -> np.ndarray:
 
 def _hsv_cone(unit: np.ndarray) -> np.ndarray:
     """(S cos H, S sin H, V) of RGB rows in [0, 1], float32."""
-    from skimage.color import rgb2hsv
+    from skimage.color import rgb2hsv  # heavy: loaded on first use (LAZY_IMPORTS)
 
     hsv = rgb2hsv(unit[:, np.newaxis, :])[:, 0]
     angle = 2 * np.pi * hsv[:, 0]
@@ -243,7 +241,7 @@ def _sigmas(scale: float, spacing: np.ndarray) -> np.ndarray:
 
 def _filter_one(img: np.ndarray, name: str, scale: float, spacing: np.ndarray) -> list[np.ndarray]:
     """Responses of one filter at one scale on one channel (float32 array of any ndim)."""
-    from scipy import ndimage as ndi
+    from scipy import ndimage as ndi  # heavy: loaded on first use (LAZY_IMPORTS)
 
     sig = _sigmas(scale, spacing)
     if name == "gaussian":
@@ -258,7 +256,7 @@ def _filter_one(img: np.ndarray, name: str, scale: float, spacing: np.ndarray) -
             - ndi.gaussian_filter(img, 1.6 * sig, mode="nearest")
         ]
     if name == "structure":
-        from skimage.feature import structure_tensor_eigenvalues
+        from skimage.feature import structure_tensor_eigenvalues  # heavy: loaded on first use (LAZY_IMPORTS)
 
         inner = np.ones(img.ndim) * spacing.min() / spacing
         grads = [
@@ -273,7 +271,7 @@ def _filter_one(img: np.ndarray, name: str, scale: float, spacing: np.ndarray) -
         del grads
         return list(structure_tensor_eigenvalues(tensor))
     # hessian
-    from skimage.feature import hessian_matrix_eigvals
+    from skimage.feature import hessian_matrix_eigvals  # heavy: loaded on first use (LAZY_IMPORTS)
 
     d = img.ndim
     H = []

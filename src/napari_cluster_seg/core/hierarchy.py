@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _accel
+from ._chunks import dense_ranks
 from .kmeans import weighted_kmeans
-from .reduce import dense_ranks
 
 
 def _pairwise_sq(points):
@@ -322,7 +322,7 @@ class SpanningTreeSplits(BisectingTree):
     splits_uniform = True
 
     def __init__(self, points, weights, edges):
-        from scipy.sparse import coo_matrix
+        from scipy.sparse import coo_matrix  # heavy: loaded on first use (LAZY_IMPORTS)
         from scipy.sparse.csgraph import minimum_spanning_tree
 
         super().__init__(points, weights, rng=None)

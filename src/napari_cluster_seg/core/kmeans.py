@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _accel
-from .reduce import group_sums
+from ._chunks import group_sums
 
 #: Rows per chunk when assigning pixels to centres (bounded memory) ...
 CHUNK_ROWS = 2**20
@@ -243,7 +243,7 @@ def weighted_kmeans(
     so a point exactly halfway between two centres goes to the first in
     that order, as :func:`nearest_center` on the returned centres puts it.
     """
-    from sklearn.cluster import kmeans_plusplus
+    from sklearn.cluster import kmeans_plusplus  # heavy: loaded on first use (LAZY_IMPORTS)
 
     points = np.asarray(points, np.float64)
     weights = np.asarray(weights, np.float64)

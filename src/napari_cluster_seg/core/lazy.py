@@ -16,9 +16,10 @@ alone:
   differ only for pixels on a decision boundary (a few in 10**5).
 
 :func:`fit_lazy` fits a model on a subset that fits in memory (a pyramid level, a crop, or
-every n-th block); with no subset it loads the whole image after the memory check of
-:func:`~napari_cluster_seg.core.load_array`. The exact fit on everything, by a mergeable
-reduction over the blocks, will replace that last branch (:func:`_fit_whole`).
+every n-th block); with no subset it streams the whole image (:mod:`.stream`: a mergeable
+reduction over the blocks, the same fit as on the loaded image), or, for options that need the
+whole image at once, loads it after the memory check of
+:func:`~napari_cluster_seg.core.load_array`.
 
 :func:`lazy_cluster_stats` counts the pixels and sums the channel values per label, block by
 block, for the per-cluster table of a lazy result (:func:`lazy_cluster_table`).
@@ -33,9 +34,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._params import normalize_axis
-from .preprocess import scatter_valid
-from .reduce import CHUNK, GRID_MAX_CHANNELS, label_pixels, reduce_pixels
+from ._chunks import CHUNK
+from ._params import check_spacing, normalize_axis, validate_params
+from ._segment import cluster_image
+from .memory import estimate_memory
+from .preprocess import available_memory, scatter_valid
+from .reduce import GRID_MAX_CHANNELS, reduce_pixels
+from .sample import label_pixels
+from .stream import fit_stream, why_not_stream
 
 #: scipy.ndimage's truncation of Gaussian kernels (radius ``int(4 * sigma + 0.5)``).
 TRUNCATE = 4.0
@@ -98,7 +104,6 @@ class Layout:
 def resolve_layout(model, image, *, channel_axis=None, rgb=None, time_axis=None, spacing=None) -> Layout:
     """The channel and time axes and the spacing for ``image``, checked against ``model`` on a small
     block of zeros (so the errors are :meth:`ClusterModel.predict`'s; nothing of ``image`` is read)."""
-    from ._params import check_spacing
 
     p = model.params
     ndim = len(image.shape)
@@ -396,8 +401,9 @@ def _every_block(arr, every: int, channel_axis, time_axis):
     return da.stack(picked)
 
 
-def fit_lazy(image, n_clusters=3, method="kmeans", *, subset=None, progress=None, **options):
-    """Fit a :class:`ClusterModel` on a large image, loading only the named subset.
+def fit_lazy(image, n_clusters=3, method="kmeans", *, subset=None, progress=None, scheduler=None, **options):
+    """Fit a :class:`ClusterModel` on a large image: on all of it by streaming its blocks, or on
+    the subset named (loaded).
 
     Parameters
     ----------
@@ -409,7 +415,14 @@ def fit_lazy(image, n_clusters=3, method="kmeans", *, subset=None, progress=None
         the subset is computed only after that check).
     subset : Subset or str, optional
         What to fit on (:class:`Subset`, or its text form ``"level=2"``, ``"crop=0:512,0:512"``,
-        ``"every=8"``). Default: the whole of level 0, loaded after the memory check.
+        ``"every=8"``). Default: the whole of level 0, streamed block by block
+        (:func:`~.stream.iter_fit_stream`: the same model as :func:`cluster_image` on the loaded
+        image, exactly for integer images); options that need the whole image (smoothing,
+        features, ``connected``, clean-up, ``fit_stride``, a mask) load it after the memory check.
+    progress : callable, optional
+        Called as ``progress(stage, fraction)``; the streamed fit reports every batch of blocks.
+    scheduler : dask.distributed Client or scheduler name, optional
+        Where the streamed fit's block tasks run (default: dask's default scheduler).
 
     Returns
     -------
@@ -422,7 +435,6 @@ def fit_lazy(image, n_clusters=3, method="kmeans", *, subset=None, progress=None
         If the subset does not exist, would not fit in memory, or cannot carry the options
         (spatial coordinates need the whole image or a level).
     """
-    from . import cluster_image
 
     arr, subset = subset_of(image, subset)
     weight = options.get("spatial_weight", 0) or 0
@@ -432,7 +444,7 @@ def fit_lazy(image, n_clusters=3, method="kmeans", *, subset=None, progress=None
             "a set of blocks does not have; fit on a pyramid level (subset='level=N') instead."
         )
     if subset.every is None:
-        return _fit_whole(arr, n_clusters, method, progress=progress, **options)
+        return _fit_whole(arr, n_clusters, method, progress=progress, scheduler=scheduler, **options)
     ndim = arr.ndim
     channel_axis = normalize_axis(options.get("channel_axis"), ndim, "channel_axis")
     if options.get("rgb"):
@@ -451,12 +463,31 @@ def fit_lazy(image, n_clusters=3, method="kmeans", *, subset=None, progress=None
     return replace(model, params=params, ndim=ndim)
 
 
-def _fit_whole(arr, n_clusters, method, *, progress=None, **options):
-    """The fit on all of ``arr``: loaded after the memory check. (Here a mergeable reduction of the
-    blocks, exact distinct values / grid-cell sums, will stream an image of any size.)"""
-    from . import cluster_image
-
+def _fit_whole(arr, n_clusters, method, *, progress=None, scheduler=None, **options):
+    """The fit on all of ``arr``: streamed block by block (exact, :mod:`.stream`), or, for options
+    that need the whole image, loaded after the memory check (a ValueError naming the option
+    when it does not fit)."""
+    reason = why_not_stream(arr, n_clusters, method, **options)
+    if reason is None:
+        return fit_stream(arr, n_clusters, method, progress=progress, scheduler=scheduler, **options).model
+    _check_loadable(arr, reason, n_clusters, method, options)
     return cluster_image(arr, n_clusters, method, progress=progress, **options).model
+
+
+def _check_loadable(arr, reason: str, n_clusters, method, options) -> None:
+    """A ValueError naming ``reason`` and the fix when loading ``arr`` for the fit would not fit."""
+    opts = {k: v for k, v in options.items() if k not in ("mask", "max_bytes")}
+    params = validate_params(arr.ndim, n_clusters=n_clusters, method=method, **opts)
+    needed = estimate_memory(arr.shape, arr.dtype, params, masked=options.get("mask") is not None)
+    limit = options.get("max_bytes")
+    limit = available_memory() if limit is None else int(limit)
+    if needed > limit:
+        raise ValueError(
+            f"{reason} needs the whole image of shape {arr.shape} ({arr.dtype}) in memory, about "
+            f"{needed / 2**30:.2f} GB of the {limit / 2**30:.2f} GB available: it cannot be computed "
+            "block by block. Fit on a subset instead (subset='level=N', 'crop=...' or 'every=N'; "
+            "--subset on the command line), or leave that option out."
+        )
 
 
 # ---------------------------------------------------------------- per-cluster table

@@ -13,21 +13,21 @@ memory; the numbers are in that script's output and the README), and rounded up.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import _accel
+from ._chunks import CHUNK, n_workers
 from ._params import validate_params
 from .features import BLOCK_PIXELS, n_features
 from .reduce import (
-    CHUNK,
     COUNT_TABLE_MAX,
     EXACT_SPACE,
     GRID_MAX_CHANNELS,
     SAMPLE_POINTS,
     SORT_RATIO,
     grid_levels,
-    n_workers,
 )
 from .regions import EXACT_MAX_PIXELS, MAX_SLIC_PIXELS
 
@@ -114,27 +114,67 @@ def estimate_memory(
     total = math.prod(shape)
     if total == 0:
         return 0
+    img = _image(shape, dtype, params, masked)
+    keep, prep, vc, vb = _pixel_rows(img, params, contiguous)
+    d, points, reduce, table_space, chunks = _reduction(img, params, vc, vb)
+    fit = _fit(img, params, d, vc, vb)
+    table, labels, clean = _labels(img, params, vc, table_space)
+    # chunk temporaries count in every phase: worker threads' allocators keep them resident
+    run = max(prep, keep + points + chunks + max(reduce, fit, table + labels, labels + clean))
+    run = int(MARGIN * run) + FIXED_BYTES
+    if not in_memory:
+        loaded = total * dtype.itemsize
+        run = max(run + loaded, 2 * loaded + FIXED_BYTES)
+    return run
+
+
+@dataclass(frozen=True)
+class _Image:
+    """What the estimate needs of an image: pixels ``n`` (``n_frame`` per frame), channels ``c``
+    (``c_in`` as given), spatial axes, bytes per value ``b``, bytes per label ``lab_b``, whether
+    pixels may be invalid (masked / NaN), and the dtype's kind."""
+
+    n: int
+    n_frame: int
+    c: int
+    c_in: int
+    n_spatial: int
+    b: int
+    lab_b: int
+    invalid: bool
+    kind: str
+    channels_last: bool
+
+
+def _image(shape, dtype, params, masked) -> _Image:
     ndim = len(shape)
     ca, ta = params.channel_axis, params.time_axis
     c_in = shape[ca] if ca is not None and ca < ndim else 1
-    c = min(c_in, 3) if params.rgb else c_in
-    n = total // c_in
-    n_frame = n // (shape[ta] if ta is not None and ta < ndim else 1)
-    n_spatial = ndim - (ca is not None) - (ta is not None)
-    b = dtype.itemsize
-    k = params.n_clusters
-    lab_b = 1 if k < 256 else 2
-    invalid = masked or dtype.kind in "fc"
-    features = params.features.active
-    hierarchical = params.method != "kmeans"
+    n = math.prod(shape) // c_in
+    return _Image(
+        n=n,
+        n_frame=n // (shape[ta] if ta is not None and ta < ndim else 1),
+        c=min(c_in, 3) if params.rgb else c_in,
+        c_in=c_in,
+        n_spatial=ndim - (ca is not None) - (ta is not None),
+        b=dtype.itemsize,
+        lab_b=1 if params.n_clusters < 256 else 2,
+        invalid=masked or dtype.kind in "fc",
+        kind=dtype.kind,
+        channels_last=ca is None or ca == ndim - 1,
+    )
 
-    # -- the pixel rows: what stays until the end (keep) and the peak while making them (prep)
-    layout = n * c * b if not contiguous or (ca is not None and ca != ndim - 1) else 0
-    if features:
-        vc, vb = n_features(params.features, c, n_spatial), 4
+
+def _pixel_rows(img: _Image, params, contiguous):
+    """The pixel rows: bytes that stay until the end (keep), the peak while making them (prep),
+    and the rows' width and bytes per value."""
+    n, c, b, invalid = img.n, img.c, img.b, img.invalid
+    layout = n * c * b if not contiguous or not img.channels_last else 0
+    if params.features.active:
+        vc, vb = n_features(params.features, c, img.n_spatial), 4
         values = n * vc * 4
         channels = n * (3 if params.features.color_space != "rgb" else c) * 4 * (2 if invalid else 1)
-        block = min(n_frame, 2 * BLOCK_PIXELS) * FILTER_BLOCK_FLOATS * 4 if params.features.filters else 0
+        block = min(img.n_frame, 2 * BLOCK_PIXELS) * FILTER_BLOCK_FLOATS * 4 if params.features.filters else 0
         keep = values + (n * c * b if invalid else 0)  # features, and the channel values (copied if masked)
         prep = layout + max(channels + values + block, 2 * values + (values if invalid else 0))
     elif params.smoothing > 0:
@@ -149,16 +189,20 @@ def estimate_memory(
     if invalid:
         keep += n
         prep += n + n * c  # the valid mask, isfinite's temporary
+    return keep, prep, vc, vb
 
-    # -- reduction to weighted points: at most as many as the dtype and grid allow
-    sampled = vc > GRID_MAX_CHANNELS
-    integer = not (features or params.smoothing > 0) and dtype.kind in "uib"
+
+def _reduction(img: _Image, params, vc, vb):
+    """Reduction to weighted points, at most as many as the dtype and grid allow: (points d,
+    their bytes, the reduction's peak, the labelling table's code space, chunk temporaries)."""
+    n, c, b = img.n, img.c, img.b
+    integer = not (params.features.active or params.smoothing > 0) and img.kind in "uib"
     chunks = _in_flight(n, 2 * CHUNK) * CHUNK_PIXEL_BYTES  # chunk temporaries of a pass
     table_space = 0  # the code space of the labelling table
-    if sampled:
+    if vc > GRID_MAX_CHANNELS:  # sampled
         d = min(n, SAMPLE_POINTS)
         reduce = 2 * n * 8  # the sample's population
-    elif integer and c == 1 and dtype.kind in "ub" and b <= 2:
+    elif integer and c == 1 and img.kind in "ub" and b <= 2:
         d = table_space = 2 ** (8 * b)
         reduce = 5 * d * 8  # per-core histograms
         chunks = 0
@@ -180,16 +224,21 @@ def estimate_memory(
         d = min(n, d)
     points = d * (POINT_BYTES + POINT_CHANNEL_BYTES * vc)
     if params.fit_stride > 1:
-        m = -(-n // params.fit_stride ** max(n_spatial, 1))
+        m = -(-n // params.fit_stride ** max(img.n_spatial, 1))
         points += 2 * n + m * (vc * vb + 24)
     if params.connected and params.normalize in ("none", "minmax"):
         d = points = reduce = table_space = 0  # superpixels need no reduction
     if params.connected:
         chunks = max(chunks, _in_flight(n, CHUNK) * CHUNK_PIXEL_BYTES)  # the superpixels' sums
+    return d, points, reduce, table_space, chunks
 
-    # -- the fit on the points (or on superpixels, or pixels)
+
+def _fit(img: _Image, params, d, vc, vb) -> int:
+    """The fit on the points (or on superpixels, or pixels)."""
+    n, k = img.n, params.n_clusters
+    hierarchical = params.method != "kmeans"
     if hierarchical and params.connected:
-        fit = _connected(params, n, n_frame, vc, vb, invalid)
+        fit = _connected(params, n, img.n_frame, vc, vb, img.invalid)
     elif vc == 1 and not hierarchical:
         fit = d * (KMEANS_1D_BYTES + 8 * k)
     else:
@@ -197,25 +246,26 @@ def estimate_memory(
     if hierarchical and params.method == "agglomerative" and not params.connected:
         u = min(params.max_units, d)
         fit = max(fit, int(LINKAGE_MATRICES * u * u * 8))
-    if sampled:  # every pixel to its nearest centre or unit, in chunks of at most 2**21 distances
+    if (
+        vc > GRID_MAX_CHANNELS
+    ):  # every pixel to its nearest centre or unit, in chunks of at most 2**21 distances
         fit = max(fit, _in_flight(n, CHUNK // 4) * vc * 8 + n_workers() * 2**21 * 8) + n * 2
+    return fit
 
-    # -- labels: lookup table, labels of the valid pixels and of the image, clean-up
+
+def _labels(img: _Image, params, vc, table_space):
+    """Labels: the lookup table, labels of the valid pixels and of the image; and the clean-up."""
+    n, lab_b, invalid = img.n, img.lab_b, img.invalid
+    hierarchical = params.method != "kmeans"
+    sampled = vc > GRID_MAX_CHANNELS
     unit_b = 2 if hierarchical else lab_b
     table = table_space * unit_b if table_space <= EXACT_SPACE else 0
-    labels = n * unit_b + (n * 2 if features and not sampled else 0)
+    labels = n * unit_b + (n * 2 if params.features.active and not sampled else 0)
     labels += n * lab_b * ((invalid or hierarchical) + (hierarchical and invalid))
     clean = 0
     if params.min_size > 1 or params.hole_size > 0:
-        clean = n_frame * CLEANUP_BYTES + n * lab_b
-
-    # chunk temporaries count in every phase: worker threads' allocators keep them resident
-    run = max(prep, keep + points + chunks + max(reduce, fit, table + labels, labels + clean))
-    run = int(MARGIN * run) + FIXED_BYTES
-    if not in_memory:
-        loaded = total * b
-        run = max(run + loaded, 2 * loaded + FIXED_BYTES)
-    return run
+        clean = img.n_frame * CLEANUP_BYTES + n * lab_b
+    return table, labels, clean
 
 
 def _connected(params, n, n_frame, vc, vb, invalid) -> int:

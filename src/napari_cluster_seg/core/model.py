@@ -25,70 +25,62 @@ numbers, lists and strings only.
 from __future__ import annotations
 
 import json
-import numbers
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from ._chunks import SquareSums
+from ._model_json import (
+    FORMAT,
+    GRID_KEYS,
+    MAX_NDIM,
+    MODEL_KEYS,
+    NORMALIZER_KEYS,
+    VERSION,
+    as_list,
+    checked_keys,
+    invalid,
+    is_int,
+    number_array,
+)
 from ._params import ClusterParams, check_bool, check_spacing, labels_dtype, normalize_axis
+from ._result import ClusterResult
+from ._stats import cluster_stats, pixel_group_means
 from .cleanup import clean_labels
 from .features import n_features
 from .kmeans import assign_nearest, nearest_center
-from .preprocess import Normalizer, array_like, load_array, pixels_for, scatter_valid
-from .reduce import GRID_MAX_CHANNELS, UnitGrid, label_pixels, reduce_pixels
+from .normalize import Normalizer
+from .preprocess import PixelData, array_like, load_array, pixels_for, scatter_valid
+from .reduce import GRID_MAX_CHANNELS, reduce_pixels
+from .sample import label_pixels
+from .units import UnitGrid
 
-FORMAT = "napari-cluster-seg model"
-VERSION = 1
 KINDS = ("centers", "units")
-#: The keys of a saved model, of its normaliser and of its grid (all required, no others).
-MODEL_KEYS = ("format", "version", "params", "n_channels", "ndim", "normalizer", "kind")
-MODEL_KEYS += ("points", "labels", "grid")
-NORMALIZER_KEYS = ("offset", "scale", "clip_low", "clip_high")
-GRID_KEYS = ("levels", "lo", "span", "unit_codes")
-#: Most dimensions of an image a model can be fitted on (numpy's limit).
-MAX_NDIM = 64
 
 
-def _array(x):
-    return None if x is None else np.asarray(x, np.float64).tolist()
+@dataclass
+class _Groups:
+    """What a prediction's labels came from, for :meth:`ClusterModel.apply`'s statistics: groups of
+    pixels (a reduction's points, or the pixels nearest each centre / unit) with their raw means,
+    weights, labels (1..k) and the per-channel sums of squares of all pixels."""
+
+    raw_points: np.ndarray
+    weights: np.ndarray
+    labels: np.ndarray
+    total_sq: SquareSums
+    per_centre: bool
 
 
-def _invalid(what: str) -> ValueError:
-    return ValueError(
-        f"the model is incomplete or damaged: {what}; save the model again from a fitted result."
-    )
+@dataclass
+class _Prediction:
+    """Labels of an image, its pixel data, the groups they came from and the axes used."""
 
-
-def _is_int(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
-
-
-def _numbers(x, name: str, ndim: int, kinds: str = "iuf") -> np.ndarray:
-    """``x`` (nested lists) as an array of ``ndim`` dimensions of numbers of the dtype kinds ``kinds``."""
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError, OverflowError):
-        a = None
-    if (
-        a is None
-        or a.dtype.kind not in kinds
-        or a.ndim != ndim
-        or (a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max)
-    ):
-        what = "integers" if kinds == "iu" else "numbers"
-        shape = "" if a is None else f", got shape {a.shape} of {a.dtype}"
-        raise _invalid(f"{name} must be a {ndim}D array of {what}{shape}")
-    return a.astype(np.int64 if kinds == "iu" else np.float64)
-
-
-def _keys(d, keys, name: str) -> dict:
-    if not isinstance(d, dict):
-        raise _invalid(f"{name} must be a dict, got {type(d).__name__}")
-    missing, unknown = sorted(set(keys) - set(d)), sorted(set(d) - set(keys))
-    if missing or unknown:
-        raise _invalid(f"{name} lacks the key(s) {missing} or has unknown key(s) {unknown}")
-    return d
+    labels: np.ndarray
+    pix: PixelData
+    groups: _Groups
+    channel_axis: int | None
+    time_axis: int | None
 
 
 @dataclass
@@ -127,10 +119,10 @@ class ClusterModel:
     def __post_init__(self):
         """Check every part against the others (a model from a file is not trusted)."""
         self._check_layout()
-        self.points = _numbers(self.points, "points", 2)
+        self.points = number_array(self.points, "points", 2)
         m, nf = self.points.shape
         if nf != self.n_features or m == 0 or not np.isfinite(self.points).all():
-            raise _invalid(
+            raise invalid(
                 f"points have shape {self.points.shape} but must be finite, at least one, with the "
                 f"{self.n_features} features its channels and options give"
             )
@@ -144,19 +136,19 @@ class ClusterModel:
         p = self.params
         if not isinstance(p, ClusterParams):
             raise TypeError(f"params must be a ClusterParams, got {type(p).__name__}.")
-        if not _is_int(self.n_channels) or self.n_channels < 1:
-            raise _invalid(f"n_channels={self.n_channels!r} must be a positive integer")
-        if not _is_int(self.ndim) or not 1 <= self.ndim <= MAX_NDIM:
-            raise _invalid(f"ndim={self.ndim!r} must be an integer between 1 and {MAX_NDIM}")
+        if not is_int(self.n_channels) or self.n_channels < 1:
+            raise invalid(f"n_channels={self.n_channels!r} must be a positive integer")
+        if not is_int(self.ndim) or not 1 <= self.ndim <= MAX_NDIM:
+            raise invalid(f"ndim={self.ndim!r} must be an integer between 1 and {MAX_NDIM}")
         self.n_channels, self.ndim = int(self.n_channels), int(self.ndim)
         axes = (p.channel_axis, p.time_axis)
         if any(ax is not None and ax >= self.ndim for ax in axes) or self.n_spatial < 1:
-            raise _invalid(f"ndim={self.ndim} does not hold its channel and time axes and a spatial axis")
+            raise invalid(f"ndim={self.ndim} does not hold its channel and time axes and a spatial axis")
         expected = 3 if p.rgb else 1 if p.channel_axis is None else self.n_channels
         if self.n_channels != expected:
-            raise _invalid(f"n_channels={self.n_channels} but its options give {expected} channel(s)")
+            raise invalid(f"n_channels={self.n_channels} but its options give {expected} channel(s)")
         if not isinstance(self.kind, str) or self.kind not in KINDS:
-            raise _invalid(f"kind={self.kind!r} is not one of {KINDS}")
+            raise invalid(f"kind={self.kind!r} is not one of {KINDS}")
 
     @property
     def n_clusters(self) -> int:
@@ -175,45 +167,43 @@ class ClusterModel:
 
     def _check_labels(self):
         k, m = self.n_clusters, self.points.shape[0]
-        labels = _numbers(self.labels, "labels", 1, "iu")
+        labels = number_array(self.labels, "labels", 1, "iu")
         if labels.size != m or (m and not 1 <= labels.min() <= labels.max() <= k):
-            raise _invalid(f"labels must be {m} integers between 1 and n_clusters={k}, one per point")
+            raise invalid(f"labels must be {m} integers between 1 and n_clusters={k}, one per point")
         if self.kind == "centers" and (m != k or self.grid is not None):
-            raise _invalid(f"a K-means model has one centre per cluster ({k}) and no grid, got {m} centres")
+            raise invalid(f"a K-means model has one centre per cluster ({k}) and no grid, got {m} centres")
         self.labels = labels.astype(labels_dtype(k))
 
     def _check_normalizer(self):
         n, nf = self.normalizer, self.n_features
         if not isinstance(n, Normalizer):
-            raise _invalid(f"normalizer must be a Normalizer, got {type(n).__name__}")
-        offset, scale = (_numbers(a, name, 1) for a, name in ((n.offset, "offset"), (n.scale, "scale")))
+            raise invalid(f"normalizer must be a Normalizer, got {type(n).__name__}")
+        offset, scale = (number_array(a, name, 1) for a, name in ((n.offset, "offset"), (n.scale, "scale")))
         if offset.size != nf or scale.size != nf or not np.isfinite(offset).all() or not (scale > 0).all():
-            raise _invalid(f"the normalizer's offset and scale must be {nf} finite numbers (scale > 0)")
+            raise invalid(f"the normalizer's offset and scale must be {nf} finite numbers (scale > 0)")
         if (n.clip_low is None) != (n.clip_high is None):
-            raise _invalid("the normalizer has one clip limit without the other")
+            raise invalid("the normalizer has one clip limit without the other")
         clips = ()
         if n.clip_low is not None:
-            clips = (_numbers(n.clip_low, "clip_low", 1), _numbers(n.clip_high, "clip_high", 1))
+            clips = (number_array(n.clip_low, "clip_low", 1), number_array(n.clip_high, "clip_high", 1))
             if clips[0].size != nf or clips[1].size != nf or not (clips[0] <= clips[1]).all():
-                raise _invalid(f"the normalizer's clip limits must be {nf} numbers, low <= high")
+                raise invalid(f"the normalizer's clip limits must be {nf} numbers, low <= high")
         self.normalizer = Normalizer(offset, scale, *clips)
 
     def _check_grid(self):
         g, (m, nf) = self.grid, self.points.shape
         if not isinstance(g, UnitGrid):
-            raise _invalid(f"grid must be a UnitGrid, got {type(g).__name__}")
-        if not _is_int(g.levels) or not 1 <= g.levels or int(g.levels) ** nf > 2**62:
-            raise _invalid(
-                f"the grid's levels={g.levels!r} must be an integer >= 1 with levels**{nf} < 2**62"
-            )
-        lo = _numbers(g.lo, "the grid's lo", 1)
-        span = _numbers(g.span, "the grid's span", 1)
+            raise invalid(f"grid must be a UnitGrid, got {type(g).__name__}")
+        if not is_int(g.levels) or not 1 <= g.levels or int(g.levels) ** nf > 2**62:
+            raise invalid(f"the grid's levels={g.levels!r} must be an integer >= 1 with levels**{nf} < 2**62")
+        lo = number_array(g.lo, "the grid's lo", 1)
+        span = number_array(g.span, "the grid's span", 1)
         finite = np.isfinite(lo).all() and (np.isfinite(span) & (span > 0)).all()
         if lo.size != nf or span.size != nf or not finite:
-            raise _invalid(f"the grid's lo and span must be {nf} finite numbers (span > 0)")
-        codes = _numbers(g.unit_codes, "the grid's unit_codes", 1, "iu")
+            raise invalid(f"the grid's lo and span must be {nf} finite numbers (span > 0)")
+        codes = number_array(g.unit_codes, "the grid's unit_codes", 1, "iu")
         if codes.size != m or codes[0] < 0 or codes[-1] >= int(g.levels) ** nf or np.any(np.diff(codes) <= 0):
-            raise _invalid(f"the grid's unit_codes must be {m} increasing cell codes, one per point")
+            raise invalid(f"the grid's unit_codes must be {m} increasing cell codes, one per point")
         self.grid = UnitGrid(int(g.levels), lo, span, codes.astype(np.int64))
 
     # ---------------------------------------------------------------- predict
@@ -311,16 +301,18 @@ class ClusterModel:
                 pix.values, lambda chunk: self.normalizer(chunk, dtype=np.float32), self.points
             )
             out = self.labels[nearest]
-            stats = (self.labels, counts, sums, total_sq)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = sums / np.maximum(counts, 1)[:, None]
+            groups = _Groups(means, counts.astype(np.float64), self.labels, total_sq, per_centre=True)
         else:
             red = reduce_pixels(pix.values)
             per_point = self._label_points(self.normalizer(red.raw_points)).astype(self.labels.dtype)
             out = red.map_pixels(pix.values, per_point, np.empty(pix.n_valid, per_point.dtype))
-            stats = (red, per_point)
+            groups = _Groups(red.raw_points, red.weights, per_point, red.total_sq, per_centre=False)
         labels = scatter_valid(out, pix.shape, pix.valid)
         if p.min_size > 1 or p.hole_size > 0:
             labels = clean_labels(labels, min_size=p.min_size, hole_size=p.hole_size, time_axis=pix.time_axis)
-        return labels, pix, stats, channel_axis, time_axis
+        return _Prediction(labels, pix, groups, channel_axis, time_axis)
 
     def predict(self, image, **options) -> np.ndarray:
         """Label ``image`` with this model, without refitting.
@@ -363,7 +355,7 @@ class ClusterModel:
             If the image's channels do not match the model's, or the run would
             not fit in memory.
         """
-        return self._predict(image, **options)[0]
+        return self._predict(image, **options).labels
 
     def transform(self, image, **options) -> np.ndarray:
         """The normalised features the model labels ``image`` by (same options as :meth:`predict`).
@@ -387,39 +379,20 @@ class ClusterModel:
         A cluster that no pixel of ``image`` falls into gets a count of 0
         and NaN centre values.
         """
-        from dataclasses import replace
-
-        from ._api import ClusterResult, _cluster_stats, _pixel_group_means
-
-        labels, pix, stats, channel_axis, time_axis = self._predict(image, **options)
+        run = self._predict(image, **options)
+        labels, pix, g = run.labels, run.pix, run.groups
         k = self.n_clusters
         with np.errstate(invalid="ignore", divide="ignore"):
-            if len(stats) == 2:  # points of a reduction and their labels
-                red, per_point = stats
-                feature_means, _, inertia, feature_centers = _cluster_stats(
-                    red.raw_points,
-                    red.weights,
-                    per_point.astype(np.intp) - 1,
-                    k,
-                    red.total_sq,
-                    self.normalizer,
-                )
-            else:  # per centre / unit: its label, pixel count and feature sums; sums of squares
-                point_labels, counts, sums, total_sq = stats
-                feature_means, _, inertia, _ = _cluster_stats(
-                    sums / np.maximum(counts, 1)[:, None],
-                    counts.astype(np.float64),
-                    point_labels.astype(np.intp) - 1,
-                    k,
-                    total_sq,
-                    self.normalizer,
-                )
+            feature_means, _, inertia, feature_centers = cluster_stats(
+                g.raw_points, g.weights, g.labels.astype(np.intp) - 1, k, g.total_sq, self.normalizer
+            )
+            if g.per_centre:  # from the groups' rounded means, as the fit's sampled path
                 feature_centers = self.normalizer(feature_means)
         flat = labels.ravel() if pix.valid is None else labels.ravel()[pix.valid]
-        centers = _pixel_group_means(pix.base_values, flat, k + 1)[1:]
+        centers = pixel_group_means(pix.base_values, flat, k + 1)[1:]
         counts = np.bincount(labels.ravel(), minlength=k + 1)[1:].astype(np.int64)
         spacing = options.get("spacing", self.params.spacing)
-        params = replace(self.params, channel_axis=channel_axis, time_axis=time_axis, spacing=spacing)
+        params = replace(self.params, channel_axis=run.channel_axis, time_axis=run.time_axis, spacing=spacing)
         return ClusterResult(
             labels,
             centers,
@@ -439,8 +412,8 @@ class ClusterModel:
         if self.grid is not None:
             grid = {
                 "levels": int(self.grid.levels),
-                "lo": _array(self.grid.lo),
-                "span": _array(self.grid.span),
+                "lo": as_list(self.grid.lo),
+                "span": as_list(self.grid.span),
                 "unit_codes": np.asarray(self.grid.unit_codes, np.int64).tolist(),
             }
         return {
@@ -450,13 +423,13 @@ class ClusterModel:
             "n_channels": int(self.n_channels),
             "ndim": int(self.ndim),
             "normalizer": {
-                "offset": _array(n.offset),
-                "scale": _array(n.scale),
-                "clip_low": _array(n.clip_low),
-                "clip_high": _array(n.clip_high),
+                "offset": as_list(n.offset),
+                "scale": as_list(n.scale),
+                "clip_low": as_list(n.clip_low),
+                "clip_high": as_list(n.clip_high),
             },
             "kind": self.kind,
-            "points": _array(self.points),
+            "points": as_list(self.points),
             "labels": np.asarray(self.labels, np.int64).tolist(),
             "grid": grid,
         }
@@ -473,34 +446,36 @@ class ClusterModel:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT!r} file; load a model saved with ClusterModel.save().")
         version = d.get("version")
-        if not _is_int(version) or version != VERSION:
+        if not is_int(version) or version != VERSION:
             raise ValueError(
                 f"model format version {version!r} is not supported by this version "
                 f"(reads version {VERSION}); refit the model or upgrade napari-cluster-seg."
             )
-        _keys(d, MODEL_KEYS, "the model")
+        checked_keys(d, MODEL_KEYS, "the model")
         ndim = d["ndim"]
-        if not _is_int(ndim) or not 1 <= ndim <= MAX_NDIM:
-            raise _invalid(f"ndim={ndim!r} must be an integer between 1 and {MAX_NDIM}")
+        if not is_int(ndim) or not 1 <= ndim <= MAX_NDIM:
+            raise invalid(f"ndim={ndim!r} must be an integer between 1 and {MAX_NDIM}")
         try:
             params = ClusterParams.from_dict(d["params"], ndim)
         except (TypeError, ValueError) as err:
-            raise _invalid(f"its options: {err}") from None
-        nd = _keys(d["normalizer"], NORMALIZER_KEYS, "the normalizer")
-        clips = [None if nd[key] is None else _numbers(nd[key], key, 1) for key in ("clip_low", "clip_high")]
-        offset, scale = _numbers(nd["offset"], "offset", 1), _numbers(nd["scale"], "scale", 1)
+            raise invalid(f"its options: {err}") from None
+        nd = checked_keys(d["normalizer"], NORMALIZER_KEYS, "the normalizer")
+        clips = [
+            None if nd[key] is None else number_array(nd[key], key, 1) for key in ("clip_low", "clip_high")
+        ]
+        offset, scale = number_array(nd["offset"], "offset", 1), number_array(nd["scale"], "scale", 1)
         normalizer = Normalizer(offset, scale, *clips)
         grid = None
         if d["grid"] is not None:
-            g = _keys(d["grid"], GRID_KEYS, "the grid")
+            g = checked_keys(d["grid"], GRID_KEYS, "the grid")
             grid = UnitGrid(
                 g["levels"],
-                _numbers(g["lo"], "the grid's lo", 1),
-                _numbers(g["span"], "the grid's span", 1),
-                _numbers(g["unit_codes"], "the grid's unit_codes", 1, "iu"),
+                number_array(g["lo"], "the grid's lo", 1),
+                number_array(g["span"], "the grid's span", 1),
+                number_array(g["unit_codes"], "the grid's unit_codes", 1, "iu"),
             )
-        points = _numbers(d["points"], "points", 2)
-        labels = _numbers(d["labels"], "labels", 1, "iu")
+        points = number_array(d["points"], "points", 2)
+        labels = number_array(d["labels"], "labels", 1, "iu")
         return cls(params, d["n_channels"], ndim, normalizer, d["kind"], points, labels, grid)
 
     def save(self, path) -> Path:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import frame_slices
+from ._chunks import frame_slices
+from ._params import check_int
 from .table import physical_units
 
 
@@ -110,7 +111,7 @@ def _split_touching(mask: np.ndarray, components: np.ndarray, min_distance: int,
 
 
 def _objects_in_frame(mask, split: bool, min_distance: int, min_size: int, spacing) -> np.ndarray:
-    from scipy import ndimage as ndi
+    from scipy import ndimage as ndi  # heavy: loaded on first use (LAZY_IMPORTS)
     from skimage.segmentation import relabel_sequential
 
     structure = ndi.generate_binary_structure(mask.ndim, 1)
@@ -210,13 +211,12 @@ def clusters_to_objects(
     >>> objs.table["pixels"].tolist(), objs.table["area"].tolist(), str(objs.table["size_unit"][0])
     ([4, 1], [1.0, 0.25], 'um^2')
     """
-    from skimage.measure import regionprops_table
+    from skimage.measure import regionprops_table  # heavy: loaded on first use (LAZY_IMPORTS)
 
     labels = _check_labels(labels)
     chosen = _check_clusters(clusters, labels)
     for name, value, low in (("min_distance", min_distance, 1), ("min_size", min_size, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name}={value!r} must be an integer >= {low}.")
+        check_int(name, value, low, message=name + "={value!r} must be an integer >= {low}.")
     if time_axis is not None:
         if isinstance(time_axis, bool) or not isinstance(time_axis, (int, np.integer)):
             raise TypeError(f"time_axis={time_axis!r} must be an integer axis of the labels.")

@@ -1,4 +1,4 @@
-"""From an image array to pixel features: loading, validity, smoothing, normalisation.
+"""From an image array to pixel features: loading, validity, smoothing (normalisation: :mod:`.normalize`).
 
 The functions here work on plain numpy arrays (a dask or other lazy array is
 loaded by :func:`load_array` after a memory check that computes nothing) and
@@ -13,6 +13,9 @@ import numpy as np
 import psutil
 
 from . import _accel
+from ._chunks import pool
+from .features import convert_color, coordinate_features, feature_names, filter_features
+from .memory import estimate_memory
 
 #: Rec. 709 luma weights, used to order RGB clusters by brightness.
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
@@ -110,8 +113,6 @@ def load_array(data, *, max_bytes: int | None = None, params=None, mask=None) ->
         If the run would not fit (naming the sizes and the fix), if the
         allocation fails anyway, or if a lazy array's shape is unknown.
     """
-    from .memory import estimate_memory
-
     data = array_like(data)
     shape, dtype = array_info(data)
     in_memory = isinstance(data, np.ndarray)
@@ -212,7 +213,7 @@ def _feature_kernels():
     if not _accel.enabled():
         return None
     try:
-        from . import _feature_kernels
+        from . import _feature_kernels  # optional kernels: numba may be missing or off
     except ImportError:
         return None
     return _feature_kernels
@@ -263,9 +264,7 @@ def _beyond_float32(image_cl: np.ndarray, finite: np.ndarray) -> bool:
 def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: int | None):
     """Gaussian smoothing along spatial axes, ignoring non-finite pixels (normalised convolution):
     float32, or float64 for float64 values beyond float32's range."""
-    from scipy import ndimage
-
-    from .reduce import _pool
+    from scipy import ndimage  # heavy: loaded on first use (LAZY_IMPORTS)
 
     spatial_sigma = [0.0 if ax == time_axis else sigma for ax in range(image_cl.ndim - 1)]
     dtype = np.float64 if _beyond_float32(image_cl, finite) else np.float32
@@ -286,7 +285,7 @@ def _smooth(image_cl: np.ndarray, finite: np.ndarray, sigma: float, time_axis: i
                 image_cl[..., c].astype(dtype), spatial_sigma, mode="nearest"
             )
 
-        list(_pool().map(one, range(image_cl.shape[-1])))
+        list(pool().map(one, range(image_cl.shape[-1])))
         return out
     weight = finite.astype(np.float32)
     norm = ndimage.gaussian_filter(weight, spatial_sigma, mode="nearest")
@@ -381,49 +380,17 @@ def pixels_for(
     )
     if not with_features:
         return pix
-    from .features import convert_color, coordinate_features, feature_names, filter_features
-
     image_cl = channels_last(check_dtype(image), channel_axis, rgb)
     shape = pix.shape
-    n_pix = int(np.prod(shape))
-    spatial = [ax for ax in range(len(shape)) if ax != pix.time_axis]
-    with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused below, by name
-        channels = convert_color(image_cl, features.color_space)
-    finite = None if pix.valid is None else pix.valid.reshape(shape)
-    if finite is not None:  # filters need numbers everywhere: fill the gaps with the channel means
-        channels = channels.astype(np.float32, copy=True)
-        for c in range(channels.shape[-1]):
-            chan = channels[..., c]
-            ok = finite & np.isfinite(chan)
-            chan[~ok] = chan[ok].mean() if ok.any() else 0.0
+    n_spatial = len(shape) - (pix.time_axis is not None)
+    channels = _feature_channels(image_cl, features.color_space, pix.valid, shape)
     if features.color_space == "rgb":
         names = ["R", "G", "B"] if rgb else [str(c) for c in range(channels.shape[-1])]
     else:
         names = {"lab": ["L", "a", "b"], "hsv": ["Scos(H)", "Ssin(H)", "V"]}[features.color_space]
-    all_names = feature_names(features, names, len(spatial))
-    parts = []
-    if features.intensity:
-        if smoothing > 0:
-            fin = np.ones(shape, bool) if finite is None else finite
-            parts.append(_smooth(channels, fin, smoothing, pix.time_axis))
-        else:
-            parts.append(channels.astype(np.float32, copy=False))
-    if features.filters:
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow: refused below, by name
-            parts.append(filter_features(channels, features, time_axis=pix.time_axis, spacing=spacing))
-    if features.spatial_weight > 0:
-        parts.append(
-            coordinate_features(
-                shape, time_axis=pix.time_axis, spacing=spacing, weight=features.spatial_weight
-            )
-        )
-    n_feat = sum(p.shape[-1] for p in parts)
-    values = np.empty((n_pix, n_feat), np.float32)
-    col = 0
-    with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused below
-        for part in parts:
-            values[:, col : col + part.shape[-1]] = part.reshape(n_pix, -1)
-            col += part.shape[-1]
+    all_names = feature_names(features, names, n_spatial)
+    parts = _feature_parts(channels, features, pix, smoothing, spacing)
+    values = _stack_columns(parts, int(np.prod(shape)))
     del parts
     if pix.valid is not None:
         values = values[pix.valid]
@@ -436,8 +403,53 @@ def pixels_for(
         ndim=pix.ndim,
         base=pix.values,
         names=tuple(all_names),
-        n_coordinates=len(spatial) if features.spatial_weight > 0 else 0,
+        n_coordinates=n_spatial if features.spatial_weight > 0 else 0,
     )
+
+
+def _feature_channels(image_cl, color_space, valid, shape) -> np.ndarray:
+    """The channels features are computed from (colour-converted); invalid pixels filled with the
+    channel's mean, since filters need numbers everywhere."""
+    with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused later, by name
+        channels = convert_color(image_cl, color_space)
+    if valid is not None:
+        finite = valid.reshape(shape)
+        channels = channels.astype(np.float32, copy=True)
+        for c in range(channels.shape[-1]):
+            chan = channels[..., c]
+            ok = finite & np.isfinite(chan)
+            chan[~ok] = chan[ok].mean() if ok.any() else 0.0
+    return channels
+
+
+def _feature_parts(channels, features, pix: PixelData, smoothing, spacing) -> list:
+    """The blocks of feature columns, each shaped like the image: the (smoothed) channels, the
+    filter responses and the coordinates."""
+    parts = []
+    if features.intensity:
+        if smoothing > 0:
+            fin = np.ones(pix.shape, bool) if pix.valid is None else pix.valid.reshape(pix.shape)
+            parts.append(_smooth(channels, fin, smoothing, pix.time_axis))
+        else:
+            parts.append(channels.astype(np.float32, copy=False))
+    if features.filters:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: refused later, by name
+            parts.append(filter_features(channels, features, time_axis=pix.time_axis, spacing=spacing))
+    if features.spatial_weight > 0:
+        weight = features.spatial_weight
+        parts.append(coordinate_features(pix.shape, time_axis=pix.time_axis, spacing=spacing, weight=weight))
+    return parts
+
+
+def _stack_columns(parts: list, n_pix: int) -> np.ndarray:
+    """The blocks side by side as float32 rows of ``n_pix`` pixels."""
+    values = np.empty((n_pix, sum(p.shape[-1] for p in parts)), np.float32)
+    col = 0
+    with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused later
+        for part in parts:
+            values[:, col : col + part.shape[-1]] = part.reshape(n_pix, -1)
+            col += part.shape[-1]
+    return values
 
 
 def _check_finite_features(values: np.ndarray, names, base: np.ndarray) -> None:
@@ -453,117 +465,6 @@ def _check_finite_features(values: np.ndarray, names, base: np.ndarray) -> None:
         "divide the image by a constant first (the normalised features do not depend on it), or "
         "leave that feature out."
     )
-
-
-@dataclass
-class Normalizer:
-    """Per-channel affine map ``(clip(v, clip_low, clip_high) - offset) / scale``."""
-
-    offset: np.ndarray
-    scale: np.ndarray
-    clip_low: np.ndarray | None = None
-    clip_high: np.ndarray | None = None
-
-    def __call__(self, values: np.ndarray, dtype=np.float64) -> np.ndarray:
-        """The normalised ``values`` as ``dtype``; 64-bit input is normalised in float64 first
-        (float32 holds neither 1e39 nor every int64, but holds their normalised values)."""
-        values = np.asarray(values)
-        work = np.float64 if values.dtype.itemsize == 8 or self._beyond_float32() else dtype
-        # always a new array: asarray may return a *view* (an equal but not identical dtype, as
-        # numba's arrays have), and the steps below work in place
-        out = np.array(values, dtype=work, copy=True)
-        if self.clip_low is not None:
-            np.clip(out, self.clip_low.astype(work), self.clip_high.astype(work), out=out)
-        if np.any(self.offset):  # (skipped for normalize="none": a million points cost 10 ms)
-            out -= self.offset.astype(work)
-        if np.any(self.scale != 1):
-            out /= self.scale.astype(work)
-        return out.astype(dtype, copy=False)
-
-    def _beyond_float32(self) -> bool:
-        """Whether float32 arithmetic could overflow or underflow with these parameters: an offset,
-        scale or clip bound beyond :data:`FLOAT32_SAFE` (values of +-3.4e38 about an offset of -+1e38
-        leave float32's range before the division brings them back), or nonzero below its inverse
-        (a scale of 7e-46, from values 1.4e-45 apart, is 0 in float32)."""
-        params = [self.offset, self.scale] + [c for c in (self.clip_low, self.clip_high) if c is not None]
-        for p in params:
-            mag = np.abs(np.asarray(p, np.float64))
-            mag = mag[np.isfinite(mag) & (mag > 0)]
-            if np.any(mag > FLOAT32_SAFE) or np.any(mag < 1 / FLOAT32_SAFE):
-                return True
-        return False
-
-
-#: Largest |offset|, scale or clip bound for which a float32 normalisation of float32 values cannot
-#: overflow: float32 values (at most 3.4e38, whose spacing is 2**104) minus such an offset round to
-#: at most float32's largest value. Its inverse is the smallest nonzero one (float32's normal range
-#: ends at 2**-126).
-FLOAT32_SAFE = 2.0**100
-
-
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """The smallest value whose cumulative weight reaches fraction ``q`` (inverted CDF)."""
-    order = np.argsort(values, kind="stable")
-    cum = np.cumsum(weights[order])
-    i = int(np.searchsorted(cum, q * cum[-1], side="left"))
-    return float(values[order][min(i, values.size - 1)])
-
-
-def fit_normalizer(points: np.ndarray, weights: np.ndarray, how: str, percentiles=(1.0, 99.0)) -> Normalizer:
-    """Per-channel normalisation from weighted points (m, c): the pixels' values and counts.
-
-    ``how`` is ``"none"``, ``"minmax"`` (to [0, 1]), ``"zscore"`` (zero mean,
-    unit variance) or ``"percentile"`` (clip to the given percentiles, then
-    to [0, 1]; percentiles by the inverted CDF of the pixel values). Constant
-    channels get a scale of 1.
-    """
-    c = points.shape[1]
-    if how == "none":
-        return Normalizer(np.zeros(c), np.ones(c))
-    clip_low = clip_high = None
-    if how == "minmax":
-        from .reduce import channel_range
-
-        offset, high = channel_range(points)
-        scale = high - offset
-    elif how == "zscore":
-        total = weights.sum()  # weights @ points, not np.average(axis=0): slow for few columns
-        offset = weights @ points / total
-        scale = np.sqrt(weights @ (points - offset) ** 2 / total)
-    else:  # percentile
-        lo = np.array([weighted_quantile(points[:, i], weights, percentiles[0] / 100) for i in range(c)])
-        hi = np.array([weighted_quantile(points[:, i], weights, percentiles[1] / 100) for i in range(c)])
-        clip_low, clip_high = lo, hi
-        offset, scale = lo, hi - lo
-    scale = np.where(scale > 0, scale, 1.0)
-    return Normalizer(np.asarray(offset, np.float64), np.asarray(scale, np.float64), clip_low, clip_high)
-
-
-def fix_coordinates(normalizer: Normalizer, n_coordinates: int) -> Normalizer:
-    """Leave the last ``n_coordinates`` features as they are (already scaled jointly)."""
-    if n_coordinates == 0:
-        return normalizer
-    offset, scale = normalizer.offset.copy(), normalizer.scale.copy()
-    offset[-n_coordinates:] = 0.0
-    scale[-n_coordinates:] = 1.0
-    clip_low, clip_high = normalizer.clip_low, normalizer.clip_high
-    if clip_low is not None:
-        clip_low, clip_high = clip_low.copy(), clip_high.copy()
-        clip_low[-n_coordinates:] = -np.inf
-        clip_high[-n_coordinates:] = np.inf
-    return Normalizer(offset, scale, clip_low, clip_high)
-
-
-def frame_slices(shape: tuple, time_axis: int | None):
-    """Index tuples of the frames along ``time_axis`` of an array of ``shape`` (one, everything,
-    without a time axis)."""
-    if time_axis is None:
-        yield (slice(None),) * len(shape)
-        return
-    for t in range(shape[time_axis]):
-        index = [slice(None)] * len(shape)
-        index[time_axis] = t
-        yield tuple(index)
 
 
 def scatter_valid(values: np.ndarray, shape: tuple, valid: np.ndarray | None, fill=0) -> np.ndarray:

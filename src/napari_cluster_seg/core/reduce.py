@@ -16,7 +16,7 @@ the points labels every pixel with one table lookup.
   pixels kept, the within-cluster sum of squares of any grouping of cells is
   still exact.
 
-Every pass over the pixels works on chunks of :data:`CHUNK` pixels, using all
+Every pass over the pixels works on chunks of :data:`._chunks.CHUNK` pixels, using all
 cores (numpy releases the GIL), so no float copy of the image is made; the
 only image-sized arrays are the output labels and, for code spaces larger
 than :data:`COUNT_TABLE_MAX` (uint8 RGB), one int32 code per pixel while counting.
@@ -24,22 +24,29 @@ With numba installed (:mod:`._accel`), uint8 / uint16 grey and uint8 RGB
 pixels are counted and labelled by compiled loops instead (RGB: into one
 table of 2**24 32-bit counters, 64 MB, instead of the codes).
 
-:func:`coarsen` merges points on a coarser grid until at most ``max_units``
+:func:`.units.coarsen` merges points on a coarser grid until at most ``max_units``
 remain: the units on which the hierarchical methods build their tree.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _accel
+from ._chunks import (
+    CHUNK,
+    SquareSums,
+    accumulate_chunks,
+    channel_range,
+    for_chunks,
+    n_workers,
+    pool,
+    reference,
+    square_sums,
+)
 
-#: Pixels per chunk in passes over the image.
-CHUNK = 2**20
 #: Largest code space counted exactly (uint8 RGB needs 2**24).
 EXACT_SPACE = 2**25
 #: Largest code space counted with a table of counts; the distinct codes of a larger space (uint8
@@ -57,65 +64,6 @@ LEVELS_ND_TOTAL = 2**20
 GRID_MAX_CHANNELS = 4
 #: Pixels in that sample.
 SAMPLE_POINTS = 2**16
-#: Most groups whose sums the compiled kernel adds up (it keeps 16 partial sums per group).
-GROUP_SUMS_MAX = 2**16
-
-
-@dataclass(frozen=True)
-class SquareSums:
-    """Per-channel sums of squares of pixel values about a reference value per channel.
-
-    With a reference within the values' range (:func:`reference`), a sum of squares about the
-    cluster means computed from it keeps its precision where the values sit at a large offset from
-    zero against their spread (about zero, ``10**8 + {0, 1, 2}`` leaves no significant digit).
-    Chunks' sums about the same ``ref`` add up with ``+``.
-    """
-
-    ref: np.ndarray  # (c,) float64
-    sq: np.ndarray  # (c,) float64
-
-    def __add__(self, other: SquareSums) -> SquareSums:
-        return SquareSums(self.ref, self.sq + other.sq)
-
-
-def reference(values: np.ndarray) -> np.ndarray:
-    """A per-channel reference for :class:`SquareSums` of ``values`` (n, c): its first row."""
-    if values.shape[0] == 0:
-        return np.zeros(values.shape[1])
-    return np.asarray(values[0], np.float64).copy()
-
-
-def square_sums(values: np.ndarray, ref: np.ndarray, weights: np.ndarray | None = None) -> SquareSums:
-    """Sums of squares of the rows of ``values`` (n, c) about ``ref``, weighted by ``weights``; one
-    channel at a time (one float64 column of a chunk, not a float64 copy of it)."""
-    sq = np.empty(values.shape[1])
-    for c in range(values.shape[1]):
-        d = np.subtract(values[:, c], ref[c], dtype=np.float64)
-        sq[c] = d @ d if weights is None else weights @ (d * d)
-    return SquareSums(np.asarray(ref, np.float64), sq)
-
-
-def n_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """One thread pool for the process (numpy releases the GIL in the chunk work)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(n_workers(), thread_name_prefix="napari-cluster-seg")
-    return _POOL
-
-
-def for_chunks(fn, n: int, chunk: int = CHUNK):
-    """Call ``fn(start, stop)`` for consecutive chunks of ``range(n)``; results in order."""
-    starts = range(0, n, chunk)
-    if n_workers() == 1 or n <= chunk:
-        return [fn(s, min(s + chunk, n)) for s in starts]
-    return list(_pool().map(lambda s: fn(s, min(s + chunk, n)), starts))
 
 
 @dataclass
@@ -292,7 +240,7 @@ def _count_codes(values: np.ndarray, coder: Coder):
 
     for_chunks(fill, n)
     parts = [p for p in np.array_split(codes, n_workers()) if p.size]
-    runs = [_sorted_runs(parts[0])] if len(parts) == 1 else list(_pool().map(_sorted_runs, parts))
+    runs = [_sorted_runs(parts[0])] if len(parts) == 1 else list(pool().map(_sorted_runs, parts))
     if len(runs) == 1:
         return runs[0][0].astype(np.intp), runs[0][1]
     found = np.concatenate([r[0] for r in runs])
@@ -329,47 +277,6 @@ def _cell_sums(values, coder):
     occupied = np.flatnonzero(w)
     w = w[occupied]
     return occupied, w, s[occupied] / w[:, None], sq
-
-
-def label_sums(labels: np.ndarray, values: np.ndarray, k: int, *, ref: np.ndarray | None = None):
-    """Per label 0..k-1 of ``labels``: the number of rows and the per-channel sums of ``values``
-    (n, c); with ``ref``, also the :class:`SquareSums` of all rows about ``ref`` (for exact sums of
-    squares of any grouping). One chunk's worth: sum the results over chunks."""
-    counts = np.bincount(labels, minlength=k)
-    channels = range(values.shape[1])
-    sums = np.stack([np.bincount(labels, weights=values[:, c], minlength=k) for c in channels], 1)
-    if ref is None:
-        return counts, sums
-    return counts, sums, square_sums(values, ref)
-
-
-def accumulate_chunks(fn, n: int, chunk: int = CHUNK):
-    """Sum the tuples ``fn(start, stop)`` over chunks, using all cores, holding few partial results."""
-    total = None
-    workers = n_workers()
-    starts = list(range(0, n, chunk))
-    for batch in range(0, len(starts), workers):
-        parts = _pool().map(lambda s: fn(s, min(s + chunk, n)), starts[batch : batch + workers])
-        for part in parts:
-            total = list(part) if total is None else [t + p for t, p in zip(total, part)]
-    return total
-
-
-def channel_range(values: np.ndarray):
-    """Per-channel min and max of ``values`` (n, c), fast for many rows and few channels (numpy's
-    ``values.min(axis=0)`` is ~8x slower for three columns)."""
-    n, c = values.shape
-    block = 4096
-    head = n // block * block
-    lo_parts, hi_parts = [], []
-    if head:
-        wide = values[:head].reshape(-1, block * c)
-        lo_parts.append(wide.min(axis=0).reshape(block, c).min(axis=0))
-        hi_parts.append(wide.max(axis=0).reshape(block, c).max(axis=0))
-    if head < n:
-        lo_parts.append(values[head:].min(axis=0))
-        hi_parts.append(values[head:].max(axis=0))
-    return np.min(lo_parts, axis=0), np.max(hi_parts, axis=0)
 
 
 def grid_levels(n_channels: int) -> int:
@@ -441,31 +348,52 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
 
 def _reduce_exact(values: np.ndarray, lo, hi) -> Reduction | None:
     """The distinct values of integer ``values`` (n, c) within ``lo..hi`` and their counts, or None
-    when the product of the channel ranges exceeds :data:`EXACT_SPACE` (then a grid it is). Ranges
-    are Python integers and offsets are taken in the values' dtype, so no 64-bit range overflows."""
-    c = values.shape[1]
+    when the product of the channel ranges exceeds :data:`EXACT_SPACE` (then a grid it is)."""
+    coder = exact_coder(values.dtype, lo, hi)
+    if coder is None:
+        return None
+    occupied, counts = _count_codes(values, coder)
+    return exact_reduction(coder, occupied, counts)
+
+
+def exact_coder(dtype, lo, hi) -> Coder | None:
+    """The coder of integer pixels of ``dtype`` whose channels lie in ``lo..hi``, cell = value, or
+    None when the product of the channel ranges exceeds :data:`EXACT_SPACE`. Ranges are Python
+    integers and offsets are taken in the values' dtype, so no 64-bit range overflows."""
+    dtype = np.dtype(dtype)
     lo, hi = [int(x) for x in lo], [int(x) for x in hi]
-    if values.dtype.kind == "u" and c == 1 and hi[0] < COUNT_TABLE_MAX:
+    if dtype.kind == "u" and len(lo) == 1 and hi[0] < COUNT_TABLE_MAX:
         lo = [0]  # values index the table directly
     ranges = [high - low + 1 for low, high in zip(lo, hi)]
     if int(np.prod(np.array(ranges, object))) > EXACT_SPACE:
         return None
-    coder = Coder(lo=np.array(lo, values.dtype), levels=np.array(ranges, np.int64))
-    occupied, counts = _count_codes(values, coder)
+    return Coder(lo=np.array(lo, dtype), levels=np.array(ranges, np.int64))
+
+
+def count_codes(values: np.ndarray, coder: Coder):
+    """The distinct codes (sorted) of the rows of ``values`` (n, c) under ``coder``, and how many
+    rows have each: one block's share of an exact reduction (:func:`exact_reduction`)."""
+    return _count_codes(values, coder)
+
+
+def exact_reduction(coder: Coder, occupied: np.ndarray, counts: np.ndarray) -> Reduction:
+    """The exact :class:`Reduction` of integer pixels from their distinct codes ``occupied``
+    (sorted, of an :func:`exact_coder`) and pixel ``counts``: what :func:`reduce_pixels` returns,
+    whether the codes were counted on the whole image or merged from its blocks."""
     raw = coder.decode(occupied)  # int64 offsets from lo
-    if any(lo):  # added to lo in a type that holds both exactly, then rounded once to float64
-        if values.dtype.itemsize < 8:
+    if np.any(coder.lo):  # added to lo in a type that holds both exactly, then rounded once to float64
+        if coder.lo.dtype.itemsize < 8:
             raw += coder.lo.astype(np.int64)
         else:
-            raw = raw.astype(values.dtype) + coder.lo
+            raw = raw.astype(coder.lo.dtype) + coder.lo
     raw = raw.astype(np.float64)
-    weights = counts.astype(np.float64)
+    weights = np.asarray(counts).astype(np.float64)
     return Reduction(
         raw_points=raw,
         weights=weights,
         total_sq=square_sums(raw, reference(raw), weights),
         coder=coder,
-        codes=occupied,
+        codes=np.asarray(occupied),
         exact=True,
     )
 
@@ -541,50 +469,6 @@ def _crowded(sorted_values: np.ndarray, cells: np.ndarray) -> bool:
     return bool(np.any(sorted_values[ends[big]] > sorted_values[starts[big]]))
 
 
-def group_sums(points, weights, labels, m):
-    """Total weights (m,) and weighted sums (m, c) of points (m', c) grouped by ``labels`` (0..m-1)."""
-    if _accel.enabled() and m <= GROUP_SUMS_MAX:
-        return _accel.group_sums(labels, np.asarray(weights, np.float64), np.asarray(points, np.float64), m)
-    w = np.bincount(labels, weights=weights, minlength=m)
-    channels = range(points.shape[1])
-    return w, np.stack(
-        [np.bincount(labels, weights=weights * points[:, c], minlength=m) for c in channels], 1
-    )
-
-
-def group_means(points, weights, labels, m):
-    """Weighted means and total weights of points grouped by ``labels`` (0..m-1)."""
-    w, sums = group_sums(points, weights, labels, m)
-    return sums / w[:, None], w
-
-
-def _cell_codes(points: np.ndarray, levels: int, lo, span) -> np.ndarray:
-    """Code of the grid cell of every point: column by column, in place (half the time of whole
-    (n, c) temporaries for a million points)."""
-    if _accel.enabled() and points.dtype == np.float64:
-        return _accel.cell_codes(points, levels, lo, span)
-    codes = None
-    for c in range(points.shape[1]):
-        t = points[:, c] - lo[c]
-        t /= span[c]
-        t *= levels
-        np.clip(t, 0, levels - 1, out=t)  # before truncating: the same cell as truncating first
-        q = t.astype(np.int64)
-        if codes is None:
-            codes = q
-        else:
-            codes *= levels
-            codes += q
-    return codes
-
-
-def _count_cells(points: np.ndarray, levels: int, lo, span) -> int:
-    codes = _cell_codes(points, levels, lo, span)
-    if levels ** points.shape[1] <= 8 * codes.size:
-        return int(np.count_nonzero(np.bincount(codes, minlength=levels ** points.shape[1])))
-    return int(np.unique(codes).size)
-
-
 def n_distinct_rows(points: np.ndarray, enough: int | None = None) -> int:
     """Number of distinct rows of ``points`` (m, c); with ``enough``, counting may stop at any
     number >= ``enough`` (a strided subset is tried first). -0.0 and 0.0 count as one."""
@@ -599,155 +483,3 @@ def n_distinct_rows(points: np.ndarray, enough: int | None = None) -> int:
         if step == 1 or n >= enough:
             return n
         step = 1
-
-
-def dense_ranks(ids: np.ndarray, size: int):
-    """The distinct values of the integers ``ids`` (all in [0, size)), sorted, and each entry's
-    rank among them: what ``np.unique(ids, return_inverse=True)`` returns, by a presence table of
-    ``size`` entries instead of a sort."""
-    present = np.zeros(size, bool)
-    present[ids] = True
-    return np.flatnonzero(present), (np.cumsum(present) - 1)[ids]
-
-
-def grid_group(points: np.ndarray, weights: np.ndarray, levels: int):
-    """Merge weighted points that share a cell of a ``levels``-per-axis grid; returns (means, weights)."""
-    lo, hi = channel_range(points)
-    span = hi - lo
-    span[span <= 0] = 1.0
-    codes = _cell_codes(points, levels, lo, span)
-    space = levels ** points.shape[1]
-    if space <= max(2**16, 4 * codes.size):  # a dense cell -> point table (not a sorted search)
-        inverse = dense_ranks(codes, space)[1]
-    else:
-        _, inverse = np.unique(codes, return_inverse=True)
-        inverse = inverse.ravel()
-    m = int(inverse.max()) + 1
-    return group_means(points, weights, inverse, m)
-
-
-def coarsen(points: np.ndarray, weights: np.ndarray, max_units: int):
-    """Merge weighted points on a grid into at most ``max_units`` units.
-
-    The grid is the finest with the same number of cells on every axis
-    (each axis spanning its own range) that leaves at most ``max_units``
-    occupied cells.
-
-    Returns
-    -------
-    unit_of_point : ndarray, shape (m,)
-    units, unit_weights : the units' mean points and weights
-    grid : UnitGrid or None
-        The grid (None when every point is its own unit), so that other
-        points can be assigned to the same units later.
-    """
-    m = points.shape[0]
-    if m <= max_units:
-        return np.arange(m), points, weights, None
-    lo, hi = channel_range(points)
-    span = hi - lo
-    span[span <= 0] = 1.0
-    good, bad = 1, 2
-    max_levels = int(2 ** (62 / points.shape[1]))  # codes must fit in int64
-    while bad <= max_levels and _count_cells(points, bad, lo, span) <= max_units:
-        good, bad = bad, bad * 2
-    while bad - good > 1:
-        mid = (good + bad) // 2
-        if _count_cells(points, mid, lo, span) <= max_units:
-            good = mid
-        else:
-            bad = mid
-    unit_codes, unit_of_point = np.unique(_cell_codes(points, good, lo, span), return_inverse=True)
-    unit_of_point = unit_of_point.ravel()
-    k = int(unit_of_point.max()) + 1
-    units, unit_w = group_means(points, weights, unit_of_point, k)
-    return unit_of_point, units, unit_w, UnitGrid(good, lo, span, unit_codes)
-
-
-@dataclass
-class UnitGrid:
-    """The grid :func:`coarsen` grouped points on: ``levels`` cells per axis from ``lo`` over ``span``."""
-
-    levels: int
-    lo: np.ndarray
-    span: np.ndarray
-    unit_codes: np.ndarray  # sorted cell code of every unit
-
-    def unit_of(self, points: np.ndarray) -> np.ndarray:
-        """Unit of each point, or -1 where its cell holds no unit."""
-        codes = _cell_codes(points, self.levels, self.lo, self.span)
-        idx = np.minimum(np.searchsorted(self.unit_codes, codes), self.unit_codes.size - 1)
-        return np.where(self.unit_codes[idx] == codes, idx, -1)
-
-
-@dataclass
-class PixelSample:
-    """A seeded random sample of pixels standing for all of them (for many channels / features).
-
-    Attributes
-    ----------
-    raw_points : ndarray, shape (s, c)
-        The sampled pixels' values.
-    weights : ndarray, shape (s,)
-        Pixels each sampled pixel stands for (n / s).
-    total_sq : SquareSums
-        ``weights @ (raw_points - ref)**2``: with sums over the sample, sample
-        estimates of sums of squares stay consistent.
-    index : ndarray, shape (s,)
-        Rows of the sampled pixels.
-    """
-
-    raw_points: np.ndarray
-    weights: np.ndarray
-    total_sq: SquareSums
-    index: np.ndarray
-    exact: bool = False
-
-    @property
-    def n_points(self) -> int:
-        return self.weights.size
-
-
-def sample_pixels(
-    values: np.ndarray, rng: np.random.Generator, select: np.ndarray | None = None, size: int = SAMPLE_POINTS
-) -> PixelSample:
-    """Sample up to ``size`` rows of ``values`` (among ``select``, a boolean row mask, if given)."""
-    rows = np.arange(values.shape[0]) if select is None else np.flatnonzero(select)
-    if rows.size == 0:
-        raise ValueError("no pixels to sample: the selection is empty.")
-    if rows.size > size:
-        rows = np.sort(rng.choice(rows, size, replace=False))
-    raw = values[rows].astype(np.float64)
-    weights = np.full(rows.size, values.shape[0] / rows.size)
-    return PixelSample(raw, weights, square_sums(raw, reference(raw), weights), rows)
-
-
-def label_pixels(values: np.ndarray, transform, centers: np.ndarray, *, transformed: bool = False):
-    """Nearest centre (in the space ``transform`` maps rows to) of every row of ``values``, in chunks.
-
-    Returns ``(labels, counts, sums, total_sq)``: labels (int16/int32),
-    pixels per centre, per-centre sums of the untransformed values, and the
-    per-channel :class:`SquareSums` of all values (for exact sums of squares). With
-    ``transformed``, also the per-centre sums and the per-channel sum of squares
-    (about 0: the transformed rows are normalised) of the transformed rows (for
-    sums of squares where ``transform`` clips).
-    """
-    from .kmeans import assign_nearest
-
-    k = centers.shape[0]
-    labels = np.empty(values.shape[0], np.int16 if k < 2**15 else np.int32)
-    centers32 = np.asarray(centers, np.float32)
-    ref = reference(values)
-
-    def work(start, stop):
-        chunk = values[start:stop]
-        features = transform(chunk)
-        lab = assign_nearest(features, centers32)
-        labels[start:stop] = lab
-        stats = label_sums(lab, chunk, k, ref=ref)
-        if not transformed:
-            return stats
-        _, f_sums = label_sums(lab, features, k)
-        return stats + (f_sums, np.einsum("ij,ij->j", features, features, dtype=np.float64))
-
-    return (labels, *accumulate_chunks(work, values.shape[0], chunk=CHUNK // 4))

@@ -1,0 +1,216 @@
+"""K-means on the prepared points: exact for one channel, coresets for many; the labelled result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._params import ClusterParams, labels_dtype
+from ._prepare import Prepared, pixel_transform
+from ._progress import Progress, as_progress
+from ._stats import check_clusters, cluster_stats, pixel_group_means, rank_lut
+from .kmeans import kmeans_1d_optimal, nearest_center, scaled, weighted_kmeans
+from .model import ClusterModel
+from .sample import PixelSample, label_pixels
+from .units import coarsen, grid_group
+
+#: Most Lloyd iterations over all points after converging on the coreset.
+REFINE_PASSES = 1
+#: Largest point set multichannel K-means runs to convergence on (larger ones are merged on a grid).
+FIT_POINTS = 2**16
+#: Points of the coreset on which the n_init seedings are tried.
+SEED_POINTS = 4096
+
+
+@dataclass
+class Coresets:
+    """What every K-means fit on a set of points starts from, whatever k: the points with positive
+    fit weight (rows ``use``), the coreset Lloyd converges on and the smaller one the seedings
+    are tried on (None when there are too few points for it). ``max_k``: the largest k the
+    coreset serves (a regular grid that outliers crowd into a few cells is replaced by an
+    adaptive one when it holds fewer than ``max(4 k, 256)`` points)."""
+
+    use: np.ndarray
+    pts: np.ndarray
+    w: np.ndarray
+    fit: tuple
+    seed: tuple | None
+    max_k: float = float("inf")
+
+
+def kmeans_coresets(points, fit_w, k: int = 2) -> Coresets:
+    # Large point sets: try the n_init seedings on a small coreset (points merged on a coarse
+    # grid), run Lloyd to convergence on a larger one, then finish with REFINE_PASSES Lloyd
+    # iteration(s) on all points: as good as Lloyd on all points (tested), far cheaper.
+    use = np.flatnonzero(fit_w > 0)
+    pts, w = points[use], fit_w[use]
+    n_feat = pts.shape[1]
+    fit, seed, max_k = (pts, w), None, float("inf")
+    if n_feat > 1 and pts.shape[0] > FIT_POINTS:
+        fit = grid_group(pts, w, max(2, int(FIT_POINTS ** (1 / n_feat))))
+        if fit[0].shape[0] < max(4 * k, 256):  # outliers crowd the regular grid: an adaptive one
+            _, fit_pts, fit_wts, _ = coarsen(pts, w, FIT_POINTS)
+            fit = (fit_pts, fit_wts)
+        else:
+            max_k = fit[0].shape[0] // 4
+    if n_feat > 1 and fit[0].shape[0] > 4 * SEED_POINTS:
+        seed = grid_group(fit[0], fit[1], max(2, int(SEED_POINTS ** (1 / n_feat))))
+    return Coresets(use, pts, w, fit, seed, max_k)
+
+
+@dataclass
+class CenterFit:
+    """K-means centres (sorted by their coordinates) and the nearest centre of every point."""
+
+    centers: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass
+class KMeansFit:
+    """A K-means run on a prepared image: labels of the valid pixels (1..k, darkest first) and the
+    clusters in label order (before any clean-up)."""
+
+    labels: np.ndarray
+    centers: np.ndarray
+    counts: np.ndarray
+    inertia: float
+    model: ClusterModel
+    feature_centers: np.ndarray
+
+
+def fit_centers(points, fit_w, params: ClusterParams, rng, coresets: Coresets | None = None):
+    """Generator: K-means fitted on the points with positive fit weight; returns a
+    :class:`CenterFit` (every point's nearest centre from the last Lloyd pass when it saw every
+    point). ``coresets`` (:func:`kmeans_coresets` of the same points) saves that work when
+    several k are fitted."""
+    k = params.n_clusters
+    c = coresets
+    if c is None or c.max_k < k:
+        c = kmeans_coresets(points, fit_w, k)
+    if c.pts.shape[1] == 1:
+        centers = _optimal_1d(c.pts, c.w, k)
+        yield 1.0
+        return CenterFit(centers, nearest_center(points, centers))
+    fit_pts, fit_wts = c.fit
+    inits = yield from _seedings(c, params, rng)
+    best = None
+    for j, init in enumerate(inits):
+        n_init = params.n_init if init is None else 1
+        run = yield from scaled(
+            weighted_kmeans(
+                fit_pts,
+                fit_wts,
+                k,
+                rng=rng,
+                n_init=n_init,
+                init=init,
+                tol=1e-4 if fit_pts is not c.pts else 1e-5,
+                sort_centers=fit_pts is c.pts,
+            ),
+            0.4 + 0.5 * j / len(inits),
+            0.4 + 0.5 * (j + 1) / len(inits),
+        )
+        if best is None or run[2] < best[2]:
+            best = run
+    centers, labels = best[0], best[1]
+    if fit_pts is not c.pts:
+        centers, labels, _ = yield from scaled(
+            weighted_kmeans(c.pts, c.w, k, rng=rng, init=centers, max_iter=REFINE_PASSES, sort_centers=True),
+            0.9,
+            1.0,
+        )
+    order = np.lexsort(centers.T[::-1])
+    rank = np.empty(k, np.intp)
+    rank[order] = np.arange(k)
+    centers = centers[order]
+    return CenterFit(
+        centers, rank[labels] if c.use.size == points.shape[0] else nearest_center(points, centers)
+    )
+
+
+def _optimal_1d(pts, w, k):
+    """The globally optimal centres (k, 1) of one-channel points: the distinct values (clipping
+    merges some) and their weights, by dynamic programming."""
+    x, inverse = np.unique(pts[:, 0], return_inverse=True)
+    wx = np.bincount(inverse.ravel(), weights=w, minlength=x.size)
+    lab, _ = kmeans_1d_optimal(x, wx, k)
+    centers = np.bincount(lab, weights=wx * x, minlength=k) / np.bincount(lab, weights=wx, minlength=k)
+    return centers[:, None]
+
+
+def _seedings(c: Coresets, params: ClusterParams, rng):
+    """Generator: the initial centres to converge from: the two best of ``n_init`` runs on the
+    seed coreset, or [None] (k-means++ seedings on the fit coreset itself)."""
+    k = params.n_clusters
+    if c.seed is None or c.seed[0].shape[0] < k:
+        return [None]
+    seed_pts, seed_w = c.seed
+    runs = []
+    step = 0.4 / params.n_init
+    for i in range(params.n_init):
+        runs.append(
+            (yield from scaled(weighted_kmeans(seed_pts, seed_w, k, rng=rng), i * step, (i + 1) * step))
+        )
+    # the best coreset solution is not always the best on all points: keep two
+    return [r[0] for r in sorted(runs, key=lambda r: r[2])[:2]]
+
+
+def fit_kmeans(prep: Prepared):
+    """Generator: K-means on a prepared image; returns a :class:`KMeansFit`."""
+    pix, params, k = prep.pix, prep.params, prep.params.n_clusters
+    fit = yield from as_progress(
+        fit_centers(prep.points, prep.fit_w, params, prep.rng), "fitting K-means", 0.3, 0.5
+    )
+    yield Progress("labelling", 0.85)
+    if isinstance(prep.red, PixelSample):  # many features: every pixel to its nearest centre
+        internal, raw, counts, wcss = _label_sampled(prep, fit.centers)
+    else:
+        internal, raw, counts, wcss, features = _label_points(prep, fit.labels)
+    check_clusters(counts, raw, wcss, pix.n_channels)
+    if internal is None:  # clustered on the channel values: order from the points, label by lookup
+        base_means = raw
+        lut, order = rank_lut(base_means, params, prep.base_normalizer)
+        out = prep.red.map_pixels(pix.values, lut[fit.labels], np.empty(pix.n_valid, labels_dtype(k)))
+    else:
+        base_means = pixel_group_means(pix.base_values, internal, k)
+        lut, order = rank_lut(base_means, params, prep.base_normalizer)
+        out = lut[internal]
+    n_channels = pix.base_values.shape[1]
+    # the model keeps the centres in the order the pixels were assigned in (ties: the first), with
+    # each centre's label, so that predict() breaks ties as the fit did
+    model = ClusterModel(params, n_channels, pix.ndim, prep.normalizer, "centers", fit.centers, lut)
+    if isinstance(prep.red, PixelSample):
+        features = prep.normalizer(raw)
+    return KMeansFit(out, base_means[order], counts[order], wcss, model, features[order])
+
+
+def _label_sampled(prep: Prepared, centers):
+    """Every pixel to its nearest centre: (internal labels, cluster means, counts, wcss)."""
+    pix, normalizer, k = prep.pix, prep.normalizer, prep.params.n_clusters
+    clips = normalizer.clip_low is not None
+    internal, counts, sums, total_sq, *norm = label_pixels(
+        pix.values, pixel_transform(normalizer, pix.values), centers, transformed=clips
+    )
+    raw = sums / np.maximum(counts, 1)[:, None]
+    if clips:  # clipping is not affine: the sums of squares of the normalised pixels
+        between = (norm[0] ** 2 / np.maximum(counts, 1)[:, None]).sum(axis=0)
+        wcss = float(np.sum(np.maximum(norm[1] - between, 0.0)))
+    else:
+        weights = counts.astype(np.float64)
+        _, _, wcss, _ = cluster_stats(raw, weights, np.arange(k), k, total_sq, normalizer)
+    return internal, raw, counts, wcss
+
+
+def _label_points(prep: Prepared, point_labels):
+    """Statistics from the labelled points: (internal pixel labels (None: not needed), cluster
+    means, counts, wcss, feature means)."""
+    red, pix, k = prep.red, prep.pix, prep.params.n_clusters
+    raw, counts, wcss, features = cluster_stats(
+        red.raw_points, red.weights, point_labels, k, red.total_sq, prep.normalizer
+    )
+    internal = None
+    if pix.base is not None:  # features: the channel means need one more pass over the pixels
+        internal = red.map_pixels(pix.values, point_labels.astype(np.int16), np.empty(pix.n_valid, np.int16))
+    return internal, raw, counts, wcss, features

@@ -1,0 +1,182 @@
+"""Preparation: load and validate, pixels and features, the fast kernels, normaliser and reduction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _accel
+from ._chunks import channel_range
+from ._params import OPTIONS, ClusterParams, validate_params
+from ._progress import Progress
+from ._stats import too_many_clusters
+from .normalize import Normalizer, fit_normalizer, fix_coordinates
+from .preprocess import (
+    PixelData,
+    array_like,
+    downsample_mask,
+    load_array,
+    pixels_for,
+)
+from .reduce import GRID_MAX_CHANNELS, Reduction, check_magnitude, n_distinct_rows, reduce_pixels
+from .sample import PixelSample, sample_pixels
+
+
+@dataclass
+class Prepared:
+    """Validated options and the image's pixels, reduced and normalised: what every fit starts from.
+
+    ``red`` (the reduction: distinct values, grid cells or a pixel sample), ``points`` (its points
+    normalised) and ``fit_w`` (each point's weight in the fit: 0 for pixels ``fit_stride`` skips)
+    are None when the connected flavour needs no reduction.
+    """
+
+    params: ClusterParams
+    pix: PixelData
+    red: Reduction | PixelSample | None
+    normalizer: Normalizer
+    points: np.ndarray | None
+    fit_w: np.ndarray | None
+    rng: np.random.Generator  # seeded by params.random_state
+    base_normalizer: Normalizer  # orders multichannel clusters by their channel means
+
+
+def prepare(image, *, mask, max_bytes, **options):
+    """Generator: load, validate, prepare and reduce the pixels; returns a :class:`Prepared`."""
+    yield Progress("loading image", 0.0)
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}; the options are: {', '.join(OPTIONS)}.")
+    image = array_like(image)  # a lazy array stays lazy until its memory is checked
+    params = validate_params(len(image.shape), **options)
+    image = load_array(image, max_bytes=max_bytes, params=params, mask=mask)
+    rng = np.random.default_rng(params.random_state)
+    yield Progress("preparing pixels" + (" (smoothing)" if params.smoothing else ""), 0.05)
+    pix = pixels_for(
+        image,
+        channel_axis=params.channel_axis,
+        rgb=params.rgb,
+        time_axis=params.time_axis,
+        smoothing=params.smoothing,
+        mask=mask,
+        features=params.features,
+        spacing=params.spacing,
+    )
+    yield from fast_kernels(_accel.needs(pix.values, params.method, params.connected))
+    base_normalizer = _base_normalizer(pix, params)
+    if params.connected and params.normalize in ("none", "minmax"):
+        # superpixels need no reduction: the channel ranges are all the normalisation needs
+        lo, hi = channel_range(pix.values)
+        normalizer = range_normalizer(lo, hi, params.normalize, floats=pix.values.dtype.kind == "f")
+        normalizer = fix_coordinates(normalizer, pix.n_coordinates)
+        return Prepared(params, pix, None, normalizer, None, None, rng, base_normalizer or normalizer)
+    prep = yield from _reduce(params, pix, rng, base_normalizer)
+    if not params.connected:
+        check_fit_points(prep)
+    return prep
+
+
+def _base_normalizer(pix: PixelData, params: ClusterParams) -> Normalizer | None:
+    """With features: the min-max normaliser of the channel values that orders multichannel
+    clusters (None: the features' own normaliser does), after checking float channel values
+    against what float64's squares hold (the centres are their means, whatever the features)."""
+    floats = pix.base is not None and pix.base.dtype.kind == "f"
+    multichannel = pix.base is not None and pix.base.shape[1] > 1 and not params.rgb
+    if not (floats or multichannel):
+        return None
+    base_range = channel_range(pix.base)  # one pass over the channel values for both uses
+    if floats:
+        check_magnitude(*base_range, small=False)
+    if multichannel:
+        return range_normalizer(*base_range, "minmax", floats=floats)
+    return None
+
+
+def _reduce(params: ClusterParams, pix: PixelData, rng, base_normalizer):
+    """Generator: the pixels reduced to weighted points (or sampled), normalised, with the weights
+    the fit sees; returns a :class:`Prepared`."""
+    fit_sel = _fit_selection(pix, params)
+    if pix.n_channels > GRID_MAX_CHANNELS:
+        yield Progress(f"sampling pixels ({pix.n_channels} features)", 0.15)
+        if pix.values.dtype.kind == "f":
+            check_magnitude(*channel_range(pix.values))
+        red = sample_pixels(pix.values, rng, fit_sel)
+    else:
+        yield Progress("finding distinct values", 0.15)
+        red = reduce_pixels(pix.values)
+    fit_w = None
+    if not (params.fit_stride == 1 or isinstance(red, PixelSample)):
+        fit_idx = red.point_index(pix.values[fit_sel])
+        fit_w = np.bincount(fit_idx, minlength=red.n_points).astype(np.float64)
+    return reduced_prepared(params, pix, red, rng, base_normalizer, fit_w)
+
+
+def reduced_prepared(params: ClusterParams, pix: PixelData, red, rng, base_normalizer=None, fit_w=None):
+    """A :class:`Prepared` from pixels already reduced to ``red``: normalised from its weighted
+    points, with ``fit_w`` (default: every pixel) as the fit's weights. The seam where the merged
+    reduction of a lazy image's blocks (:mod:`.stream`) joins the in-memory path."""
+    normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
+    normalizer = fix_coordinates(normalizer, pix.n_coordinates)
+    points = normalizer(red.raw_points)
+    fit_w = red.weights if fit_w is None else fit_w
+    return Prepared(params, pix, red, normalizer, points, fit_w, rng, base_normalizer or normalizer)
+
+
+def _fit_selection(pix, params):
+    """Flat mask over the valid pixels of those the fit sees (None: all), or a ValueError when
+    ``fit_stride`` keeps none of them."""
+    if params.fit_stride == 1:
+        return None
+    fit_sel = downsample_mask(pix.shape, params.fit_stride, pix.time_axis)
+    if pix.valid is not None:
+        fit_sel = fit_sel[pix.valid]
+    if not fit_sel.any():
+        raise ValueError(
+            f"no valid pixels to fit on: fit_stride={params.fit_stride} keeps only pixels that are "
+            "masked out, NaN or infinite; choose a smaller fit_stride (or fit_stride=1)."
+        )
+    return fit_sel
+
+
+def check_fit_points(prep: Prepared) -> None:
+    """The one check before any fit: the pixels the fit sees (``fit_w > 0``) must hold at least
+    k distinct points *after normalisation* (clipping merges values; a pixel sample repeats
+    them), else no clustering has k non-empty clusters."""
+    params, k = prep.params, prep.params.n_clusters
+    use = np.flatnonzero(prep.fit_w > 0)
+    # a strided subset of the fit points first (no copy of all of them); all only when it is short
+    step = max(1, use.size // (16 * k))
+    n_distinct = n_distinct_rows(prep.points[use[::step]], k)
+    if n_distinct < k and step > 1:
+        n_distinct = n_distinct_rows(prep.points[use], k)
+    if n_distinct < k:
+        exact = prep.red.exact and prep.normalizer.clip_low is None
+        raise too_many_clusters(k, n_distinct, prep.pix.n_channels, exact, params.normalize)
+
+
+def fast_kernels(builds):
+    """Generator: load the numba kernel builds a run needs, compiling (once per install, a
+    progress stage each) those numba's disk cache does not hold yet."""
+    todo = _accel.to_compile(builds)
+    for i, build in enumerate(todo):
+        left = _accel.compile_seconds(todo[i:])
+        yield Progress(f"preparing fast kernels {i + 1}/{len(todo)} (first run only, ~{left:.0f} s)", 0.05)
+        _accel.prepare(build)
+    for build in _accel.pending(builds):
+        _accel.prepare(build)
+
+
+def range_normalizer(lo, hi, how, *, floats: bool):
+    """Min-max (or no) normalisation from the channel ranges ``lo``, ``hi`` of pixel rows (of float
+    values: checked first against what float64's squares hold)."""
+    if floats:
+        check_magnitude(lo, hi)
+    return fit_normalizer(np.stack([lo, hi]).astype(np.float64), np.ones(2), how)
+
+
+def pixel_transform(normalizer, values):
+    """Rows of pixel values -> normalised features (for chunked labelling): float32, or float64
+    for 64-bit ``values`` (whose normalised values float32 may not hold)."""
+    dtype = np.float64 if values.dtype.itemsize == 8 else np.float32
+    return lambda chunk: normalizer(chunk, dtype=dtype)
