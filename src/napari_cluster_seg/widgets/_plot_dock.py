@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QDockWidget, QTabWidget
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import QDockWidget, QMainWindow, QTabWidget
 
 
 class PlotTabs(QTabWidget):
@@ -48,8 +49,17 @@ class PlotTabs(QTabWidget):
         dock = self.dock_widget()
         if dock is None:  # never docked, or closed with its 'x' (napari then removes the dock widget)
             window.add_dock_widget(self, name=self.NAME, area="right", add_vertical_stretch=False)
+            QTimer.singleShot(0, self._give_room)  # once the window has laid the new dock out
         elif not dock.isVisible():  # hidden with its 'hide' button
             dock.show()
         dock = self.dock_widget()
         if dock is not None:
             dock.raise_()
+
+    def _give_room(self):
+        """Ask the window for the plot's preferred height (a new dock otherwise gets what is left)."""
+        dock, main = self.dock_widget(), None
+        if dock is not None:
+            main = dock.parentWidget()
+        if isinstance(main, QMainWindow):
+            main.resizeDocks([dock], [self.sizeHint().height()], Qt.Orientation.Vertical)
