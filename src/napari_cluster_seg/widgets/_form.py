@@ -120,7 +120,7 @@ class ClusterForm(Container):
     def _make_option_controls(self):
         self.normalize = ComboBox(label="normalise", choices=NORMALIZE_CHOICES, value="minmax")
         self.smoothing = FloatSpinBox(label="smoothing σ (px)", value=0.0, min=0.0, max=50.0, step=0.5)
-        self.fit_stride = SpinBox(label="fit on every n-th px", value=1, min=1, max=64)
+        self.fit_stride = SpinBox(label="fit on every n-th pixel", value=1, min=1, max=64)
         self.fit_stride.tooltip = (
             "Fit the clusters on a reduced image (every n-th pixel along each spatial axis), "
             "then label every pixel at full resolution."
@@ -137,7 +137,7 @@ class ClusterForm(Container):
         )
         self.save_model = PushButton(text="Save model...")
         self.save_model.tooltip = "Save the last result's fitted model (JSON) to label other images later."
-        self.apply_model = PushButton(text="Apply model...")
+        self.apply_model = PushButton(text="Apply model to image...")
         self.apply_model.tooltip = (
             "Label the chosen image (every frame of a time series) with a saved model, without refitting."
         )
