@@ -3,7 +3,8 @@
 Run ``napari-cluster-seg-demo`` (or ``python -m napari_cluster_seg.demo``).
 With ``--screenshot PATH`` the window is saved as a PNG once the clustering
 has finished; with ``--exit`` the program then quits instead of handing the
-window to the user (used headless, under Xvfb).
+window to the user (used headless, under Xvfb). It prints whether the window
+kept the requested ``--size`` (the docked widget never makes it grow).
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def main(argv=None) -> int:
         shot = viewer.screenshot(path=None, canvas_only=False, flash=False)
         imsave(args.screenshot, shot, check_contrast=False)
         print(f"screenshot written to {args.screenshot} ({shot.shape[1]}x{shot.shape[0]})")
+    window = viewer.window._qt_window.size()
+    fits = "fits" if window.width() <= width and window.height() <= height else "is LARGER than"
+    print(f"window {window.width()}x{window.height()} {fits} the requested {width}x{height}")
     if args.exit:
         viewer.close()
         return 0

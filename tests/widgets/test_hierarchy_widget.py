@@ -54,7 +54,8 @@ def test_dendrogram_is_docked_with_label_colours_and_cut(hierarchical_run, metho
     viewer, widget, image, layer = hierarchical_run(method)
     dock = widget.dendrogram_widget
     assert dock is not None
-    assert any(inner is dock for inner in viewer.window.dock_widgets.values())
+    assert any(inner is widget.plots for inner in viewer.window.dock_widgets.values())
+    assert dock in widget.plots.plots()
     d = dock.dendrogram
     assert d.n_clusters == 3 and set(d.leaf_labels.tolist()) == {1, 2, 3}
     assert dock.cut_line.get_ydata()[0] == pytest.approx(d.cut_height())

@@ -34,7 +34,8 @@ def test_suggest_k_plots_scores_and_a_click_sets_k(cluster_widget, qtbot):
     assert scan.suggested == expected.suggested == 4
     np.testing.assert_allclose(scan.silhouette, expected.silhouette)
     plot = widget.k_plot
-    assert any(inner is plot for inner in viewer.window.dock_widgets.values())
+    assert any(inner is widget.plots for inner in viewer.window.dock_widgets.values())
+    assert plot in widget.plots.plots()
     assert "suggested k = 4" in widget.status.value
     # three curves over k = 2..8, the suggestion marked in each
     for ax, line in zip(plot.axes_list, plot.marker_lines):
@@ -64,7 +65,8 @@ def test_heat_map_of_the_comparison_and_a_click_highlights_pixels(kmeans_and_agg
     widget.compare.clicked()
     qtbot.waitUntil(lambda: widget.compare_worker is None, timeout=WORKER_TIMEOUT_MS)
     heat = widget.comparison.heatmap
-    assert any(inner is heat for inner in viewer.window.dock_widgets.values())
+    assert any(inner is widget.plots for inner in viewer.window.dock_widgets.values())
+    assert heat in widget.plots.plots()
     expected = compare_labels(km.data, ag.data)
     np.testing.assert_array_equal(heat.table, expected.contingency[1:, 1:])
     assert heat.table.shape == (4, 4)

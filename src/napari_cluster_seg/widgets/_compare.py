@@ -41,6 +41,8 @@ class CompareSection(Container):
         self._pair = None
         #: wraps the worker's callbacks (the main widget skips them once the viewer is closed)
         self.guard: Callable[[Callable], Callable] = lambda slot: slot
+        #: shows the heat map (the main widget: as a tab of its plot dock); alone, in a dock of its own
+        self.show_plot: Callable[[object, str], None] = self._dock_plot
         self.compare_a = ComboBox(label="compare", choices=self._labels_choices)
         self.compare_b = ComboBox(label="with", choices=self._labels_choices)
         self.compare = PushButton(text="Compare side by side")
@@ -124,9 +126,6 @@ class CompareSection(Container):
 
         if self.heatmap is None:
             self.heatmap = ContingencyPlot(self._viewer, on_pick=self.highlight)
-            window = getattr(self._viewer, "window", None)
-            if window is not None:
-                window.add_dock_widget(self.heatmap, name="Cluster comparison", area="right")
         self.heatmap.show_table(
             comparison.contingency,
             a.name,
@@ -135,6 +134,12 @@ class CompareSection(Container):
             labels_a=comparison.labels_a,
             labels_b=comparison.labels_b,
         )
+        self.show_plot(self.heatmap, "Comparison")
+
+    def _dock_plot(self, plot, title: str):
+        window = getattr(self._viewer, "window", None)
+        if window is not None and plot.parentWidget() is None:
+            window.add_dock_widget(plot, name=f"Cluster {title.lower()}", area="right")
 
     def _remove_highlight(self):
         if self.highlight_layer is not None and self.highlight_layer in self._viewer.layers:

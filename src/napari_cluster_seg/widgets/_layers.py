@@ -1,8 +1,13 @@
-"""Reading napari layers for the core, and writing results back as Labels layers."""
+"""Reading napari layers for the core, and writing results back as Labels layers (with their
+per-cluster table as ``layer.features``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from ..core import cluster_table, write_table_csv
 
 #: Key of this plugin's entry in a result layer's ``metadata``.
 METADATA_KEY = "napari_cluster_seg"
@@ -13,6 +18,22 @@ METHOD_LABELS = {
     "divisive": "divisive",
     "model": "model",
 }
+
+
+def image_layers(viewer) -> list:
+    """The viewer's Image layers, in layer-list order."""
+    from napari.layers import Image
+
+    return [layer for layer in viewer.layers if isinstance(layer, Image)]
+
+
+def axis_choices(layer) -> list:
+    """Choices of an axis of ``layer`` (a channel or time axis): none, or one of its data axes."""
+    choices: list[tuple[str, Any]] = [("none", None)]
+    if layer is not None and not getattr(layer, "rgb", False):
+        labels = getattr(layer, "axis_labels", None) or [str(i) for i in range(layer.ndim)]
+        choices += [(f"axis {i} ({labels[i]})", i) for i in range(layer.ndim)]
+    return choices
 
 
 def layer_data(layer):
@@ -73,3 +94,47 @@ def result_metadata(source_name: str, result) -> dict:
 
 def output_name(source_name: str, method: str) -> str:
     return f"{source_name} {METHOD_LABELS[method]}"
+
+
+def set_features(layer, result):
+    """Per-cluster table as the layer's features (napari's features table, clusters-plotter)."""
+    layer.features = cluster_table(result, scale=layer.scale, units=layer.units)
+
+
+def save_features_csv(layer, path):
+    """Write the features table of a result layer to ``path`` (CSV)."""
+    features = layer.features
+    return write_table_csv({c: features[c].to_numpy() for c in features.columns}, path)
+
+
+def index_above(viewer, layer) -> int:
+    """The layer-list index just above ``layer`` (the end of the list if it is not there)."""
+    for i, other in enumerate(viewer.layers):
+        if other is layer:
+            return i + 1
+    return len(viewer.layers)
+
+
+def write_result(viewer, results, job, kind: str, result, target):
+    """Write ``result`` of ``job`` into ``target`` if it is this plugin's unedited result layer of the
+    same shape (``results``: the widget's :class:`~._state.ResultLayers`), else into a new layer above
+    the image; returns (layer, note for the status line)."""
+    from napari.layers import Labels
+
+    reason = results.why_not_reusable(target, result.labels.shape, viewer.layers)
+    metadata = result_metadata(job.source_name, result)
+    if reason is None:
+        layer = target
+        layer.data = result.labels
+        layer.metadata = {**layer.metadata, **metadata}
+        set_features(layer, result)
+    else:
+        layer = Labels(
+            result.labels, name=output_name(job.source_name, kind), metadata=metadata, **job.layer_kwargs
+        )
+        set_features(layer, result)
+        viewer.layers.insert(index_above(viewer, job.source.layer), layer)
+    results.record(layer, job.source.layer, kind)
+    if reason in ("edited", "renamed"):
+        return layer, f"{target.name!r} was {reason}, so this result went to {layer.name!r}"
+    return layer, ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from qtpy.QtCore import QSize
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 
@@ -45,7 +46,14 @@ class ThemedPlot(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
         self.canvas.mpl_connect("button_press_event", self._on_click)
-        self.setMinimumHeight(height)
+        self._height = height  # preferred; the plot may shrink to MIN_HEIGHT so the window fits a screen
+        self.canvas.setMinimumHeight(self.MIN_HEIGHT)
+        self.setMinimumHeight(self.MIN_HEIGHT)
+
+    MIN_HEIGHT = 140
+
+    def sizeHint(self):
+        return QSize(super().sizeHint().width(), self._height)
 
     @property
     def axes(self):
