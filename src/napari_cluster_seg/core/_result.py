@@ -136,6 +136,7 @@ class ClusterResult:
         Examples
         --------
         >>> import numpy as np
+        >>> from napari_cluster_seg import cluster_image
         >>> img = np.repeat(np.arange(4, dtype=np.uint8) * 60, 4).reshape(4, 4)
         >>> res = cluster_image(img, 2, "agglomerative")
         >>> res.cut(4).labels[:, 0]
@@ -162,6 +163,7 @@ class ClusterResult:
         Examples
         --------
         >>> import numpy as np
+        >>> from napari_cluster_seg import cluster_image
         >>> img = np.repeat(np.array([0, 10, 100, 110], np.uint8), 4).reshape(4, 4)
         >>> d = cluster_image(img, 2, "agglomerative").dendrogram()
         >>> d.n_leaves, d.leaf_labels.tolist(), d.clusters_at(d.cut_height())
