@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ._form import METHOD_CHOICES, ClusterForm
 from ._jobs import Job, JobRunner, apply_job, run_job, scan_job
 from ._layers import METADATA_KEY, save_features_csv, write_result
-from ._lazy import check_label_path, label_level0, save_labels_job
+from ._lazy import as_dask, check_label_path, label_level0, save_labels_job
 from ._plot_dock import PlotTabs
 from ._state import Lifetime, ResultLayers
 from ._view import ViewFit
@@ -307,8 +307,10 @@ class ClusterSegWidget(ClusterForm):
         cancel = threading.Event()  # the write runs in a thread of its own: Cancel stops it through this
         return self._jobs.start_task(
             save_labels_job,
-            (label_level0(layer.data), path, overwrite, cancel),
-            lambda out: self.set_status(f"labels of {layer.name!r} saved to {out}") if out else None,
+            (as_dask(label_level0(layer)), path, overwrite, cancel),
+            lambda out: self.set_status(
+                f"labels of {layer.name!r} saved to {out}" if out else "cancelled: no labels were written."
+            ),
             f"saving the labels of {layer.name!r} to {path.name} ...",
             cancel_event=cancel,
             cancelled="cancelled: no labels were written.",

@@ -16,11 +16,6 @@ from ._lazy import is_lazy, label_level0
 COMPARE_BYTES_PER_PIXEL = 24
 
 
-def level0(data):
-    """Level 0 of a Labels layer's data: the array itself, or a multiscale layer's largest level."""
-    return data if isinstance(data, np.ndarray) else label_level0(data)
-
-
 def compare_data(a, b):
     """:func:`compare_labels` of two label arrays; lazy ones are loaded here (in the worker) after
     checking that both fit in memory (a ValueError naming the sizes otherwise)."""
@@ -119,7 +114,7 @@ class CompareSection(Container):
         from napari.qt.threading import create_worker
 
         # lazy labels are computed in the worker, never here
-        worker = create_worker(compare_data, level0(a.data), level0(b.data), _ignore_errors=True)
+        worker = create_worker(compare_data, label_level0(a), label_level0(b), _ignore_errors=True)
         worker.returned.connect(self.guard(lambda comp: self._show_comparison(a, b, comp)))
         worker.errored.connect(self.guard(self._report_error))
         worker.finished.connect(lambda: setattr(self, "worker", None))
@@ -188,7 +183,7 @@ class CompareSection(Container):
             self._report_error(ValueError("a compared layer was removed; compare again."))
             return
         # lazy labels give a lazy selection (computed as napari shows it)
-        selected = ((level0(a.data) == i) & (level0(b.data) == j)).astype(np.uint8)
+        selected = ((label_level0(a) == i) & (label_level0(b) == j)).astype(np.uint8)
         name = f"{a.name} {i} & {b.name} {j}"
         if self.highlight_layer is None or self.highlight_layer not in self._viewer.layers:
             self.highlight_layer = Labels(selected, name=HIGHLIGHT_NAME, opacity=0.9, **transform_kwargs(a))

@@ -24,7 +24,9 @@ Labels of a multiscale image, one lazy array per level:
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,11 +170,10 @@ def lazy_levels(model, levels: list, options: dict) -> list:
 
 
 # ---------------------------------------------------------------------------- saving labels
-def label_level0(data):
-    """Level 0 of a Labels layer's data (multiscale or not) as a dask array."""
-    if not hasattr(data, "ndim") or type(data).__name__ == "MultiScaleData":
-        data = data[0]
-    return as_dask(data)
+def label_level0(layer):
+    """Level 0 of a Labels layer's data (multiscale or not), as it is (numpy or lazy)."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    return getattr(data, "__wrapped__", data)  # napari hands plugins its objects behind a proxy
 
 
 def check_label_path(path) -> tuple[Path, bool]:
@@ -217,8 +218,14 @@ def save_labels_job(labels, path, overwrite: bool, cancel: threading.Event):
         if cancel.is_set():
             raise Cancelled()
         state["share"] = getattr(x, "size", size) / size
-        with Hook():
-            out = x.compute(scheduler="threads")
+        # a pool of our own: when cancelled, the tasks already running finish before the writer
+        # removes its temporary output (dask does not wait for them, and they would write into it)
+        pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), thread_name_prefix="napari-cluster-seg save")
+        try:
+            with Hook():
+                out = x.compute(scheduler="threads", pool=pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         state["base"] += state["share"]
         state["done"] = 0
         return out
