@@ -293,3 +293,31 @@ def test_a_zoomed_out_multiscale_result_reads_no_level_zero_block_for_its_labels
     n_blocks0 = levels[0].numblocks[0] * levels[0].numblocks[1]
     assert reads[0] - before[0] == n_blocks0  # the streamed fit's one pass, nothing for the display
     assert sum(reads[i] - before[i] for i in (1, 2, 3)) > 0  # the shown level was labelled
+
+
+def test_lazy_results_rerun_in_place_and_compare_in_the_worker(cluster_widget, qtbot):
+    """A re-run writes into the lazy result layer (edit detection reads no lazy data); Compare
+    computes lazy labels in its worker; a heat-map cell gives a lazy selection."""
+    viewer, widget = cluster_widget
+    img = _stack()
+    image = viewer.add_image(da.from_array(img, chunks=32), name="stack")
+    widget.image.value = image
+    _run(widget, qtbot)
+    (km,) = labels_layers(viewer)
+    widget.n_clusters.value = 2
+    _run(widget, qtbot)
+    assert labels_layers(viewer) == [km] and km.data.max().compute() == 2
+    widget.method.value = "divisive"
+    _run(widget, qtbot)
+    dv = viewer.layers["stack divisive"]
+    widget.compare_a.value, widget.compare_b.value = km, dv
+    widget.compare.clicked()
+    qtbot.waitUntil(lambda: widget.compare_worker is None, timeout=WORKER_TIMEOUT_MS)
+    from napari_cluster_seg import compare_labels
+
+    expected = compare_labels(km.data.compute(), dv.data.compute())
+    assert widget.last_comparison.ari == pytest.approx(expected.ari)
+    widget.comparison.highlight(1, 1)
+    selected = widget.comparison.highlight_layer.data
+    assert isinstance(selected, da.Array)
+    np.testing.assert_array_equal(selected.compute(), (km.data == 1).compute() & (dv.data == 1).compute())

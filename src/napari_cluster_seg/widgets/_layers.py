@@ -7,17 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from ..core import cluster_table, write_table_csv
+from ..core import METHODS, cluster_table, write_table_csv
 
 #: Key of this plugin's entry in a result layer's ``metadata``.
 METADATA_KEY = "napari_cluster_seg"
 
-METHOD_LABELS = {
-    "kmeans": "K-means",
-    "agglomerative": "agglomerative",
-    "divisive": "divisive",
-    "model": "model",
-}
+#: How a result layer's name calls each of the core's methods (and an applied model).
+METHOD_LABELS = {**{m: m for m in METHODS}, "kmeans": "K-means", "model": "model"}
 
 
 def image_layers(viewer) -> list:
