@@ -114,6 +114,10 @@ def test_fit_on_a_pyramid_level_labels_level_zero_through_that_model(cluster_wid
     np.testing.assert_array_equal(out.data[0].compute(), model.predict(base, rgb=True))
     assert len(out.features) == 0 and "no cluster table" in widget.status.value
     assert "level 2" in widget.status.value
+    # a clean-up needs the whole image: refused with a message, the layer unchanged
+    widget.feature_section.min_size.value = 5
+    _run(widget, qtbot)
+    assert "clean-up" in widget.status.value and labels_layers(viewer) == [out]
 
 
 def test_options_that_need_the_whole_image_load_it_or_say_which_option(cluster_widget, qtbot, monkeypatch):

@@ -16,7 +16,8 @@ Labels of a multiscale image, one lazy array per level:
 
 * a model that labels each pixel by its own values (no smoothing, filters or coordinates)
   labels every level's pixels itself: level i shows the model's labels of level i's values,
-  and zooming out reads only the small levels;
+  and zooming out reads only the small levels (on a pyramid made by striding these are level 0's
+  labels at that stride; on one made by averaging, a coarse pixel gets the label of its mean);
 * a model whose features look at neighbours (sigmas in level-0 pixels) labels level 0 only; the
   other levels are level 0's labels sampled at the level's stride (nearest label), so they are
   the same labels, at the cost of reading level-0 blocks when zoomed out.
@@ -113,15 +114,18 @@ def lazy_run(job, image):
     if job.fit_level == 0 and reason is not None:  # the in-memory path, if the image fits
         check_loadable(fitted_on, reason, options, multiscale=len(levels) > 1)
         return (yield from iter_cluster_image(fitted_on, **options))
+    if options.get("min_size", 0) > 1 or options.get("hole_size", 0) > 0:  # fitted on another level
+        raise ValueError(
+            "the clean-up (remove islands / fill holes) needs the whole image, not one block at a time; "
+            "set both to 0 to label level 0 through a model fitted on another level."
+        )
     if reason is None:
         fit = yield from iter_fit_stream(fitted_on, **options)
-        centers, counts, inertia = fit.centers, fit.counts, fit.inertia
     else:
         fit = yield from iter_cluster_image(fitted_on, **options)  # a level small enough to load
-        centers, counts, inertia = fit.centers, fit.counts, fit.inertia
     yield Progress("lazy labels (computed as napari shows them)", 1.0)
     label_levels = lazy_levels(fit.model, levels, options)
-    return LazyResult(label_levels, fit.model, centers, counts, inertia, fit_level=job.fit_level)
+    return LazyResult(label_levels, fit.model, fit.centers, fit.counts, fit.inertia, fit_level=job.fit_level)
 
 
 def check_loadable(image, reason: str, options: dict, multiscale: bool) -> None:
