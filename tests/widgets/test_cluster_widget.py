@@ -185,8 +185,9 @@ def test_nuclei_3d_sample_and_dask_layer(cluster_widget, run_widget):
 
 
 def test_lazy_layers_too_large_for_memory_are_refused_before_loading(cluster_widget, monkeypatch, qtbot):
-    """The core's memory check sees the run's path and a lazy layer unloaded (also two lazy channel
-    layers, stacked lazily): a clear error in the status line, no result, the layers untouched."""
+    """Options that need the whole image (here smoothing: it cannot stream) load a lazy layer only
+    after the memory check, which sees it unloaded (also two lazy channel layers, stacked lazily):
+    a clear error naming the option in the status line, no result, the layers untouched."""
     da = pytest.importorskip("dask.array")
     from napari_cluster_seg.core import preprocess
 
@@ -202,12 +203,14 @@ def test_lazy_layers_too_large_for_memory_are_refused_before_loading(cluster_wid
     other = viewer.add_image(da.from_array(data[::-1], chunks=32).map_blocks(counted), name="other")
     monkeypatch.setattr(preprocess, "available_memory", lambda: 1000)  # a 1 kB machine
     widget.image.value = lazy
+    widget.smoothing.value = 1.0
     for extras in ([], [other]):
         widget.extra_channels.value = extras
         computed.clear()  # napari computes what it shows; the run must compute nothing
         widget.run.clicked()
         qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
-        assert "of memory" in widget.status.value and "crop it" in widget.status.value, widget.status.value
+        status = widget.status.value
+        assert "smoothing=1.0 needs the whole image" in status and "in memory" in status, status
         assert labels_layers(viewer) == [] and computed == []
     monkeypatch.undo()
     widget.run.clicked()

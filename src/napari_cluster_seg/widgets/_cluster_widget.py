@@ -7,12 +7,14 @@ one tabbed dock (:mod:`._plot_dock`); :mod:`._view` keeps the image in view.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ._form import METHOD_CHOICES, ClusterForm
 from ._jobs import Job, JobRunner, apply_job, run_job, scan_job
-from ._layers import save_features_csv, write_result
+from ._layers import METADATA_KEY, save_features_csv, write_result
+from ._lazy import as_dask, check_label_path, label_level0, save_labels_job
 from ._plot_dock import PlotTabs
 from ._state import Lifetime, ResultLayers
 from ._view import ViewFit
@@ -29,8 +31,10 @@ class ClusterSegWidget(ClusterForm):
     and ``status`` (always shown); in collapsible ``sections``: ``channel_axis``,
     ``extra_channels``, ``time_axis``; ``k_max`` and ``suggest_k`` (plot ``k_plot``,
     scores ``last_scan``); ``normalize``, ``smoothing``, ``fit_stride``, ``seed``;
+    ``fit_level`` (multiscale images: the pyramid level to fit on);
     ``feature_section`` (features preset, colour space, filters, scales,
-    spatial weight, clean-up); ``new_layer``, ``save_table``, ``save_model`` /
+    spatial weight, clean-up); ``new_layer``, ``save_table``, ``save_labels``
+    (``save_labels_to(path)``), ``save_model`` /
     ``apply_model`` (``save_model_to(path)``, ``apply_model_from(path)``); and for
     comparisons ``compare_a``, ``compare_b``, ``compare`` (heat map
     ``comparison.heatmap``). The plots (also ``dendrogram_widget``) are tabs of one
@@ -59,6 +63,7 @@ class ClusterSegWidget(ClusterForm):
         self.run.clicked.connect(self._on_run)
         self.cancel.clicked.connect(self._jobs.cancel)
         self.save_table.clicked.connect(self._on_save_table)
+        self.save_labels.clicked.connect(self._on_save_labels)
         self.suggest_k.clicked.connect(self._on_suggest_k)
         self.save_model.clicked.connect(self._on_save_model)
         self.apply_model.clicked.connect(self._on_apply_model)
@@ -147,9 +152,16 @@ class ClusterSegWidget(ClusterForm):
         return save_features_csv(layer, path)
 
     def _report_result(self, result, layer, note: str = ""):
+        counted = "pixels per label"
+        if getattr(result, "lazy", False):
+            counted = (
+                f"lazy labels, computed as you pan and zoom; pixels per label (level {result.fit_level})"
+            )
+            if result.params.method != "kmeans":
+                note = (f"{note}; " if note else "") + "k cannot be changed live on a lazy image: press Run"
         self.set_status(
             (f"{note}. " if note else "")
-            + f"{result.n_clusters} clusters in {layer.name!r}; pixels per label: "
+            + f"{result.n_clusters} clusters in {layer.name!r}; {counted}: "
             + ", ".join(str(c) for c in result.counts)
         )
 
@@ -265,6 +277,53 @@ class ClusterSegWidget(ClusterForm):
 
     def _on_save_table(self, _value=None):
         self._save_with_dialog("cluster table", "clusters.csv", "CSV (*.csv)", self.save_table_to)
+
+    def _labels_to_save(self):
+        """The selected Labels layer if it is one of this plugin's results, else the last result's."""
+        from napari.layers import Labels
+
+        active = self._viewer.layers.selection.active
+        if isinstance(active, Labels) and METADATA_KEY in active.metadata:
+            return active
+        layer = self._last_output
+        if layer is None or layer not in self._viewer.layers:
+            raise ValueError("no cluster result to save yet: press Run first (or select a result layer).")
+        return layer
+
+    def save_labels_to(self, path) -> bool:
+        """Write the labels of the selected result layer (else the last result's) to ``path`` (.tif,
+        .tiff or .zarr) in a worker, block by block (progress, Cancel; a temporary name renamed at
+        the end). An existing file is replaced (the file dialog has asked), a folder never. Returns
+        whether the worker started."""
+        if self.worker is not None:
+            self.set_status("already running: wait, or press Cancel.")
+            return False
+        try:
+            layer = self._labels_to_save()
+            path, overwrite = check_label_path(path)
+        except Exception as err:  # reported in the status line, never raised to Qt
+            self.report_error(err)
+            return False
+        cancel = threading.Event()  # the write runs in a thread of its own: Cancel stops it through this
+        return self._jobs.start_task(
+            save_labels_job,
+            (as_dask(label_level0(layer)), path, overwrite, cancel),
+            lambda out: self.set_status(
+                f"labels of {layer.name!r} saved to {out}" if out else "cancelled: no labels were written."
+            ),
+            f"saving the labels of {layer.name!r} to {path.name} ...",
+            cancel_event=cancel,
+            cancelled="cancelled: no labels were written.",
+        )
+
+    def _on_save_labels(self, _value=None):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(
+            self.native, "Save labels", "labels.tif", "TIFF (*.tif *.tiff);;zarr (*.zarr)"
+        )
+        if path:
+            self.save_labels_to(path)
 
     def _on_save_model(self, _value=None):
         self._save_with_dialog("model", "model.json", "JSON (*.json)", self.save_model_to)

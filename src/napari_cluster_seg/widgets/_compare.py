@@ -8,8 +8,28 @@ from typing import Callable
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton
 
-from ..core import compare_labels
+from ..core import compare_labels, preprocess
 from ._layers import METADATA_KEY, transform_kwargs
+from ._lazy import is_lazy, label_level0
+
+#: Bytes per pixel that comparing two label images holds (both labels loaded, and the index pairs).
+COMPARE_BYTES_PER_PIXEL = 24
+
+
+def compare_data(a, b):
+    """:func:`compare_labels` of two label arrays; lazy ones are loaded here (in the worker) after
+    checking that both fit in memory (a ValueError naming the sizes otherwise)."""
+    if is_lazy(a) or is_lazy(b):
+        needed = int(np.prod(a.shape)) * COMPARE_BYTES_PER_PIXEL
+        limit = preprocess.available_memory()
+        if needed > limit:
+            raise ValueError(
+                f"comparing needs both label images in memory (about {needed / 2**30:.2f} GB of the "
+                f"{limit / 2**30:.2f} GB available); compare results of a crop or of a smaller image."
+            )
+        a, b = np.asarray(a), np.asarray(b)
+    return compare_labels(a, b)
+
 
 #: Name of the Labels layer that shows the pixels of a chosen heat-map cell.
 HIGHLIGHT_NAME = "comparison: selected cell"
@@ -93,7 +113,8 @@ class CompareSection(Container):
             return
         from napari.qt.threading import create_worker
 
-        worker = create_worker(compare_labels, np.asarray(a.data), np.asarray(b.data), _ignore_errors=True)
+        # lazy labels are computed in the worker, never here
+        worker = create_worker(compare_data, label_level0(a), label_level0(b), _ignore_errors=True)
         worker.returned.connect(self.guard(lambda comp: self._show_comparison(a, b, comp)))
         worker.errored.connect(self.guard(self._report_error))
         worker.finished.connect(lambda: setattr(self, "worker", None))
@@ -161,7 +182,8 @@ class CompareSection(Container):
         if a not in self._viewer.layers or b not in self._viewer.layers:
             self._report_error(ValueError("a compared layer was removed; compare again."))
             return
-        selected = ((np.asarray(a.data) == i) & (np.asarray(b.data) == j)).astype(np.uint8)
+        # lazy labels give a lazy selection (computed as napari shows it)
+        selected = ((label_level0(a) == i) & (label_level0(b) == j)).astype(np.uint8)
         name = f"{a.name} {i} & {b.name} {j}"
         if self.highlight_layer is None or self.highlight_layer not in self._viewer.layers:
             self.highlight_layer = Labels(selected, name=HIGHLIGHT_NAME, opacity=0.9, **transform_kwargs(a))
@@ -176,8 +198,11 @@ class CompareSection(Container):
         for layer in self._viewer.layers:
             layer.visible = layer is self.highlight_layer or layer.name == source
         viewer_grid(self._viewer).enabled = False
-        n = int(selected.sum())
+        if isinstance(selected, np.ndarray):
+            pixels = f"{int(selected.sum())} pixels"
+        else:  # the count is the contingency table's cell (counting again would read every block)
+            pixels = f"the pixels of cell ({i}, {j})"
         self.compare_result.value = (
             f"ARI {self.last_comparison.ari:.3f}, NMI {self.last_comparison.nmi:.3f}; "
-            f"highlighted {n} pixels: {name}"
+            f"highlighted {pixels}: {name}"
         )

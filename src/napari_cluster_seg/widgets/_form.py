@@ -24,15 +24,31 @@ from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import QComboBox, QFrame, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
-from ..core import NORMALIZATIONS, Progress
+from ..core import (
+    CONNECTED_METHODS,
+    LINKAGE_METHODS,
+    LINKAGES,
+    METHODS,
+    NORMALIZATIONS,
+    OPTION_RULES,
+    Progress,
+)
 from ._compare import CompareSection
 from ._features import FeatureSection
 from ._jobs import Job
 from ._layers import axis_choices, image_layers, layer_data, transform_kwargs
+from ._lazy import is_lazy
 from ._state import Source
 
-METHOD_CHOICES = [("K-means", "kmeans"), ("Agglomerative", "agglomerative"), ("Divisive", "divisive")]
-LINKAGE_CHOICES = ["ward", "complete", "average", "single"]
+#: Display names of the core's methods (the list itself is the core's: ``METHODS``).
+METHOD_NAMES = {"kmeans": "K-means"}
+METHOD_CHOICES = [(METHOD_NAMES.get(m, m.capitalize()), m) for m in METHODS]
+LINKAGE_CHOICES = list(LINKAGES)
+#: The widget offers at most 255 clusters (the core accepts up to ``OPTION_RULES["n_clusters"].high``):
+#: up to 255 the labels are uint8 (half the memory of uint16 for the Labels layer and its copies in
+#: the viewer), and more clusters than that are not a segmentation one reads by eye; the API and
+#: the command line take more.
+WIDGET_MAX_CLUSTERS = 255
 NORMALIZE_CHOICES = [
     ("min-max", "minmax"),
     ("z-score", "zscore"),
@@ -99,7 +115,10 @@ class ClusterForm(Container):
             "Clusters are contiguous regions (pixels, or superpixels on large images, merged only with "
             "touching ones) instead of classes of similar pixels anywhere in the image."
         )
-        self.n_clusters = SpinBox(label="clusters", value=3, min=2, max=255)
+        k_rule = OPTION_RULES["n_clusters"]
+        self.n_clusters = SpinBox(
+            label="clusters", value=k_rule.default, min=k_rule.low, max=min(k_rule.high, WIDGET_MAX_CLUSTERS)
+        )
         self.run = PushButton(text="Run")
         self.cancel = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=100, visible=False)
@@ -116,6 +135,12 @@ class ClusterForm(Container):
         self.extra_channels.native.setMaximumHeight(70)
         self.time_axis = ComboBox(label="time axis", choices=self._axis_choices)
         self.time_axis.tooltip = "One model for all frames; smoothing does not cross frames."
+        self.fit_level = ComboBox(label="fit on level", choices=self._level_choices)
+        self.fit_level.tooltip = (
+            "Multiscale images: the pyramid level the clusters are fitted on (0: all pixels, streamed "
+            "block by block when the options allow it); the full-resolution labels are computed lazily "
+            "through that model as napari shows them."
+        )
 
     def _make_option_controls(self):
         self.normalize = ComboBox(label="normalise", choices=NORMALIZE_CHOICES, value="minmax")
@@ -141,6 +166,11 @@ class ClusterForm(Container):
         self.apply_model.tooltip = (
             "Label the chosen image (every frame of a time series) with a saved model, without refitting."
         )
+        self.save_labels = PushButton(text="Save labels...")
+        self.save_labels.tooltip = (
+            "Write the selected result layer's labels (else the last result's) to a TIFF or zarr file, "
+            "block by block (lazy labels are computed as they are written); Cancel stops it."
+        )
         self.k_max = SpinBox(label="suggest k up to", value=10, min=3, max=50)
         self.suggest_k = PushButton(text="Suggest k")
         self.suggest_k.tooltip = (
@@ -152,11 +182,21 @@ class ClusterForm(Container):
     def _section_contents(self) -> list:
         """(title, magicgui container) of each collapsible section, top to bottom."""
         return [
-            ("Input channels and time", [self.channel_axis, self.extra_channels, self.time_axis]),
+            (
+                "Input channels and time",
+                [self.channel_axis, self.extra_channels, self.time_axis, self.fit_level],
+            ),
             ("Choose k", [self.k_max, self.suggest_k]),
             ("Pre-processing", [self.normalize, self.smoothing, self.fit_stride, self.seed]),
             ("Features and clean-up", self.feature_section),
-            ("Output and models", [self.new_layer, self.save_table, _row(self.save_model, self.apply_model)]),
+            (
+                "Output and models",
+                [
+                    self.new_layer,
+                    _row(self.save_table, self.save_labels),
+                    _row(self.save_model, self.apply_model),
+                ],
+            ),
             ("Compare results", self.comparison),
         ]
 
@@ -200,6 +240,12 @@ class ClusterForm(Container):
     def _axis_choices(self, _widget=None):
         return axis_choices(self.image.value if hasattr(self, "image") else None)
 
+    def _level_choices(self, _widget=None):
+        layer = self.image.value if hasattr(self, "image") else None
+        if layer is None or not layer.multiscale:
+            return [("0 (not multiscale)", 0)]
+        return [(f"{i} ({' x '.join(map(str, level.shape))})", i) for i, level in enumerate(layer.data)]
+
     def _extra_channel_choices(self, _widget=None):
         primary = self.image.value if hasattr(self, "image") else None
         return [
@@ -209,13 +255,14 @@ class ClusterForm(Container):
         ]
 
     def _on_method(self, _value=None):
-        self.linkage.visible = self.method.value == "agglomerative"
-        self.connected.visible = self.method.value != "kmeans"
+        self.linkage.visible = self.method.value in LINKAGE_METHODS
+        self.connected.visible = self.method.value in CONNECTED_METHODS
 
     def _on_image(self, _value=None):
-        for combo in (self.channel_axis, self.time_axis, self.extra_channels):
+        for combo in (self.channel_axis, self.time_axis, self.extra_channels, self.fit_level):
             combo.reset_choices()
         layer = self.image.value
+        self.fit_level.enabled = layer is not None and layer.multiscale
         rgb = layer is not None and layer.rgb
         self.channel_axis.enabled = not rgb
         self.extra_channels.enabled = not rgb
@@ -232,7 +279,7 @@ class ClusterForm(Container):
 
     def set_busy(self, busy: bool):
         """While a job runs: the buttons that start jobs off, Cancel and the progress bar on."""
-        for button in (self.run, self.suggest_k, self.apply_model):
+        for button in (self.run, self.suggest_k, self.apply_model, self.save_labels):
             button.enabled = not busy
         self.cancel.enabled = busy
         self.progress.value = 0
@@ -272,7 +319,11 @@ class ClusterForm(Container):
             channel_axis = -1
         options = self._options(layer, channel_axis)
         drop = self.channel_axis.value if (not extras and not layer.rgb) else None
+        levels = tuple(layer.data) if layer.multiscale and not extras else ()
         return Job(
+            lazy=bool(levels) or any(is_lazy(a) for a in arrays),
+            levels=levels,
+            fit_level=int(self.fit_level.value or 0) if levels else 0,
             signature=self._signature(layer, extras, options),
             arrays=arrays,
             options=options,
@@ -294,7 +345,7 @@ class ClusterForm(Container):
     @staticmethod
     def _signature(layer, extras, options) -> tuple:
         settings = {key: value for key, value in options.items() if key != "n_clusters"}
-        if settings["method"] != "agglomerative":
+        if settings["method"] not in LINKAGE_METHODS:
             settings.pop("linkage")
         # weak references compare equal while they refer to the same live layer, never after it is freed
         layers = (weakref.ref(layer), tuple(weakref.ref(extra) for extra in extras))
@@ -316,7 +367,7 @@ class ClusterForm(Container):
             "n_clusters": int(self.n_clusters.value),
             "method": self.method.value,
             "linkage": self.linkage.value,
-            "connected": bool(self.connected.value) and self.method.value != "kmeans",
+            "connected": bool(self.connected.value) and self.method.value in CONNECTED_METHODS,
             "rgb": bool(layer.rgb),
             "channel_axis": None if layer.rgb else channel_axis,
             "time_axis": self.time_axis.value,

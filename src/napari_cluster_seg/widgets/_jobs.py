@@ -13,6 +13,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..core import ClusterModel, Progress, iter_cluster_image, iter_scan_n_clusters, warm_up
+from ._lazy import lazy_run
 from ._state import Source
 
 
@@ -27,6 +28,9 @@ class Job:
     layer_kwargs: dict = field(default_factory=dict)
     new_layer: bool = False
     signature: tuple = ()  # the settings apart from k: a change of k alone re-cuts a hierarchy
+    lazy: bool = False  # lazy (dask, zarr) or multiscale data: fitted by streaming, labelled lazily
+    levels: tuple = ()  # the pyramid levels of a multiscale image layer (largest first)
+    fit_level: int = 0  # the pyramid level the model is fitted on (level 0 is labelled through it)
 
     @property
     def source_name(self) -> str:
@@ -48,7 +52,9 @@ def job_image(job: Job):
 
 
 def run_job(job: Job):
-    """Worker body (generator): load the data, cluster it, return the result."""
+    """Worker body (generator): cluster the data (loaded; a lazy layer streamed), return the result."""
+    if job.lazy:
+        return (yield from lazy_run(job, job_image(job)))
     return (yield from iter_cluster_image(job_image(job), **job.options))
 
 
@@ -92,12 +98,28 @@ class JobRunner:
         self.view = view
         self.guard = guard
         self.worker = None
+        self.cancel_event = None
         # the first Run then starts at once instead of waiting ~1.5 s for scikit-learn and friends
         self.warm_up_thread = threading.Thread(target=warm_up, name="napari-cluster-seg warm-up", daemon=True)
         self.warm_up_thread.start()
 
     def start(self, body, job: Job, on_done, what: str, *args) -> bool:
         """Run ``body(job, *args)`` in a worker; ``on_done(job, value)`` with its result."""
+        return self.start_task(
+            body, (job, *args), lambda value: on_done(job, value), f"{what} {job.source_name!r} ..."
+        )
+
+    def start_task(
+        self,
+        body,
+        args: tuple,
+        on_done,
+        status: str,
+        cancel_event: threading.Event | None = None,
+        cancelled: str = "cancelled: earlier results are unchanged.",
+    ) -> bool:
+        """Run ``body(*args)`` in a worker; ``on_done(value)`` with its result. ``cancel_event`` is set
+        on Cancel (for bodies that wait on work of their own between their steps)."""
         if self.worker is not None:
             self.view.set_status("already running: wait, or press Cancel.")
             return False
@@ -113,17 +135,18 @@ class JobRunner:
 
         # Errors are reported by the widget itself (status line and a warning notification).
         worker = create_worker(
-            after_warm_up, job, *args, _progress={"desc": "Cluster segmentation"}, _ignore_errors=True
+            after_warm_up, *args, _progress={"desc": "Cluster segmentation"}, _ignore_errors=True
         )
         guard, view = self.guard, self.view
         worker.yielded.connect(guard(self._on_progress))
-        worker.returned.connect(guard(lambda value: on_done(job, value)))
+        worker.returned.connect(guard(on_done))
         worker.errored.connect(guard(view.report_error))
-        worker.aborted.connect(guard(lambda: view.set_status("cancelled: earlier results are unchanged.")))
+        worker.aborted.connect(guard(lambda: view.set_status(cancelled)))
         worker.finished.connect(guard(self._on_finished))
         self.worker = worker
+        self.cancel_event = cancel_event
         view.set_busy(True)
-        view.set_status(f"{what} {job.source_name!r} ...")
+        view.set_status(status)
         worker.start()
         return True
 
@@ -135,6 +158,7 @@ class JobRunner:
 
     def _on_finished(self):
         self.worker = None
+        self.cancel_event = None
         self.view.set_busy(False)
 
     def cancel(self):
@@ -142,8 +166,12 @@ class JobRunner:
         if self.worker is not None:
             self.view.set_status("cancelling ...")
             self.worker.quit()
+            if self.cancel_event is not None:
+                self.cancel_event.set()
 
     def stop(self):
         """The widget is gone: stop the running job at its next step, touching no widget."""
         if self.worker is not None:
             self.worker.quit()
+            if self.cancel_event is not None:
+                self.cancel_event.set()

@@ -7,17 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from ..core import cluster_table, write_table_csv
+from ..core import METHODS, cluster_table, write_table_csv
 
 #: Key of this plugin's entry in a result layer's ``metadata``.
 METADATA_KEY = "napari_cluster_seg"
 
-METHOD_LABELS = {
-    "kmeans": "K-means",
-    "agglomerative": "agglomerative",
-    "divisive": "divisive",
-    "model": "model",
-}
+#: How a result layer's name calls each of the core's methods (and an applied model).
+METHOD_LABELS = {**{m: m for m in METHODS}, "kmeans": "K-means", "model": "model"}
 
 
 def image_layers(viewer) -> list:
@@ -79,26 +75,40 @@ def transform_kwargs(layer, drop_axis: int | None = None) -> dict:
 
 
 def result_metadata(source_name: str, result) -> dict:
-    """What a result layer records about the run that produced it."""
-    return {
-        METADATA_KEY: {
-            "source": source_name,
-            "method": result.params.method,
-            "params": result.params.as_dict(),
-            "centers": result.centers.tolist(),
-            "counts": result.counts.tolist(),
-            "inertia": result.inertia,
-        }
+    """What a result layer records about the run that produced it (a lazy result: the pyramid
+    level the model was fitted on, whose pixels ``counts`` counts)."""
+    meta = {
+        "source": source_name,
+        "method": result.params.method,
+        "params": result.params.as_dict(),
+        "centers": result.centers.tolist(),
+        "counts": result.counts.tolist(),
+        "inertia": result.inertia,
     }
+    if getattr(result, "lazy", False):
+        meta.update(lazy=True, fit_level=result.fit_level)
+    return {METADATA_KEY: meta}
 
 
 def output_name(source_name: str, method: str) -> str:
     return f"{source_name} {METHOD_LABELS[method]}"
 
 
-def set_features(layer, result):
-    """Per-cluster table as the layer's features (napari's features table, clusters-plotter)."""
+def set_features(layer, result) -> str:
+    """Per-cluster table as the layer's features (napari's features table, clusters-plotter); a note
+    for the status line when there is none.
+
+    A lazy result's table comes from its fit (the streamed fit counts every pixel of level 0: no
+    pass over the labels). A model fitted on another pyramid level counted that level's pixels;
+    counting level 0's labels would compute every block, so that result has no table."""
+    level = getattr(result, "fit_level", 0)
+    if level > 0:
+        layer.features = {}
+        return (
+            f"no cluster table: the model was fitted on level {level}, and counting level 0 reads all of it"
+        )
     layer.features = cluster_table(result, scale=layer.scale, units=layer.units)
+    return ""
 
 
 def save_features_csv(layer, path):
@@ -121,20 +131,29 @@ def write_result(viewer, results, job, kind: str, result, target):
     the image; returns (layer, note for the status line)."""
     from napari.layers import Labels
 
+    data = getattr(result, "layer_data", result.labels)  # a lazy result: its levels (lazy)
+    multiscale = isinstance(data, list)
     reason = results.why_not_reusable(target, result.labels.shape, viewer.layers)
+    if reason is None and bool(target.multiscale) != multiscale:
+        reason = "of another kind"
     metadata = result_metadata(job.source_name, result)
     if reason is None:
         layer = target
-        layer.data = result.labels
+        layer.data = data
         layer.metadata = {**layer.metadata, **metadata}
-        set_features(layer, result)
+        table_note = set_features(layer, result)
     else:
         layer = Labels(
-            result.labels, name=output_name(job.source_name, kind), metadata=metadata, **job.layer_kwargs
+            data,
+            name=output_name(job.source_name, kind),
+            metadata=metadata,
+            multiscale=multiscale,
+            **job.layer_kwargs,
         )
-        set_features(layer, result)
+        table_note = set_features(layer, result)
         viewer.layers.insert(index_above(viewer, job.source.layer), layer)
     results.record(layer, job.source.layer, kind)
+    notes = [table_note] if table_note else []
     if reason in ("edited", "renamed"):
-        return layer, f"{target.name!r} was {reason}, so this result went to {layer.name!r}"
-    return layer, ""
+        notes.insert(0, f"{target.name!r} was {reason}, so this result went to {layer.name!r}")
+    return layer, "; ".join(notes)

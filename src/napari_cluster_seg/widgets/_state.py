@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import weakref
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,7 +31,16 @@ def _ref(obj) -> Callable:
 
 
 def checksum(data) -> tuple:
-    """A fingerprint of an in-memory array's values (CRC-32 of its bytes, ~2 GB/s), dtype and shape."""
+    """A fingerprint of an in-memory array's values (CRC-32 of its bytes, ~2 GB/s), dtype and shape.
+
+    Lazy data is never read: a dask array is known by its ``name`` (a token of its graph), another
+    lazy array by its identity; multiscale data (a sequence of levels) by its levels'."""
+    if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+        return ("levels", *(checksum(level) for level in data))
+    if not isinstance(data, np.ndarray) and hasattr(data, "shape") and hasattr(data, "dtype"):
+        token = getattr(data, "name", None)
+        token = token if isinstance(token, str) else id(data)
+        return str(data.dtype), tuple(data.shape), type(data).__name__, token
     arr = np.ascontiguousarray(data)
     return str(arr.dtype), arr.shape, zlib.crc32(memoryview(arr.reshape(-1).view(np.uint8)))
 
