@@ -129,20 +129,39 @@ def _read_zarr(path: Path) -> Image:
     axes = ms.get("axes", [])
     types = [a.get("type") if isinstance(a, dict) else None for a in axes]
     channel_axis = types.index("channel") if "channel" in types else None
-    ome = {"multiscales": ms, "nested": nested, "zarr_format": z.metadata.zarr_format}
+    version = z.attrs["ome"].get("version") if nested else ms.get("version")
+    ome = {"multiscales": ms, "nested": nested, "zarr_format": z.metadata.zarr_format, "version": version}
     return Image(path, levels, "ome-zarr", channel_axis=channel_axis, ome=ome)
 
 
 # ---------------------------------------------------------------- writing
-def check_free(path, overwrite: bool) -> Path:
-    """``path``, after checking that writing it replaces nothing (or ``overwrite`` allows it)."""
+def _is_folder_output(path: Path) -> bool:
+    """Whether the output ``path`` is written as a folder (a zarr array or group) or a file."""
+    return path.name.lower().endswith(".zarr")
+
+
+def check_free(path, overwrite: bool, folder: bool | None = None, *, parent_made: bool = False) -> Path:
+    """``path``, after checking that writing it replaces nothing (or ``overwrite`` allows it).
+
+    ``folder``: whether the output is a folder (default: a name ending in ``.zarr``). Even with
+    ``overwrite``, an existing folder is never replaced by a file, nor a file by a folder: that
+    would delete what the user has (e.g. ``-o results/`` given for a model file).
+    ``parent_made``: the writer creates the parent folder (an OME-Zarr image's ``labels``).
+    """
     path = Path(path)
+    folder = _is_folder_output(path) if folder is None else folder
     if path.exists() and not overwrite:
         raise ValueError(
             f"{path} exists already; choose another output, or pass overwrite=True (--overwrite on "
             "the command line) to replace it."
         )
-    if not path.parent.is_dir():
+    if path.exists() and path.is_dir() != folder:
+        have, want = ("a folder", "file") if path.is_dir() else ("a file", "folder")
+        raise ValueError(
+            f"{path} is {have}, and this output is a {want}: it is not replaced, even with overwrite; "
+            f"choose another output name."
+        )
+    if not (path.parent.is_dir() or parent_made and path.parent.parent.is_dir()):
         raise ValueError(f"the folder {path.parent} does not exist; create it first.")
     return path
 
@@ -155,10 +174,11 @@ def _remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path, overwrite: bool = False):
+def atomic_path(path, overwrite: bool = False, folder: bool | None = None):
     """Yield a temporary path next to ``path``; on success rename it to ``path`` (replacing an
-    existing one only with ``overwrite``), on any error (or interruption) remove it."""
-    path = check_free(path, overwrite)
+    existing one only with ``overwrite``, and only one of the same kind: :func:`check_free`), on
+    any error (or interruption) remove it."""
+    path = check_free(path, overwrite, folder)
     tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
@@ -246,32 +266,85 @@ def write_zarr(labels, path, *, overwrite=False, compute=None) -> Path:
     return Path(path)
 
 
+def _drop_channel(transform: dict, ch) -> dict:
+    """A coordinate transformation without the channel axis's entry."""
+    t = dict(transform)
+    for key in ("scale", "translation"):
+        if key in t and ch is not None:
+            t[key] = [v for i, v in enumerate(t[key]) if i != ch]
+    return t
+
+
 def _label_multiscales(image: Image, name: str, n_levels: int) -> dict:
-    """The labels' multiscales entry: the image's axes and scales without its channel axis."""
+    """The labels' multiscales entry: the image's axes and coordinate transformations without its
+    channel axis; the datasets are the label arrays ``0``, ``1``, ... (one per image level)."""
     ms = image.ome["multiscales"]
     ch = image.channel_axis
     axes = [a for i, a in enumerate(ms.get("axes", [])) if i != ch]
     datasets = []
-    for d in ms["datasets"][:n_levels]:
-        transforms = []
-        for t in d.get("coordinateTransformations", []):
-            t = dict(t)
-            for key in ("scale", "translation"):
-                if key in t and ch is not None:
-                    t[key] = [v for i, v in enumerate(t[key]) if i != ch]
-            transforms.append(t)
-        datasets.append({"path": d["path"], "coordinateTransformations": transforms})
+    for i, d in enumerate(ms["datasets"][:n_levels]):
+        transforms = [_drop_channel(t, ch) for t in d.get("coordinateTransformations", [])]
+        datasets.append({"path": str(i), "coordinateTransformations": transforms})
     out = {"name": name, "axes": axes, "datasets": datasets}
+    if ms.get("coordinateTransformations"):
+        out["coordinateTransformations"] = [_drop_channel(t, ch) for t in ms["coordinateTransformations"]]
     if "version" in ms:
         out["version"] = ms["version"]
     return out
 
 
+def _scale_translation(image: Image, level: int, n: int):
+    """Pixel size and offset of each of the ``n`` label axes of an image level (from its
+    coordinate transformations; None when the metadata does not give them)."""
+    datasets = image.ome["multiscales"]["datasets"]
+    ch = image.channel_axis
+    scale, shift = None, np.zeros(n)
+    for t in datasets[level].get("coordinateTransformations", []):
+        t = _drop_channel(t, ch)
+        if t.get("type") == "scale" and len(t.get("scale", ())) == n:
+            scale = np.asarray(t["scale"], np.float64)
+        elif t.get("type") == "translation" and len(t.get("translation", ())) == n:
+            shift = np.asarray(t["translation"], np.float64)
+    if scale is None or not np.all(np.isfinite(scale) & (scale != 0)) or not np.all(np.isfinite(shift)):
+        return None
+    return scale, shift
+
+
+def _level_indices(image: Image, level: int, shape0, shape) -> list:
+    """For each axis, the level-0 index nearest (in physical coordinates: the levels' scale and
+    translation) to every pixel of the label level ``level``, of ``shape``. Without usable
+    transforms, the shapes' ratio (level 0 sampled at that stride)."""
+    n = len(shape0)
+    st0, st = _scale_translation(image, 0, n), _scale_translation(image, level, n)
+    out = []
+    for ax, (a, b) in enumerate(zip(shape0, shape)):
+        if st0 is not None and st is not None:
+            step, start = st[0][ax] / st0[0][ax], (st[1][ax] - st0[1][ax]) / st0[0][ax]
+        else:
+            step, start = a / b, 0.0
+        nearest = np.floor(np.arange(b) * step + start + 0.5 + 1e-6)  # ties (in rounding error) up
+        out.append(np.clip(nearest, 0, a - 1).astype(np.int64))
+    return out
+
+
+def _take(arr, axis: int, index: np.ndarray):
+    """``arr`` at ``index`` along ``axis`` (a strided slice when the indices are evenly spaced)."""
+    sl = [slice(None)] * arr.ndim
+    steps = np.diff(index)
+    if index.size == 1 or (steps[0] > 0 and np.all(steps == steps[0])):
+        step = int(steps[0]) if index.size > 1 else 1
+        sl[axis] = slice(int(index[0]), int(index[-1]) + 1, step)
+    else:
+        sl[axis] = index
+    return arr[tuple(sl)]
+
+
 def write_ome_labels(labels, image: Image, *, name=OME_LABEL_NAME, overwrite=False, compute=None) -> Path:
     """Write labels into the ``labels`` group of an OME-Zarr image, with a pyramid: every level of
-    the image gets a label level of its shape (the nearest label: level 0 sampled at the level's
-    stride). The group is written under a temporary name, then renamed and listed in
-    ``labels``' metadata; nothing else of the image is touched."""
+    the image gets a label level of its shape, each pixel the label of the nearest level-0 pixel
+    (by the levels' scale and translation, so any downsampling factor works). The group is written
+    under a temporary name, then renamed and listed in ``labels``' metadata (with the OME-Zarr
+    version of the image); nothing else of the image is touched."""
     import dask.array as da
     import zarr
 
@@ -285,38 +358,38 @@ def write_ome_labels(labels, image: Image, *, name=OME_LABEL_NAME, overwrite=Fal
     shapes = [tuple(s for i, s in enumerate(lv.shape) if i != ch) for lv in image.levels]
     labels = _regular(labels)
     try:
-        with atomic_path(out, overwrite) as tmp:
+        with atomic_path(out, overwrite, folder=True) as tmp:
             group = zarr.open_group(str(tmp), mode="w", zarr_format=fmt)
             target = group.create_array(
                 "0", shape=labels.shape, chunks=labels.chunksize, dtype=labels.dtype, fill_value=0
             )
             store(labels, target, compute)
-            n_levels = 1
-            for shape in shapes[1:]:
-                factors = [max(1, round(a / b)) for a, b in zip(shapes[0], shape)]
-                level0 = da.from_zarr(target)
-                sampled = level0[tuple(slice(None, None, f) for f in factors)]
-                sampled = sampled[tuple(slice(0, s) for s in shape)]
-                if sampled.shape != shape:
-                    break  # the level is not a whole-number stride of level 0: stop the pyramid here
+            for level, shape in enumerate(shapes[1:], 1):
+                sampled = da.from_zarr(target)
+                for ax, index in enumerate(_level_indices(image, level, shapes[0], shape)):
+                    sampled = _take(sampled, ax, index)
                 sampled = _regular(sampled.rechunk(labels.chunksize))
                 arr = group.create_array(
-                    str(n_levels), shape=shape, chunks=sampled.chunksize, dtype=labels.dtype, fill_value=0
+                    str(level), shape=shape, chunks=sampled.chunksize, dtype=labels.dtype, fill_value=0
                 )
                 store(sampled, arr, compute)
-                n_levels += 1
-            ms = _label_multiscales(image, name, n_levels)
+            ms = _label_multiscales(image, name, len(shapes))
             meta = {"multiscales": [ms], "image-label": {"source": {"image": "../../"}}}
-            group.attrs.update({"ome": meta} if image.ome["nested"] else meta)
+            version = image.ome.get("version")
+            if image.ome["nested"]:
+                meta = {"ome": dict(meta, version=version or "0.5")}
+            elif version:
+                meta["image-label"]["version"] = version
+            group.attrs.update(meta)
     except BaseException:
         if created_dir:
             shutil.rmtree(labels_dir, ignore_errors=True)
         raise
-    _list_label(labels_dir, name, fmt, image.ome["nested"])
+    _list_label(labels_dir, name, fmt, image.ome["nested"], image.ome.get("version"))
     return out
 
 
-def _list_label(labels_dir: Path, name: str, fmt: int, nested: bool) -> None:
+def _list_label(labels_dir: Path, name: str, fmt: int, nested: bool, version=None) -> None:
     """Add ``name`` to the ``labels`` group's list of label images (creating the group)."""
     import zarr
 
@@ -327,7 +400,8 @@ def _list_label(labels_dir: Path, name: str, fmt: int, nested: bool) -> None:
     if name not in names:
         names.append(name)
     if nested:
-        group.attrs.update({"ome": dict(listing, labels=names)})
+        version = listing.get("version", version or "0.5")
+        group.attrs.update({"ome": dict(listing, labels=names, version=version)})
     else:
         group.attrs.update({"labels": names})
 

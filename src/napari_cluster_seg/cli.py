@@ -25,8 +25,8 @@ FORMATS = ("auto", "tif", "zarr", "ome-zarr")
 class Runner:
     """Where dask runs: the local threads (default), a new LocalCluster or an existing cluster."""
 
-    def __init__(self, scheduler=None, workers=None, quiet=False):
-        self.scheduler, self.workers, self.quiet = scheduler, workers, quiet
+    def __init__(self, scheduler=None, workers=None, quiet=False, overwrite=False):
+        self.scheduler, self.workers, self.quiet, self.overwrite = scheduler, workers, quiet, overwrite
         self.client = None
 
     def __enter__(self):
@@ -195,8 +195,9 @@ class _FitProgress:
 
 
 def _outputs(image: _io.Image, out_dir: Path, fmt: str):
-    """The labels path (None: into the OME-Zarr image) and the CSV path of ``image``."""
-    stem = image.path.name
+    """The labels path (for OME-Zarr: ``labels/clusters`` inside the image), the CSV path and the
+    format of ``image``'s outputs."""
+    stem = image.path.resolve().name
     for suffix in (
         (".ome.tiff", ".ome.tif", ".ome.zarr") + _io.TIFF_SUFFIXES + _io.PLAIN_SUFFIXES + (".zarr",)
     ):
@@ -209,8 +210,47 @@ def _outputs(image: _io.Image, out_dir: Path, fmt: str):
         raise ValueError(f"--format ome-zarr needs an OME-Zarr input; {image.path} is not one.")
     csv = out_dir / f"{stem}_clusters.csv"
     if fmt == "ome-zarr":
-        return None, csv, fmt
+        return image.path / "labels" / _io.OME_LABEL_NAME, csv, fmt
     return out_dir / f"{stem}_labels.{'tif' if fmt == 'tif' else 'zarr'}", csv, fmt
+
+
+def _check_outputs(inputs, outputs, overwrite) -> None:
+    """Refuse, before anything is computed, outputs that exist (without ``overwrite``), that two
+    inputs would both write, or that would replace (or lie inside) an input.
+
+    ``inputs``: paths read; ``outputs``: (path, is a folder, the input it belongs to or None).
+    """
+    sources = {Path(p).resolve(): Path(p) for p in inputs}
+    seen = {}
+    for path, folder, owner in outputs:
+        _io.check_free(path, overwrite, folder, parent_made=path.parent.name == "labels" and folder)
+        key = path.resolve()
+        if key in seen:
+            first = seen[key]
+            raise ValueError(
+                f"{first or 'an output'} and {owner or 'another output'} would both be written to {path}"
+                " (the same name, or the same image given twice); give each image once, with "
+                "distinct names, or label them into different folders."
+            )
+        seen[key] = owner
+        for src, given in sources.items():
+            if key == src or key in src.parents:
+                raise ValueError(
+                    f"the output {path} would replace the input {given}; choose another output name "
+                    "or folder."
+                )
+
+
+def _batch_outputs(opened, out_dir: Path, fmt) -> list:
+    """Every output of a batch, as :func:`_check_outputs` takes them."""
+    if not out_dir.is_dir():
+        what = "is a file, not a folder" if out_dir.exists() else "does not exist"
+        raise ValueError(f"the output folder {out_dir} {what}; give an existing folder (-o/--out-dir).")
+    outputs = []
+    for img in opened:
+        labels_path, csv_path, kind = _outputs(img, out_dir, fmt)
+        outputs += [(labels_path, kind != "tif", img.path), (csv_path, False, img.path)]
+    return outputs
 
 
 def _apply_one(model, image: _io.Image, out_dir: Path, fmt, runner: Runner, overwrite, axes):
@@ -221,9 +261,6 @@ def _apply_one(model, image: _io.Image, out_dir: Path, fmt, runner: Runner, over
     labels = label_lazy(model, data, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, clean=False)
     layout = resolve_layout(model, data, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis)
     labels_path, csv_path, fmt = _outputs(image, out_dir, fmt)
-    _io.check_free(csv_path, overwrite)
-    if labels_path is not None:
-        _io.check_free(labels_path, overwrite)
     stats = lazy_cluster_stats(labels, data, model, layout)
     found = []
 
@@ -280,7 +317,7 @@ def fit(
 ):
     """Fit a model on IMAGE (or a subset of it) and save it as JSON."""
     img = _io.read_image(image)
-    _io.check_free(output, overwrite)
+    _check_outputs([image], [(output, False, None)], overwrite)
     kwargs = _fit_kwargs(
         img, n_clusters, method, normalize, smoothing, filters, scales, rgb, channel_axis, time_axis
     )
@@ -290,21 +327,11 @@ def fit(
     click.echo(f"model: {output}")
 
 
-def _apply_all(model, images, out_dir, fmt, axes, scheduler, workers, quiet, overwrite, runner=None):
-    if not out_dir.is_dir():
-        raise ValueError(f"the output folder {out_dir} does not exist; create it first.")
-    opened = [_io.read_image(p) for p in images]
-    for img in opened:  # refuse before anything is written
-        labels_path, csv_path, _ = _outputs(img, out_dir, fmt)
-        for p in (labels_path, csv_path):
-            if p is not None:
-                _io.check_free(p, overwrite)
-    with (
-        contextlib.nullcontext(runner) if runner is not None else Runner(scheduler, workers, quiet) as runner
-    ):
-        for img in opened:
-            labels_path, csv_path = _apply_one(model, img, out_dir, fmt, runner, overwrite, axes)
-            click.echo(f"{img.path}: labels {labels_path}, table {csv_path}")
+def _apply_all(model, opened, out_dir, fmt, axes, runner) -> None:
+    """Label the opened images (their outputs checked by :func:`_check_outputs` already)."""
+    for img in opened:
+        labels_path, csv_path = _apply_one(model, img, out_dir, fmt, runner, runner.overwrite, axes)
+        click.echo(f"{img.path}: labels {labels_path}, table {csv_path}")
 
 
 @main.command()
@@ -325,7 +352,10 @@ def _apply_all(model, images, out_dir, fmt, axes, scheduler, workers, quiet, ove
 def apply(model, images, out_dir, fmt, rgb, channel_axis, time_axis, scheduler, workers, quiet, overwrite):
     """Label IMAGES with a saved MODEL: labels and a per-cluster CSV per image."""
     m = ClusterModel.load(model)
-    _apply_all(m, images, out_dir, fmt, (rgb, channel_axis, time_axis), scheduler, workers, quiet, overwrite)
+    opened = [_io.read_image(p) for p in images]
+    _check_outputs([model, *images], _batch_outputs(opened, out_dir, fmt), overwrite)
+    with Runner(scheduler, workers, quiet, overwrite) as runner:
+        _apply_all(m, opened, out_dir, fmt, (rgb, channel_axis, time_axis), runner)
 
 
 @main.command()
@@ -366,27 +396,19 @@ def segment(
 ):
     """Fit one model (on the first image, or --fit-on) and label every image with it."""
     first = _io.read_image(fit_on or images[0])
+    opened = [_io.read_image(p) for p in images]
+    outputs = _batch_outputs(opened, out_dir, fmt)  # all refused before the fit
     if save_model is not None:
-        _io.check_free(save_model, overwrite)
+        outputs.append((save_model, False, None))
+    _check_outputs([fit_on or images[0], *images], outputs, overwrite)
     kwargs = _fit_kwargs(
         first, n_clusters, method, normalize, smoothing, filters, scales, rgb, channel_axis, time_axis
     )
-    with Runner(scheduler, workers, quiet) as runner:  # one cluster for the fit and the labels
+    with Runner(scheduler, workers, quiet, overwrite) as runner:  # one cluster for the fit and the labels
         model = _fit(first, subset, kwargs, runner)
         if save_model is not None:
             _io.write_json(model.to_dict(), save_model, overwrite=overwrite)
-        _apply_all(
-            model,
-            images,
-            out_dir,
-            fmt,
-            (rgb, channel_axis, time_axis),
-            scheduler,
-            workers,
-            quiet,
-            overwrite,
-            runner=runner,
-        )
+        _apply_all(model, opened, out_dir, fmt, (rgb, channel_axis, time_axis), runner)
 
 
 if __name__ == "__main__":  # pragma: no cover

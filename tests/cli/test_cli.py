@@ -155,3 +155,89 @@ def test_the_streamed_fit_runs_on_the_local_cluster(tmp_path):
     assert r.exit_code == 0, r.output
     model = ClusterModel.load(tmp_path / "m.json")
     assert model.to_dict() == cluster_image(img, 3).model.to_dict()
+
+
+def test_batch_outputs_are_checked_before_anything_is_written(tmp_path):
+    """Two inputs with one output name (or one input twice), an output that is an input, a folder
+    given for a file, a missing model folder: refused before the fit, nothing written or lost."""
+    a = _img((30, 30))
+    for sub in ("d1", "d2", "out", "keep"):
+        (tmp_path / sub).mkdir()
+    tifffile.imwrite(tmp_path / "d1" / "x.tif", a)
+    tifffile.imwrite(tmp_path / "d2" / "x.tif", a[::-1])
+    (tmp_path / "keep" / "mine.txt").write_text("mine")
+    x1, x2, out = tmp_path / "d1" / "x.tif", tmp_path / "d2" / "x.tif", tmp_path / "out"
+    cases = [
+        (("segment", x1, x2, "-o", out), "would both be written"),
+        (("segment", x1, x1, "-o", out, "--overwrite"), "would both be written"),
+        (("segment", x1, "-o", out, "--save-model", out / "x_clusters.csv"), "would both be written"),
+        (("fit", x1, "-o", x1, "--overwrite"), "would replace the input"),
+        (("fit", x1, "-o", tmp_path / "keep", "--overwrite"), "is a folder"),
+        (("segment", x1, "-o", out, "--save-model", tmp_path / "keep", "--overwrite"), "is a folder"),
+        (("segment", x1, "-o", x1), "is a file, not a folder"),
+        (("segment", x1, "-o", out, "--save-model", tmp_path / "no" / "m.json"), "does not exist"),
+    ]
+    for args, message in cases:
+        r = _run(*args)
+        assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, (args, r.output)
+    assert list(out.iterdir()) == []
+    assert (tmp_path / "keep" / "mine.txt").read_text() == "mine"
+    np.testing.assert_array_equal(tifffile.imread(x1), a)
+
+
+def _ome_zarr(path, img, shapes, paths, version):
+    """An OME-Zarr image (c, y, x) whose levels have ``shapes`` (any downsampling factor), with
+    scale and pixel-centre translation per level."""
+    g = zarr.open_group(path, mode="w", zarr_format=3 if version == "0.5" else 2)
+    datasets = []
+    for p, shape in zip(paths, shapes):
+        index = [
+            np.floor(np.arange(m) * n / m + 0.5).clip(0, n - 1).astype(int)
+            for n, m in zip(img.shape[1:], shape)
+        ]
+        g.create_array(p, shape=(2, *shape), chunks=(1, 16, 16), dtype=img.dtype)[:] = img[:, index[0]][
+            :, :, index[1]
+        ]
+        step = [n / m for n, m in zip(img.shape[1:], shape)]
+        transforms = [
+            {"type": "scale", "scale": [1.0] + [0.5 * s for s in step]},
+            {"type": "translation", "translation": [0.0] + [0.25 * (s - 1) for s in step]},
+        ]
+        datasets.append({"path": p, "coordinateTransformations": transforms})
+    axes = [{"name": "c", "type": "channel"}] + [
+        {"name": n, "type": "space", "unit": "micrometer"} for n in "yx"
+    ]
+    ms = {"axes": axes, "datasets": datasets, "name": "img"}
+    if version == "0.5":
+        g.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    else:
+        g.attrs["multiscales"] = [dict(ms, version="0.4")]
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_labels_metadata_and_uneven_pyramid(tmp_path, version):
+    """Label datasets named as written (not the image's "s0", "s1"), the version where the spec
+    wants it, and every level the nearest labels of level 0, also for a 4/3 downsampling."""
+    img = np.stack([_img((64, 48)), _img((64, 48), seed=1)])
+    shapes, paths = [(64, 48), (48, 36), (21, 16)], ["s0", "s1", "s2"]
+    _ome_zarr(tmp_path / "img.ome.zarr", img, shapes, paths, version)
+    r = _run("segment", tmp_path / "img.ome.zarr", "-o", tmp_path)
+    assert r.exit_code == 0, r.output
+    labels = zarr.open_group(tmp_path / "img.ome.zarr" / "labels", mode="r")
+    group = labels["clusters"]
+    attrs = group.attrs["ome"] if version == "0.5" else group.attrs
+    if version == "0.5":
+        assert attrs["version"] == "0.5" and labels.attrs["ome"] == {"labels": ["clusters"], "version": "0.5"}
+    else:
+        assert attrs["multiscales"][0]["version"] == "0.4" and labels.attrs["labels"] == ["clusters"]
+    assert "source" in attrs["image-label"]
+    (ms,) = attrs["multiscales"]
+    assert [a["name"] for a in ms["axes"]] == ["y", "x"]
+    lab0 = group["0"][:]
+    for i, (d, shape) in enumerate(zip(ms["datasets"], shapes)):
+        assert d["coordinateTransformations"][0]["scale"] == [0.5 * a / b for a, b in zip(shapes[0], shape)]
+        level = group[d["path"]][:]
+        index = [
+            np.floor((np.arange(m) + 0.5) * n / m + 1e-6).clip(0, n - 1).astype(int) for n, m in zip(shapes[0], shape)
+        ]
+        np.testing.assert_array_equal(level, lab0[index[0]][:, index[1]])
