@@ -22,6 +22,8 @@ import numpy as np
 
 #: TIFF files larger than this are read lazily (through tifffile's zarr store).
 LAZY_TIFF_BYTES = 256 * 2**20
+#: Size of the blocks images are read in (whole numbers of the file's chunks).
+BLOCK_BYTES = 16 * 2**20
 #: Tile of the TIFF files written (a multiple of 16, as TIFF requires).
 TIFF_TILE = 512
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -47,10 +49,18 @@ class Image:
 
 
 def _dask(arr):
+    """``arr`` as a dask array of blocks of about :data:`BLOCK_BYTES`: whole numbers of the file's
+    own chunks, so that tiny chunks (a TIFF's strips of a few rows, a zarr chunked by 1 along an
+    axis) do not make millions of tasks, and one huge chunk does not make one huge block."""
     import dask.array as da
+    from dask.array.core import normalize_chunks
 
     chunks = getattr(arr, "chunks", None)
-    return da.from_array(arr, chunks=chunks if isinstance(chunks, tuple) else "auto")
+    previous = chunks if isinstance(chunks, tuple) and len(chunks) == len(arr.shape) else None
+    chunks = normalize_chunks(
+        "auto", arr.shape, limit=BLOCK_BYTES, dtype=np.dtype(arr.dtype), previous_chunks=previous
+    )
+    return da.from_array(arr, chunks=chunks)
 
 
 def _multiscales(attrs: dict):

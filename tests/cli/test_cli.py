@@ -238,6 +238,26 @@ def test_ome_zarr_labels_metadata_and_uneven_pyramid(tmp_path, version):
         assert d["coordinateTransformations"][0]["scale"] == [0.5 * a / b for a, b in zip(shapes[0], shape)]
         level = group[d["path"]][:]
         index = [
-            np.floor((np.arange(m) + 0.5) * n / m + 1e-6).clip(0, n - 1).astype(int) for n, m in zip(shapes[0], shape)
+            np.floor((np.arange(m) + 0.5) * n / m + 1e-6).clip(0, n - 1).astype(int)
+            for n, m in zip(shapes[0], shape)
         ]
         np.testing.assert_array_equal(level, lab0[index[0]][:, index[1]])
+
+
+def test_tiny_file_chunks_are_read_in_blocks_of_many_chunks(tmp_path):
+    """A zarr chunked (1, 3) (or a TIFF of 1-row strips) is read in blocks of whole chunks, not as
+    a task per chunk (minutes for 10**4 chunks); the labels are the same."""
+    img = _img((40, 60))
+    zarr.create_array(tmp_path / "t.zarr", shape=img.shape, chunks=(1, 3), dtype=img.dtype)[:] = img
+    big = _io.read_image(tmp_path / "t.zarr").data
+    assert big.numblocks == (1, 1)
+    image = _io._dask(np.broadcast_to(np.uint16(0), (64, 2048, 2048)))  # one huge chunk: split
+    assert image.chunksize[0] * image.chunksize[1] * image.chunksize[2] * 2 <= _io.BLOCK_BYTES
+    store = zarr.create_array(tmp_path / "s.zarr", shape=(4000, 64), chunks=(4, 64), dtype=np.uint8)
+    rows = _io._dask(store).chunks[0]
+    assert len(rows) < 4000 // 4 and all(r % 4 == 0 for r in rows)
+    r = _run("segment", tmp_path / "t.zarr", "-o", tmp_path, "-k", 3)
+    assert r.exit_code == 0, r.output
+    np.testing.assert_array_equal(
+        zarr.open_array(tmp_path / "t_labels.zarr", mode="r")[:], cluster_image(img, 3).labels
+    )
