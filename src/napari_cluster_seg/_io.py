@@ -204,8 +204,26 @@ def atomic_path(path, overwrite: bool = False, folder: bool | None = None):
         _remove(old)
 
 
+def _strips(labels, plane: tuple, height: int, compute):
+    """The rows of one plane of ``labels`` in strips of ``height`` rows (the last one shorter),
+    computed a band of blocks at a time, so that every block of the plane is computed once
+    (not once per strip crossing it); holds a band and a strip."""
+    rest, y = None, 0
+    for h in labels.chunks[-2]:
+        band = np.asarray(compute(labels[plane + (slice(y, y + h),)]))
+        y += h
+        rows = band if rest is None else np.concatenate([rest, band])
+        while rows.shape[0] >= height:
+            yield rows[:height]
+            rows = rows[height:]
+        rest = rows
+    if rest is not None and rest.shape[0]:
+        yield rest
+
+
 def write_tiff(labels, path, *, overwrite=False, compute=None) -> Path:
-    """Write a lazy label array to a tiled TIFF, one strip of tiles at a time."""
+    """Write a lazy label array to a tiled TIFF, one strip of tiles at a time (a plane at a time:
+    blocks of more than one plane are computed once per plane; chunk leading axes by 1)."""
     import tifffile
 
     shape, dtype = labels.shape, labels.dtype
@@ -215,8 +233,7 @@ def write_tiff(labels, path, *, overwrite=False, compute=None) -> Path:
     def tiles():
         planes = np.ndindex(*shape[:-2]) if len(shape) > 2 else [()]
         for plane in planes:
-            for y in range(0, shape[-2], tile[0]):
-                strip = np.asarray(compute(labels[plane + (slice(y, y + tile[0]),)]))
+            for strip in _strips(labels, plane, tile[0], compute):
                 for x in range(0, shape[-1], tile[1]):
                     yield strip[:, x : x + tile[1]]
 

@@ -253,14 +253,24 @@ def _batch_outputs(opened, out_dir: Path, fmt) -> list:
     return outputs
 
 
+def _one_plane_blocks(data, channel_axis):
+    """``data`` chunked by 1 along the labels' leading axes (all but the last two, and the channels)."""
+    if channel_axis is not None and -data.ndim <= channel_axis < 0:
+        channel_axis += data.ndim
+    lead = [ax for ax in range(data.ndim) if ax != channel_axis][:-2]
+    return data.rechunk({ax: 1 for ax in lead}) if lead else data
+
+
 def _apply_one(model, image: _io.Image, out_dir: Path, fmt, runner: Runner, overwrite, axes):
     rgb, channel_axis, time_axis = axes
     rgb = image.rgb if rgb is None else rgb
     channel_axis = image.channel_axis if channel_axis is None and not rgb else channel_axis
     data = image.data
+    labels_path, csv_path, fmt = _outputs(image, out_dir, fmt)
+    if fmt == "tif":  # written plane by plane: blocks of one plane, so that each is labelled once
+        data = _one_plane_blocks(data, data.ndim - 1 if rgb else channel_axis)
     labels = label_lazy(model, data, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, clean=False)
     layout = resolve_layout(model, data, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis)
-    labels_path, csv_path, fmt = _outputs(image, out_dir, fmt)
     stats = lazy_cluster_stats(labels, data, model, layout)
     found = []
 

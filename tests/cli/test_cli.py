@@ -261,3 +261,23 @@ def test_tiny_file_chunks_are_read_in_blocks_of_many_chunks(tmp_path):
     np.testing.assert_array_equal(
         zarr.open_array(tmp_path / "t_labels.zarr", mode="r")[:], cluster_image(img, 3).labels
     )
+
+
+def test_tiff_writer_computes_each_block_once(tmp_path):
+    """Blocks taller than the TIFF's strips (and, from the command, stacks whose blocks hold many
+    planes) are labelled once, not once per strip or plane crossing them."""
+    da = pytest.importorskip("dask.array")
+    calls = []
+
+    def count(block):
+        calls.extend([block.shape] if block.size else [])
+        return block
+
+    labels = da.ones((1100, 70), dtype=np.uint8, chunks=(1100, 40)).map_blocks(count, dtype=np.uint8)
+    _io.write_tiff(labels, tmp_path / "l.tif", compute=lambda job: job.compute(scheduler="sync"))
+    assert len(calls) == 2 and (tifffile.imread(tmp_path / "l.tif") == 1).all()
+    from napari_cluster_seg.cli import _one_plane_blocks
+
+    stack = da.zeros((6, 30, 40, 3), dtype=np.uint8, chunks=(3, 30, 40, 3))
+    assert _one_plane_blocks(stack, -1).chunks[:3] == ((1,) * 6, (30,), (40,))
+    assert _one_plane_blocks(stack, None).chunks[:2] == ((1,) * 6, (1,) * 30)
