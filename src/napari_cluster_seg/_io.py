@@ -41,6 +41,7 @@ class Image:
     kind: str  # "tiff", "plain", "zarr" or "ome-zarr"
     rgb: bool = False
     channel_axis: int | None = None
+    time_axis: int | None = None
     ome: dict = field(default_factory=dict)  # OME-Zarr: the multiscale metadata, the zarr format
 
     @property
@@ -82,17 +83,38 @@ def read_image(path) -> Image:
     if path.is_dir() or name.endswith(".zarr"):
         return _read_zarr(path)
     if name.endswith(TIFF_SUFFIXES):
-        return _read_tiff(path)
+        with _unreadable(path, "TIFF"):
+            return _read_tiff(path)
     if name.endswith(PLAIN_SUFFIXES):
-        import imageio.v3 as iio
-
-        data = np.asarray(iio.imread(path))
-        rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
-        return Image(path, [_dask(data)], "plain", rgb=rgb)
+        with _unreadable(path, "PNG / JPEG"):
+            return _read_plain(path)
     raise ValueError(
         f"{path} is not a file type this command reads; give a TIFF (.tif, .tiff), PNG, JPEG or a "
         "zarr / OME-Zarr directory (.zarr)."
     )
+
+
+@contextlib.contextmanager
+def _unreadable(path: Path, kind: str):
+    """The reading library's errors for a file it cannot read (any type: tifffile, imageio and Pillow
+    raise struct.error, KeyError, ... for a damaged file), as a ValueError naming the file."""
+    try:
+        yield
+    except Exception as err:
+        raise ValueError(
+            f"{path} could not be read as a {kind} file ({err.__class__.__name__}: {err}); check that it "
+            "is a complete image of that type, or convert it."
+        ) from None
+
+
+def _read_plain(path: Path) -> Image:
+    import imageio.v3 as iio
+
+    data = np.asarray(iio.imread(path))
+    if data.ndim == 3 and data.shape[-1] == 2:  # grey and alpha: the grey (alpha is ignored, as in RGBA)
+        data = data[..., 0]
+    rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
+    return Image(path, [_dask(data)], "plain", rgb=rgb)
 
 
 def _read_tiff(path: Path) -> Image:
@@ -114,7 +136,10 @@ def _read_tiff(path: Path) -> Image:
         levels = [_dask(tifffile.imread(path))]
     rgb = axes.endswith("S") and shape[-1] in (3, 4)
     channel_axis = axes.index("C") if "C" in axes else None
-    return Image(path, levels, "tiff", rgb=rgb, channel_axis=channel_axis)
+    if channel_axis is None and "S" in axes and not rgb:  # samples that are not RGB: channels
+        channel_axis = axes.index("S")
+    time_axis = axes.index("T") if "T" in axes else None
+    return Image(path, levels, "tiff", rgb=rgb, channel_axis=channel_axis, time_axis=time_axis)
 
 
 def _read_zarr(path: Path) -> Image:
@@ -139,9 +164,10 @@ def _read_zarr(path: Path) -> Image:
     axes = ms.get("axes", [])
     types = [a.get("type") if isinstance(a, dict) else None for a in axes]
     channel_axis = types.index("channel") if "channel" in types else None
+    time_axis = types.index("time") if "time" in types else None
     version = z.attrs["ome"].get("version") if nested else ms.get("version")
     ome = {"multiscales": ms, "nested": nested, "zarr_format": z.metadata.zarr_format, "version": version}
-    return Image(path, levels, "ome-zarr", channel_axis=channel_axis, ome=ome)
+    return Image(path, levels, "ome-zarr", channel_axis=channel_axis, time_axis=time_axis, ome=ome)
 
 
 # ---------------------------------------------------------------- writing

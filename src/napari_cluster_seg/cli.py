@@ -97,7 +97,9 @@ def _layout_options(f):
     """The options that say how an image's axes are laid out."""
     f = click.option("--rgb/--no-rgb", default=None, help="Colour channels last (default: as read).")(f)
     f = click.option("--channel-axis", type=int, default=None, help="Axis holding the channels.")(f)
-    f = click.option("--time-axis", type=int, default=None, help="Axis holding time points.")(f)
+    f = click.option(
+        "--time-axis", type=int, default=None, help="Axis holding time points (default: as the file says)."
+    )(f)
     return f
 
 
@@ -142,6 +144,7 @@ def _fit_kwargs(
     axis = image.channel_axis if channel_axis is None else channel_axis
     if axis is not None and not opts["rgb"]:
         opts["channel_axis"] = axis
+    time_axis = image.time_axis if time_axis is None else time_axis
     if time_axis is not None:
         opts["time_axis"] = time_axis
     if normalize is not None:
@@ -264,6 +267,7 @@ def _one_plane_blocks(data, channel_axis):
 def _apply_one(model, image: _io.Image, out_dir: Path, fmt, runner: Runner, overwrite, axes):
     rgb, channel_axis, time_axis = axes
     rgb = image.rgb if rgb is None else rgb
+    time_axis = image.time_axis if time_axis is None else time_axis
     channel_axis = image.channel_axis if channel_axis is None and not rgb else channel_axis
     data = image.data
     labels_path, csv_path, fmt = _outputs(image, out_dir, fmt)

@@ -281,3 +281,26 @@ def test_tiff_writer_computes_each_block_once(tmp_path):
     stack = da.zeros((6, 30, 40, 3), dtype=np.uint8, chunks=(3, 30, 40, 3))
     assert _one_plane_blocks(stack, -1).chunks[:3] == ((1,) * 6, (30,), (40,))
     assert _one_plane_blocks(stack, None).chunks[:2] == ((1,) * 6, (1,) * 30)
+
+
+def test_layout_from_the_file_and_unreadable_files(tmp_path):
+    """A grey + alpha PNG is a grey image (not a volume of 2 planes), TIFF samples that are not RGB
+    are channels, a TIFF's T axis is time; a damaged file is an Error naming it (no traceback)."""
+    import imageio.v3 as iio
+
+    grey = (_img((30, 40)) // 16).astype(np.uint8)
+    iio.imwrite(tmp_path / "la.png", np.stack([grey, np.full_like(grey, 255)], -1))
+    image = _io.read_image(tmp_path / "la.png")
+    assert image.data.shape == (30, 40) and not image.rgb
+    tifffile.imwrite(tmp_path / "s.tif", np.stack([grey, grey[::-1]], -1), extrasamples=["unspecified"])
+    assert _io.read_image(tmp_path / "s.tif").channel_axis == 2
+    tifffile.imwrite(tmp_path / "t.tif", np.stack([grey] * 3), imagej=True, metadata={"axes": "TYX"})
+    assert _io.read_image(tmp_path / "t.tif").time_axis == 0
+    r = _run("segment", tmp_path / "t.tif", "-o", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "t_clusters.csv").read_text().splitlines()[0].split(",")[4] == "area"  # not volume
+    (tmp_path / "bad.png").write_bytes(b"hi")
+    (tmp_path / "bad.tif").write_bytes(b"hi")
+    for name in ("bad.png", "bad.tif"):
+        r = _run("fit", tmp_path / name, "-o", tmp_path / "m.json")
+        assert r.exit_code == 2 and f"{name} could not be read" in r.output, r.output
