@@ -148,3 +148,21 @@ def test_distributed_local_cluster_gives_identical_labels():
     ):
         labels = client.compute(lazy).result()
     np.testing.assert_array_equal(labels, lazy.compute(scheduler="threads"))
+
+
+def test_every_block_of_a_time_series_and_crop_messages():
+    """every=N on a time series (the time axis a file's metadata names): every frame of the blocks
+    picked is a frame of the fit; the model keeps the image's time and channel axes."""
+    img = np.stack([_smooth_image((4, 40, 30), seed=s) for s in range(2)], axis=3)  # t, y, x, c
+    lazy = da.from_array(img, chunks=(2, 20, 30, 1))
+    model = fit_lazy(lazy, 3, subset="every=2", time_axis=0, channel_axis=3)
+    assert model.params.time_axis == 0 and model.params.channel_axis == 3 and model.ndim == 4
+    frames = np.concatenate([img[0:2, 0:20], img[2:4, 0:20]])  # blocks 0 and 2 of (2, 2, 1, 1)
+    expected = cluster_image(frames, 3, time_axis=0, channel_axis=3).model
+    np.testing.assert_array_equal(model.points, expected.points)
+    labels = label_lazy(model, lazy, time_axis=0, channel_axis=3).compute()
+    np.testing.assert_array_equal(labels, expected.predict(img, time_axis=0, channel_axis=3))
+    with pytest.raises(ValueError, match=r"crop=5:2 leaves no pixels .*START < STOP"):
+        fit_lazy(lazy, 3, subset="crop=5:2")
+    with pytest.raises(ValueError, match=r"crop=0:1,:,:,:,0:3 has 5 ranges .*one START:STOP range per axis"):
+        fit_lazy(lazy, 3, subset="crop=0:1,:,:,:,0:3")

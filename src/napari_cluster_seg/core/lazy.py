@@ -312,7 +312,8 @@ class Subset:
         A region (of that level), one slice per leading axis.
     every : int, optional
         Every n-th block (in C order) of that level's chunks; blocks of the regular chunk shape
-        only, fitted as frames of a stack (smoothing and filters never cross blocks).
+        only, fitted as frames of a stack (smoothing and filters never cross blocks); with a time
+        axis, each frame of those blocks is a frame.
     """
 
     level: int | None = None
@@ -369,12 +370,19 @@ def subset_of(image, subset: Subset | str | None, *, time_axis=None):
         )
     arr = _as_dask(levels[level])
     if subset.crop is not None:
+        text = ",".join(
+            f"{'' if c.start is None else c.start}:{'' if c.stop is None else c.stop}" for c in subset.crop
+        )
         if len(subset.crop) > arr.ndim:
-            raise ValueError(f"crop has {len(subset.crop)} ranges for an image of {arr.ndim} axes.")
+            raise ValueError(
+                f"crop={text} has {len(subset.crop)} ranges for an image of {arr.ndim} axes "
+                f"(shape {tuple(arr.shape)}); give at most one START:STOP range per axis."
+            )
         arr = arr[tuple(subset.crop)]
         if 0 in arr.shape:
             raise ValueError(
-                f"crop={subset.crop} leaves no pixels of the image of shape {levels[level].shape}."
+                f"crop={text} leaves no pixels of the image of shape {tuple(levels[level].shape)}; give "
+                "ranges inside it (START < STOP)."
             )
     return arr, subset
 
@@ -385,10 +393,6 @@ def _every_block(arr, every: int, channel_axis, time_axis):
 
     if every < 1:
         raise ValueError(f"every={every} must be a positive whole number of blocks.")
-    if time_axis is not None:
-        raise ValueError(
-            f"every={every} needs an image without a time axis; fit on a crop of a few frames instead."
-        )
     if channel_axis is not None:
         arr = arr.rechunk({channel_axis: -1})
     full = tuple(c[0] for c in arr.chunks)
@@ -398,6 +402,8 @@ def _every_block(arr, every: int, channel_axis, time_axis):
             picked.append(arr.blocks[index])
     if not picked:
         raise ValueError(f"every={every} picks no full-size block; choose a smaller step or a crop.")
+    if time_axis is not None:  # every frame of every block picked, as frames of one series
+        return da.concatenate([da.moveaxis(b, time_axis, 0) for b in picked])
     return da.stack(picked)
 
 
@@ -449,16 +455,15 @@ def fit_lazy(image, n_clusters=3, method="kmeans", *, subset=None, progress=None
     channel_axis = normalize_axis(options.get("channel_axis"), ndim, "channel_axis")
     if options.get("rgb"):
         channel_axis = ndim - 1
-    stack = _every_block(
-        arr, subset.every, channel_axis, normalize_axis(options.get("time_axis"), ndim, "time_axis")
-    )
+    time_axis = normalize_axis(options.get("time_axis"), ndim, "time_axis")
+    stack = _every_block(arr, subset.every, channel_axis, time_axis)
     stacked = dict(options, time_axis=0)
-    if options.get("channel_axis") is not None:
-        stacked["channel_axis"] = channel_axis + 1
+    if options.get("channel_axis") is not None:  # the stack has a frame axis in front
+        stacked["channel_axis"] = channel_axis + (time_axis is None or channel_axis < time_axis)
     model = cluster_image(stack, n_clusters, method, progress=progress, **stacked).model
-    fitted_axis = model.params.channel_axis  # in the stack: one axis more, in front
+    fitted_axis = model.params.channel_axis
     params = replace(
-        model.params, time_axis=None, channel_axis=None if fitted_axis is None else fitted_axis - 1
+        model.params, time_axis=time_axis, channel_axis=None if fitted_axis is None else channel_axis
     )
     return replace(model, params=params, ndim=ndim)
 
