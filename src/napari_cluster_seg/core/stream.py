@@ -305,8 +305,11 @@ def fit_stream(image, n_clusters=3, method="kmeans", *, progress=None, scheduler
 
 def _point_rows(red: Reduction, dtype) -> np.ndarray:
     """The points as pixel rows (one per distinct value or cell), in the image's dtype when exact:
-    what the fit labels in place of the pixels."""
-    return red.raw_points.astype(dtype) if red.exact else red.raw_points
+    what the fit labels in place of the pixels. Exact values are decoded in integers: float64
+    points round values beyond 2**53 (uint64 near its maximum would not even cast back)."""
+    if not red.exact:
+        return red.raw_points
+    return red.coder.decode(red.codes).astype(dtype) + np.asarray(red.coder.lo).astype(dtype)
 
 
 def _reduce_blocks(blocks: Blocks, dtype, c: int, scheduler):
