@@ -166,3 +166,21 @@ def test_every_block_of_a_time_series_and_crop_messages():
         fit_lazy(lazy, 3, subset="crop=5:2")
     with pytest.raises(ValueError, match=r"crop=0:1,:,:,:,0:3 has 5 ranges .*one START:STOP range per axis"):
         fit_lazy(lazy, 3, subset="crop=0:1,:,:,:,0:3")
+
+
+@pytest.mark.parametrize("opts", [{}, {"smoothing": 1.0}])
+def test_a_block_without_valid_pixels_is_labelled_0(opts):
+    """A block all NaN (a slide's empty margin) is label 0, as predict labels it in the whole image;
+    it used to raise 'no valid pixels' and fail the whole image."""
+    img = _smooth_image((60, 50), seed=6).astype(np.float32)
+    img[:30, :25] = np.nan
+    model = cluster_image(img, 3, **opts).model
+    labels = label_lazy(model, da.from_array(img, chunks=(30, 25))).compute()
+    assert (labels[:30, :25] == 0).all()
+    if not opts:
+        np.testing.assert_array_equal(labels, model.predict(img))
+    rgba = np.dstack([img, img, img, np.full_like(img, np.nan)])  # alpha is not used: RGB valid
+    rgb_model = cluster_image(rgba, 3, rgb=True).model
+    assert (
+        label_lazy(rgb_model, da.from_array(rgba, chunks=(30, 25, 4)), rgb=True).compute() > 0
+    ).sum() == 60 * 50 - 750

@@ -38,7 +38,7 @@ from ._chunks import CHUNK
 from ._params import check_spacing, normalize_axis, validate_params
 from ._segment import cluster_image
 from .memory import estimate_memory
-from .preprocess import available_memory, scatter_valid
+from .preprocess import available_memory, channels_last, scatter_valid
 from .reduce import GRID_MAX_CHANNELS, reduce_pixels
 from .sample import label_pixels
 from .stream import fit_stream, why_not_stream
@@ -182,8 +182,22 @@ def _coordinates(shape, offset, layout: Layout, global_shape, weight: float) -> 
     return out
 
 
+def _no_valid_pixel(block, layout: Layout) -> bool:
+    """Whether every pixel of a block is invalid (NaN or infinite in a channel the model uses)."""
+    if block.dtype.kind != "f":
+        return False
+    rows = channels_last(block, layout.channel_axis, layout.rgb)
+    return not np.isfinite(rows).all(axis=-1).any()
+
+
 def _label_block(block, *, model, layout: Layout, starts, depth, global_shape, block_info=None):
-    """Labels of one (overlapping) block: the model's pixels of it, and each pixel's label."""
+    """Labels of one (overlapping) block: the model's pixels of it, and each pixel's label (0 for
+    every pixel of a block without a valid one, e.g. a NaN margin: :meth:`ClusterModel.predict`
+    refuses a whole image without one)."""
+    block = np.asarray(block)
+    if _no_valid_pixel(block, layout):
+        shape = tuple(s for ax, s in enumerate(block.shape) if ax != layout.channel_axis)
+        return np.zeros(shape, model.labels.dtype)
     pix, _, _ = model._pixels(
         block, channel_axis=layout.channel_axis, time_axis=layout.time_axis, spacing=layout.spacing
     )
