@@ -184,3 +184,16 @@ def test_a_block_without_valid_pixels_is_labelled_0(opts):
     assert (
         label_lazy(rgb_model, da.from_array(rgba, chunks=(30, 25, 4)), rgb=True).compute() > 0
     ).sum() == 60 * 50 - 750
+
+
+@pytest.mark.parametrize(
+    "shape, chunks, opts",
+    [((5, 5), (1, 1), {"smoothing": 3.0}), ((9, 1), (2, 1), {"filters": ("log",), "scales": (1.0,)})],
+)
+def test_an_axis_shorter_than_the_halo(shape, chunks, opts):
+    """An image (or an axis) smaller than the filters' support, in chunks of 1: one block along that
+    axis, the same labels (it used to be dask's 'Overlap depth is larger than smallest chunksize')."""
+    img = (np.random.default_rng(7).random(shape) * 255).astype(np.uint8)
+    model = cluster_image(img, 2, **opts).model
+    labels = label_lazy(model, da.from_array(img, chunks=chunks)).compute()
+    np.testing.assert_array_equal(labels, model.predict(img))

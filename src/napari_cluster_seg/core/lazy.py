@@ -264,6 +264,8 @@ def label_lazy(
         chunks[layout.channel_axis] = (image.shape[layout.channel_axis],)
     for ax in layout.spatial_axes:
         chunks[ax] = _merge_small(chunks[ax], depth[ax])
+        if len(chunks[ax]) == 1:  # the whole axis in one block (maybe shorter than the halo): no overlap
+            depth[ax] = 0
     if tuple(chunks) != image.chunks:
         image = image.rechunk(tuple(chunks))
     starts = {
