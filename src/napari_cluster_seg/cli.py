@@ -30,6 +30,11 @@ class Runner:
         self.client = None
 
     def __enter__(self):
+        if self.scheduler and self.workers:
+            raise ValueError(
+                f"--scheduler {self.scheduler} and --workers {self.workers} both say where to run; give "
+                "one of them (--workers starts a local cluster, --scheduler joins an existing one)."
+            )
         if self.scheduler or self.workers:
             try:
                 from distributed import Client, LocalCluster

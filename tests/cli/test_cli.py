@@ -86,6 +86,8 @@ def test_bad_input_exits_with_code_2(tmp_path):
         r = _run(*args)
         assert r.exit_code == 2, (args, r.output)
         assert "Error:" in r.output and "Traceback" not in r.output
+    r = _run("segment", tmp_path / "a.tif", "-o", tmp_path, "--workers", 2, "--scheduler", "tcp://x:1")
+    assert r.exit_code == 2 and "give one of them" in r.output  # not a silent choice of one
 
 
 @pytest.mark.parametrize("writer", ["tiff", "zarr"])

@@ -238,3 +238,24 @@ def test_exact_values_near_the_integer_limits_need_no_float_round_trip():
             fit_stream(da.from_array(img, chunks=1), 2)
         img = np.array([[2**63 + 2**12, 2**63, 2**63 + 2**13]], np.uint64)
         _assert_same_fit(fit_stream(da.from_array(img, chunks=2), 2), cluster_image(img, 2))
+
+
+class _Contiguous:
+    """An array-like without chunks (an h5py dataset stored contiguously: ``chunks is None``)."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim, self.chunks = (
+            data,
+            data.shape,
+            data.dtype,
+            data.ndim,
+            None,
+        )
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+
+def test_an_array_like_without_chunks_streams():
+    img = _case("uint8")
+    _assert_same_fit(fit_stream(_Contiguous(img), 3), cluster_image(img, 3))

@@ -288,7 +288,10 @@ def _plan(image, n_clusters, method, options):
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(unknown)}; the options are: {', '.join(OPTIONS)}.")
     if not isinstance(image, da.Array):
-        image = da.from_array(image, chunks=getattr(image, "chunks", "auto"))
+        chunks = getattr(image, "chunks", None)  # zarr: a tuple; h5py: None when contiguous
+        if not (isinstance(chunks, tuple) and len(chunks) == len(image.shape)):
+            chunks = "auto"
+        image = da.from_array(image, chunks=chunks)
     params = validate_params(image.ndim, n_clusters=n_clusters, method=method, **options)
     dtype = check_dtype(np.empty(0, image.dtype)).dtype
     channel_axis = image.ndim - 1 if params.rgb else params.channel_axis
