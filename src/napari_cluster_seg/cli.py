@@ -8,6 +8,7 @@ See ``docs/cli.md``.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from .core.lazy import lazy_cluster_stats, lazy_cluster_table, resolve_layout
 
 #: Exit code of every refused input (bad option, missing file, existing output, ...).
 EXIT_ERROR = 2
+#: Exit code of an unexpected error while computing (a damaged chunk of a file, or a bug).
+EXIT_UNEXPECTED = 1
 FORMATS = ("auto", "tif", "zarr", "ome-zarr")
 
 
@@ -94,6 +97,16 @@ def _guarded(fn):
             _fail(err)
         except OSError as err:
             _fail(f"{err.__class__.__name__}: {err}")
+        except Exception as err:  # e.g. a damaged chunk found while computing: a message, exit code 1
+            if os.environ.get("NAPARI_CLUSTER_SEG_TRACEBACK"):
+                raise
+            click.echo(
+                f"Error: {err.__class__.__name__}: {err}\n(no output was left half-written. If the inputs "
+                "are intact this is a bug: please report it, with the traceback that "
+                "NAPARI_CLUSTER_SEG_TRACEBACK=1 shows.)",
+                err=True,
+            )
+            sys.exit(EXIT_UNEXPECTED)
 
     return wrapper
 

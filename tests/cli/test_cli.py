@@ -306,3 +306,14 @@ def test_layout_from_the_file_and_unreadable_files(tmp_path):
     for name in ("bad.png", "bad.tif"):
         r = _run("fit", tmp_path / name, "-o", tmp_path / "m.json")
         assert r.exit_code == 2 and f"{name} could not be read" in r.output, r.output
+
+
+def test_a_damaged_chunk_is_an_error_message_and_leaves_nothing(tmp_path):
+    img = _img((40, 40))
+    z = zarr.create_array(tmp_path / "v.zarr", shape=img.shape, chunks=(20, 20), dtype=img.dtype)
+    z[:] = img
+    (tmp_path / "v.zarr" / "c" / "1" / "1").write_bytes(b"not zstd")
+    (tmp_path / "out").mkdir()
+    r = _run("segment", tmp_path / "v.zarr", "-o", tmp_path / "out")
+    assert r.exit_code == 1 and "Error: " in r.output and "Traceback" not in r.output, r.output
+    assert list((tmp_path / "out").iterdir()) == []
