@@ -160,7 +160,8 @@ def _read_zarr(path: Path) -> Image:
                 "arrays; give the path of one array (e.g. image.zarr/0)."
             )
         return Image(path, [_dask(z[arrays[0]])], "zarr")
-    levels = [_dask(z[d["path"]]) for d in ms["datasets"]]
+    with _unreadable(path, "OME-Zarr (its multiscales datasets)"):
+        levels = [_dask(z[d["path"]]) for d in ms["datasets"]]
     axes = ms.get("axes", [])
     types = [a.get("type") if isinstance(a, dict) else None for a in axes]
     channel_axis = types.index("channel") if "channel" in types else None

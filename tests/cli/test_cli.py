@@ -303,7 +303,9 @@ def test_layout_from_the_file_and_unreadable_files(tmp_path):
     assert (tmp_path / "t_clusters.csv").read_text().splitlines()[0].split(",")[4] == "area"  # not volume
     (tmp_path / "bad.png").write_bytes(b"hi")
     (tmp_path / "bad.tif").write_bytes(b"hi")
-    for name in ("bad.png", "bad.tif"):
+    root = zarr.open_group(tmp_path / "bad.ome.zarr", mode="w", zarr_format=2)
+    root.attrs["multiscales"] = [{"version": "0.4", "axes": [], "datasets": [{"path": "0"}]}]  # no array 0
+    for name in ("bad.png", "bad.tif", "bad.ome.zarr"):
         r = _run("fit", tmp_path / name, "-o", tmp_path / "m.json")
         assert r.exit_code == 2 and f"{name} could not be read" in r.output, r.output
 

@@ -259,3 +259,23 @@ class _Contiguous:
 def test_an_array_like_without_chunks_streams():
     img = _case("uint8")
     _assert_same_fit(fit_stream(_Contiguous(img), 3), cluster_image(img, 3))
+
+
+def test_tiny_blocks_are_reduced_several_at_a_time(monkeypatch):
+    """1024 blocks of 16 x 16 pixels: reduced in a few tasks of whole blocks (a task per tiny block
+    took 5-10x longer), the same fit."""
+    from napari_cluster_seg.core import stream
+
+    calls = []
+    count_block = stream.count_block
+
+    def counting(block, **kwargs):
+        calls.append(block.shape)
+        return count_block(block, **kwargs)
+
+    monkeypatch.setattr(stream, "count_block", counting)
+    seen = []
+    image = _counting_image((512, 512), (16, 16), seen)
+    fit = fit_stream(image, 3)
+    assert len(seen) == 1024 and len(calls) <= 4
+    _assert_same_fit(fit, cluster_image(image.compute(), 3))
