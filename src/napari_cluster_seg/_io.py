@@ -73,9 +73,13 @@ def _multiscales(attrs: dict):
     return None, False
 
 
-def read_image(path) -> Image:
+def read_image(path, pixels: bool = True) -> Image:
     """Open ``path`` (TIFF, OME-TIFF, PNG, JPEG, zarr array or OME-Zarr image) without reading its
-    pixels where the format allows it (zarr, large TIFF)."""
+    pixels where the format allows it (zarr, large TIFF).
+
+    ``pixels=False``: only check that the file opens (its header) and say what it is; TIFF, PNG
+    and JPEG images then have no ``levels`` (a batch is checked before it is read one at a time).
+    """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path} does not exist; check the file name.")
@@ -84,10 +88,10 @@ def read_image(path) -> Image:
         return _read_zarr(path)
     if name.endswith(TIFF_SUFFIXES):
         with _unreadable(path, "TIFF"):
-            return _read_tiff(path)
+            return _read_tiff(path) if pixels else _peek(path, "tiff")
     if name.endswith(PLAIN_SUFFIXES):
         with _unreadable(path, "PNG / JPEG"):
-            return _read_plain(path)
+            return _read_plain(path) if pixels else _peek(path, "plain")
     raise ValueError(
         f"{path} is not a file type this command reads; give a TIFF (.tif, .tiff), PNG, JPEG or a "
         "zarr / OME-Zarr directory (.zarr)."
@@ -105,6 +109,20 @@ def _unreadable(path: Path, kind: str):
             f"{path} could not be read as a {kind} file ({err.__class__.__name__}: {err}); check that it "
             "is a complete image of that type, or convert it."
         ) from None
+
+
+def _peek(path: Path, kind: str) -> Image:
+    """An image without pixels, after reading its header."""
+    if kind == "tiff":
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            tif.series[0]
+    else:
+        import imageio.v3 as iio
+
+        iio.improps(path, plugin="pillow")  # PNG, JPEG, BMP, GIF (no search through every plugin)
+    return Image(path, [], kind)
 
 
 def _read_plain(path: Path) -> Image:

@@ -362,6 +362,7 @@ def fit(
 def _apply_all(model, opened, out_dir, fmt, axes, runner) -> None:
     """Label the opened images (their outputs checked by :func:`_check_outputs` already)."""
     for img in opened:
+        img = img if img.levels else _io.read_image(img.path)  # one loaded image at a time
         labels_path, csv_path = _apply_one(model, img, out_dir, fmt, runner, runner.overwrite, axes)
         click.echo(f"{img.path}: labels {labels_path}, table {csv_path}")
 
@@ -384,7 +385,7 @@ def _apply_all(model, opened, out_dir, fmt, axes, runner) -> None:
 def apply(model, images, out_dir, fmt, rgb, channel_axis, time_axis, scheduler, workers, quiet, overwrite):
     """Label IMAGES with a saved MODEL: labels and a per-cluster CSV per image."""
     m = ClusterModel.load(model)
-    opened = [_io.read_image(p) for p in images]
+    opened = [_io.read_image(p, pixels=False) for p in images]
     _check_outputs([model, *images], _batch_outputs(opened, out_dir, fmt), overwrite)
     with Runner(scheduler, workers, quiet, overwrite) as runner:
         _apply_all(m, opened, out_dir, fmt, (rgb, channel_axis, time_axis), runner)
@@ -428,7 +429,8 @@ def segment(
 ):
     """Fit one model (on the first image, or --fit-on) and label every image with it."""
     first = _io.read_image(fit_on or images[0])
-    opened = [_io.read_image(p) for p in images]
+    opened = [_io.read_image(p, pixels=False) for p in images[fit_on is None :]]
+    opened = [first] + opened if fit_on is None else opened
     outputs = _batch_outputs(opened, out_dir, fmt)  # all refused before the fit
     if save_model is not None:
         outputs.append((save_model, False, None))

@@ -319,3 +319,41 @@ def test_a_damaged_chunk_is_an_error_message_and_leaves_nothing(tmp_path):
     r = _run("segment", tmp_path / "v.zarr", "-o", tmp_path / "out")
     assert r.exit_code == 1 and "Error: " in r.output and "Traceback" not in r.output, r.output
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_batch_is_read_one_image_at_a_time(tmp_path, monkeypatch):
+    """PNG / JPEG / small TIFF are loaded whole: a batch (a plate of a thousand wells) loads each one
+    when its turn comes, not all of them before the first is labelled; but every file is checked
+    (its header) before anything is written."""
+    import imageio.v3 as iio
+
+    from napari_cluster_seg import cli
+
+    for name in "abc":
+        iio.imwrite(tmp_path / f"{name}.png", (_img((20, 30), seed=ord(name)) // 16).astype(np.uint8))
+    events = []
+    read_plain, apply_one = _io._read_plain, cli._apply_one
+    monkeypatch.setattr(
+        _io, "_read_plain", lambda path: events.append(f"read {path.stem}") or read_plain(path)
+    )
+    monkeypatch.setattr(
+        cli, "_apply_one", lambda m, img, *a: events.append(f"label {img.path.stem}") or apply_one(m, img, *a)
+    )
+    (tmp_path / "out").mkdir()
+    r = _run(
+        "segment",
+        *(tmp_path / f"{n}.png" for n in "abc"),
+        "-o",
+        tmp_path / "out",
+        "--save-model",
+        tmp_path / "m.json",
+    )
+    assert r.exit_code == 0, r.output
+    assert events == ["read a", "label a", "read b", "label b", "read c", "label c"]
+    (tmp_path / "d.png").write_bytes(b"damaged")
+    r = _run("apply", tmp_path / "m.json", tmp_path / "a.png", tmp_path / "d.png", "-o", tmp_path)
+    assert (
+        r.exit_code == 2
+        and "d.png could not be read" in r.output
+        and not (tmp_path / "a_labels.tif").exists()
+    )
