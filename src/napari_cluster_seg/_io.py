@@ -382,6 +382,30 @@ def _scale_translation(image: Image, level: int, n: int):
     return scale, shift
 
 
+def physical_size(image: Image):
+    """Pixel size and unit along each axis of the labels (the image's axes without the channel
+    axis), from an OME-Zarr image's level-0 scale and its axes' units; (None, None) when the
+    image does not give a unit for every space axis (sizes are then in pixels)."""
+    if image.kind != "ome-zarr":
+        return None, None
+    ms = image.ome["multiscales"]
+    axes = [a for i, a in enumerate(ms.get("axes", [])) if i != image.channel_axis]
+    n = len(image.data.shape) - (image.channel_axis is not None)
+    st = _scale_translation(image, 0, n)
+    if st is None or len(axes) != n or not all(isinstance(a, dict) for a in axes):
+        return None, None
+    scale = st[0]
+    for t in ms.get("coordinateTransformations", []):  # the multiscale's own scale applies to every level
+        t = _drop_channel(t, image.channel_axis)
+        if t.get("type") == "scale" and len(t.get("scale", ())) == n:
+            scale = scale * np.asarray(t["scale"], np.float64)
+    space = [a for a in axes if a.get("type") == "space"]
+    if not space or not all(isinstance(a.get("unit"), str) for a in space):
+        return None, None
+    units = [str(a.get("unit", "")) for a in axes]
+    return tuple(abs(float(v)) for v in scale), units
+
+
 def _level_indices(image: Image, level: int, shape0, shape) -> list:
     """For each axis, the level-0 index nearest (in physical coordinates: the levels' scale and
     translation) to every pixel of the label level ``level``, of ``shape``. Without usable

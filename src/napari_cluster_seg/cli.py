@@ -309,7 +309,8 @@ def _apply_one(model, image: _io.Image, out_dir: Path, fmt, runner: Runner, over
     else:
         labels_path = _io.write_ome_labels(labels, image, overwrite=overwrite, compute=compute)
     stats_value = found[0]
-    table = lazy_cluster_table(stats_value, model, layout)
+    scale, units = _io.physical_size(image)
+    table = lazy_cluster_table(stats_value, model, layout, scale=scale, units=units)
     with _io.atomic_path(csv_path, overwrite) as tmp:
         write_table_csv(table, tmp)
     return labels_path, csv_path

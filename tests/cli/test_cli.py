@@ -236,6 +236,10 @@ def test_ome_zarr_labels_metadata_and_uneven_pyramid(tmp_path, version):
     (ms,) = attrs["multiscales"]
     assert [a["name"] for a in ms["axes"]] == ["y", "x"]
     lab0 = group["0"][:]
+    header, *rows = (tmp_path / "img_clusters.csv").read_text().splitlines()
+    assert header.split(",")[4:6] == ["area", "size_unit"]  # in the axes' units: pixels of 0.5 um
+    assert all(float(r.split(",")[4]) == 0.25 * int(r.split(",")[2]) for r in rows)
+    assert {r.split(",")[5] for r in rows} == {"micrometer^2"}
     for i, (d, shape) in enumerate(zip(ms["datasets"], shapes)):
         assert d["coordinateTransformations"][0]["scale"] == [0.5 * a / b for a, b in zip(shapes[0], shape)]
         level = group[d["path"]][:]

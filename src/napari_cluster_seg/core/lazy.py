@@ -42,6 +42,7 @@ from .preprocess import available_memory, channels_last, scatter_valid
 from .reduce import GRID_MAX_CHANNELS, reduce_pixels
 from .sample import label_pixels
 from .stream import fit_stream, why_not_stream
+from .table import physical_units
 
 #: scipy.ndimage's truncation of Gaussian kernels (radius ``int(4 * sigma + 0.5)``).
 TRUNCATE = 4.0
@@ -548,21 +549,27 @@ def lazy_cluster_stats(labels, image, model, layout: Layout):
     return parts[0]
 
 
-def lazy_cluster_table(stats: np.ndarray, model, layout: Layout, channel_names=None) -> dict:
+def lazy_cluster_table(
+    stats: np.ndarray, model, layout: Layout, channel_names=None, *, scale=None, units=None
+) -> dict:
     """The per-cluster table (as :func:`cluster_table`: rows for the labels with pixels; index, label,
-    pixels, fraction, area / volume in pixels, mean of each channel) from :func:`lazy_cluster_stats`."""
+    pixels, fraction, area / volume, mean of each channel) from :func:`lazy_cluster_stats`.
+
+    ``scale`` and ``units``: pixel size and unit along each axis of the labels (as
+    :func:`cluster_table`; a time axis is left out); default: pixels."""
     counts = stats[1:, 0].astype(np.int64)
     rows = np.flatnonzero(counts > 0)
     labels = rows + 1
-    n_spatial = len(layout.spatial_axes)
-    size = "area" if n_spatial == 2 else "volume" if n_spatial > 2 else "length"
+    spatial = [i for i, ax in enumerate(layout.label_axes) if ax != layout.time_axis]
+    spacing, size_unit = physical_units(len(layout.label_axes), spatial, scale, units)
+    size = "area" if len(spatial) == 2 else "volume" if len(spatial) > 2 else "length"
     table = {
         "index": labels,
         "label": labels,
         "pixels": counts[rows],
         "fraction": counts[rows] / max(int(counts.sum()), 1),
-        size: counts[rows].astype(np.float64),
-        "size_unit": np.array(["pixel" + (f"^{n_spatial}" if n_spatial > 1 else "")] * rows.size),
+        size: counts[rows] * float(np.prod(spacing)),
+        "size_unit": np.array([size_unit] * rows.size),
     }
     n_channels = stats.shape[1] - 1
     default = ["R", "G", "B"] if layout.rgb else [str(c) for c in range(n_channels)]
