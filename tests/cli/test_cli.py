@@ -361,3 +361,22 @@ def test_a_batch_is_read_one_image_at_a_time(tmp_path, monkeypatch):
         and "d.png could not be read" in r.output
         and not (tmp_path / "a_labels.tif").exists()
     )
+
+
+def test_a_failed_rename_keeps_the_old_output(tmp_path, monkeypatch):
+    """--overwrite: the old output is replaced only by a complete new one; if the final rename fails
+    the old one is back under its name and nothing else is left."""
+    import os
+
+    (tmp_path / "m.json").write_text("old")
+    real = os.replace
+
+    def replace(src, dst):
+        if ".partial-" in str(src):
+            raise PermissionError(f"cannot rename {src}")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(PermissionError):
+        _io.write_text("new", tmp_path / "m.json", overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"] and (tmp_path / "m.json").read_text() == "old"
