@@ -241,10 +241,16 @@ def atomic_path(path, overwrite: bool = False, folder: bool | None = None):
         _remove(tmp)
         raise
     old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(path, old)
-    os.replace(tmp, path)
+    try:
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:  # the rename failed (or was interrupted): the old output back, no debris
+        if old is not None and old.exists() and not path.exists():
+            os.replace(old, path)
+        _remove(tmp)
+        raise
     if old is not None:
         _remove(old)
 
