@@ -28,8 +28,8 @@ FORMATS = ("auto", "tif", "zarr", "ome-zarr")
 class Runner:
     """Where dask runs: the local threads (default), a new LocalCluster or an existing cluster."""
 
-    def __init__(self, scheduler=None, workers=None, quiet=False, overwrite=False):
-        self.scheduler, self.workers, self.quiet, self.overwrite = scheduler, workers, quiet, overwrite
+    def __init__(self, scheduler=None, workers=None, quiet=False):
+        self.scheduler, self.workers, self.quiet = scheduler, workers, quiet
         self.client = None
 
     def __enter__(self):
@@ -239,12 +239,13 @@ def _check_outputs(inputs, outputs, overwrite) -> None:
     """Refuse, before anything is computed, outputs that exist (without ``overwrite``), that two
     inputs would both write, or that would replace (or lie inside) an input.
 
-    ``inputs``: paths read; ``outputs``: (path, is a folder, the input it belongs to or None).
+    ``inputs``: paths read; ``outputs``: (path, is a folder, the input it belongs to or None, and
+    whether its writer creates its parent folder: an OME-Zarr image's ``labels``).
     """
     sources = {Path(p).resolve(): Path(p) for p in inputs}
     seen = {}
-    for path, folder, owner in outputs:
-        _io.check_free(path, overwrite, folder, parent_made=path.parent.name == "labels" and folder)
+    for path, folder, owner, parent_made in outputs:
+        _io.check_free(path, overwrite, folder, parent_made=parent_made)
         key = path.resolve()
         if key in seen:
             first = seen[key]
@@ -270,7 +271,10 @@ def _batch_outputs(opened, out_dir: Path, fmt) -> list:
     outputs = []
     for img in opened:
         labels_path, csv_path, kind = _outputs(img, out_dir, fmt)
-        outputs += [(labels_path, kind != "tif", img.path), (csv_path, False, img.path)]
+        outputs += [
+            (labels_path, kind != "tif", img.path, kind == "ome-zarr"),
+            (csv_path, False, img.path, False),
+        ]
     return outputs
 
 
@@ -350,7 +354,7 @@ def fit(
 ):
     """Fit a model on IMAGE (or a subset of it) and save it as JSON."""
     img = _io.read_image(image)
-    _check_outputs([image], [(output, False, None)], overwrite)
+    _check_outputs([image], [(output, False, None, False)], overwrite)
     kwargs = _fit_kwargs(
         img, n_clusters, method, normalize, smoothing, filters, scales, rgb, channel_axis, time_axis
     )
@@ -360,11 +364,12 @@ def fit(
     click.echo(f"model: {output}")
 
 
-def _apply_all(model, opened, out_dir, fmt, axes, runner) -> None:
-    """Label the opened images (their outputs checked by :func:`_check_outputs` already)."""
+def _apply_all(model, opened, out_dir, fmt, axes, runner, overwrite) -> None:
+    """Label the opened images (their outputs checked by :func:`_check_outputs` already); those
+    opened without pixels are read one at a time."""
     for img in opened:
-        img = img if img.levels else _io.read_image(img.path)  # one loaded image at a time
-        labels_path, csv_path = _apply_one(model, img, out_dir, fmt, runner, runner.overwrite, axes)
+        img = img if img.levels else _io.read_image(img.path)
+        labels_path, csv_path = _apply_one(model, img, out_dir, fmt, runner, overwrite, axes)
         click.echo(f"{img.path}: labels {labels_path}, table {csv_path}")
 
 
@@ -388,8 +393,8 @@ def apply(model, images, out_dir, fmt, rgb, channel_axis, time_axis, scheduler, 
     m = ClusterModel.load(model)
     opened = [_io.read_image(p, pixels=False) for p in images]
     _check_outputs([model, *images], _batch_outputs(opened, out_dir, fmt), overwrite)
-    with Runner(scheduler, workers, quiet, overwrite) as runner:
-        _apply_all(m, opened, out_dir, fmt, (rgb, channel_axis, time_axis), runner)
+    with Runner(scheduler, workers, quiet) as runner:
+        _apply_all(m, opened, out_dir, fmt, (rgb, channel_axis, time_axis), runner, overwrite)
 
 
 @main.command()
@@ -430,20 +435,20 @@ def segment(
 ):
     """Fit one model (on the first image, or --fit-on) and label every image with it."""
     first = _io.read_image(fit_on or images[0])
-    opened = [_io.read_image(p, pixels=False) for p in images[fit_on is None :]]
-    opened = [first] + opened if fit_on is None else opened
+    rest = images if fit_on is not None else images[1:]  # the first is open already
+    opened = ([] if fit_on is not None else [first]) + [_io.read_image(p, pixels=False) for p in rest]
     outputs = _batch_outputs(opened, out_dir, fmt)  # all refused before the fit
     if save_model is not None:
-        outputs.append((save_model, False, None))
+        outputs.append((save_model, False, None, False))
     _check_outputs([fit_on or images[0], *images], outputs, overwrite)
     kwargs = _fit_kwargs(
         first, n_clusters, method, normalize, smoothing, filters, scales, rgb, channel_axis, time_axis
     )
-    with Runner(scheduler, workers, quiet, overwrite) as runner:  # one cluster for the fit and the labels
+    with Runner(scheduler, workers, quiet) as runner:  # one cluster for the fit and the labels
         model = _fit(first, subset, kwargs, runner)
         if save_model is not None:
             _io.write_json(model.to_dict(), save_model, overwrite=overwrite)
-        _apply_all(model, opened, out_dir, fmt, (rgb, channel_axis, time_axis), runner)
+        _apply_all(model, opened, out_dir, fmt, (rgb, channel_axis, time_axis), runner, overwrite)
 
 
 if __name__ == "__main__":  # pragma: no cover
