@@ -22,8 +22,10 @@ import numpy as np
 
 #: TIFF files larger than this are read lazily (through tifffile's zarr store).
 LAZY_TIFF_BYTES = 256 * 2**20
-#: Size of the blocks images are read in (whole numbers of the file's chunks).
-BLOCK_BYTES = 16 * 2**20
+#: Size of the blocks images are read in when the file's chunks are smaller (whole numbers of
+#: them) or larger than :data:`MAX_BLOCK_BYTES` (parts of them); chunks in between are kept.
+BLOCK_BYTES = 4 * 2**20
+MAX_BLOCK_BYTES = 64 * 2**20
 #: Tile of the TIFF files written (a multiple of 16, as TIFF requires).
 TIFF_TILE = 512
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -50,14 +52,19 @@ class Image:
 
 
 def _dask(arr):
-    """``arr`` as a dask array of blocks of about :data:`BLOCK_BYTES`: whole numbers of the file's
-    own chunks, so that tiny chunks (a TIFF's strips of a few rows, a zarr chunked by 1 along an
-    axis) do not make millions of tasks, and one huge chunk does not make one huge block."""
+    """``arr`` as a dask array whose blocks are the file's own chunks, or whole numbers of them
+    of about :data:`BLOCK_BYTES` when they are smaller (a TIFF's strips of a few rows, a zarr
+    chunked by 1 along an axis: a task per tiny chunk costs more than its work), or parts of
+    about that size when larger than :data:`MAX_BLOCK_BYTES` (an untiled TIFF, an image in
+    memory: a block, with its features, is held per worker)."""
     import dask.array as da
     from dask.array.core import normalize_chunks
 
     chunks = getattr(arr, "chunks", None)
     previous = chunks if isinstance(chunks, tuple) and len(chunks) == len(arr.shape) else None
+    itemsize = np.dtype(arr.dtype).itemsize
+    if previous is not None and BLOCK_BYTES <= int(np.prod(previous)) * itemsize <= MAX_BLOCK_BYTES:
+        return da.from_array(arr, chunks=previous)
     chunks = normalize_chunks(
         "auto", arr.shape, limit=BLOCK_BYTES, dtype=np.dtype(arr.dtype), previous_chunks=previous
     )

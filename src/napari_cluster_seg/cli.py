@@ -279,11 +279,16 @@ def _batch_outputs(opened, out_dir: Path, fmt) -> list:
 
 
 def _one_plane_blocks(data, channel_axis):
-    """``data`` chunked by 1 along the labels' leading axes (all but the last two, and the channels)."""
+    """``data`` chunked by 1 along the labels' leading axes (all but the last two, and the channels),
+    its planes in blocks of about :data:`~._io.BLOCK_BYTES`."""
     if channel_axis is not None and -data.ndim <= channel_axis < 0:
         channel_axis += data.ndim
-    lead = [ax for ax in range(data.ndim) if ax != channel_axis][:-2]
-    return data.rechunk({ax: 1 for ax in lead}) if lead else data
+    label_axes = [ax for ax in range(data.ndim) if ax != channel_axis]
+    if len(label_axes) <= 2:
+        return data
+    chunks = {ax: 1 for ax in label_axes[:-2]}
+    chunks.update({ax: "auto" for ax in label_axes[-2:]})
+    return data.rechunk(chunks, block_size_limit=_io.BLOCK_BYTES)
 
 
 def _apply_one(model, image: _io.Image, out_dir: Path, fmt, runner: Runner, overwrite, axes):

@@ -260,6 +260,8 @@ def test_tiny_file_chunks_are_read_in_blocks_of_many_chunks(tmp_path):
     image = _io._dask(np.broadcast_to(np.uint16(0), (64, 2048, 2048)))  # one huge chunk: split
     assert image.chunksize[0] * image.chunksize[1] * image.chunksize[2] * 2 <= _io.BLOCK_BYTES
     store = zarr.create_array(tmp_path / "s.zarr", shape=(4000, 64), chunks=(4, 64), dtype=np.uint8)
+    kept = zarr.create_array(store={}, shape=(64, 2048, 2048), chunks=(16, 512, 512), dtype=np.uint16)
+    assert _io._dask(kept).chunksize == (16, 512, 512)  # 8 MB chunks: read as they are stored
     rows = _io._dask(store).chunks[0]
     assert len(rows) < 4000 // 4 and all(r % 4 == 0 for r in rows)
     r = _run("segment", tmp_path / "t.zarr", "-o", tmp_path, "-k", 3)
@@ -284,7 +286,7 @@ def test_tiff_writer_computes_each_block_once(tmp_path):
     assert len(calls) == 2 and (tifffile.imread(tmp_path / "l.tif") == 1).all()
     from napari_cluster_seg.cli import _one_plane_blocks
 
-    stack = da.zeros((6, 30, 40, 3), dtype=np.uint8, chunks=(3, 30, 40, 3))
+    stack = da.zeros((6, 30, 40, 3), dtype=np.uint8, chunks=(3, 10, 40, 3))
     assert _one_plane_blocks(stack, -1).chunks[:3] == ((1,) * 6, (30,), (40,))
     assert _one_plane_blocks(stack, None).chunks[:2] == ((1,) * 6, (1,) * 30)
 
