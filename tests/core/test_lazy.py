@@ -131,6 +131,8 @@ def test_bad_subsets_raise_value_error():
         fit_lazy(lazy, 2, subset="level=3")
     with pytest.raises(ValueError, match="not understood"):
         fit_lazy(lazy, 2, subset="rows=4")
+    with pytest.raises(ValueError, match="gives level twice"):  # not the last one silently
+        fit_lazy(lazy, 2, subset="level=0;level=1")
     with pytest.raises(ValueError, match="spatial_weight"):
         fit_lazy(lazy, 2, subset="crop=0:10,0:10", spatial_weight=1.0)
 

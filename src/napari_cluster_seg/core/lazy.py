@@ -344,6 +344,8 @@ class Subset:
         for part in filter(None, (s.strip() for s in str(text).split(";"))):
             key, _, value = part.partition("=")
             key = key.strip()
+            if key in kwargs:
+                raise ValueError(f"subset {text!r} gives {key} twice; give each of level, crop, every once.")
             try:
                 if key in ("level", "every"):
                     kwargs[key] = int(value)
