@@ -22,6 +22,10 @@ import numpy as np
 
 #: TIFF files larger than this are read lazily (through tifffile's zarr store).
 LAZY_TIFF_BYTES = 256 * 2**20
+#: Size of the blocks images are read in when the file's chunks are smaller (whole numbers of
+#: them) or larger than :data:`MAX_BLOCK_BYTES` (parts of them); chunks in between are kept.
+BLOCK_BYTES = 4 * 2**20
+MAX_BLOCK_BYTES = 64 * 2**20
 #: Tile of the TIFF files written (a multiple of 16, as TIFF requires).
 TIFF_TILE = 512
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -39,6 +43,7 @@ class Image:
     kind: str  # "tiff", "plain", "zarr" or "ome-zarr"
     rgb: bool = False
     channel_axis: int | None = None
+    time_axis: int | None = None
     ome: dict = field(default_factory=dict)  # OME-Zarr: the multiscale metadata, the zarr format
 
     @property
@@ -47,10 +52,23 @@ class Image:
 
 
 def _dask(arr):
+    """``arr`` as a dask array whose blocks are the file's own chunks, or whole numbers of them
+    of about :data:`BLOCK_BYTES` when they are smaller (a TIFF's strips of a few rows, a zarr
+    chunked by 1 along an axis: a task per tiny chunk costs more than its work), or parts of
+    about that size when larger than :data:`MAX_BLOCK_BYTES` (an untiled TIFF, an image in
+    memory: a block, with its features, is held per worker)."""
     import dask.array as da
+    from dask.array.core import normalize_chunks
 
     chunks = getattr(arr, "chunks", None)
-    return da.from_array(arr, chunks=chunks if isinstance(chunks, tuple) else "auto")
+    previous = chunks if isinstance(chunks, tuple) and len(chunks) == len(arr.shape) else None
+    itemsize = np.dtype(arr.dtype).itemsize
+    if previous is not None and BLOCK_BYTES <= int(np.prod(previous)) * itemsize <= MAX_BLOCK_BYTES:
+        return da.from_array(arr, chunks=previous)
+    chunks = normalize_chunks(
+        "auto", arr.shape, limit=BLOCK_BYTES, dtype=np.dtype(arr.dtype), previous_chunks=previous
+    )
+    return da.from_array(arr, chunks=chunks)
 
 
 def _multiscales(attrs: dict):
@@ -62,9 +80,13 @@ def _multiscales(attrs: dict):
     return None, False
 
 
-def read_image(path) -> Image:
+def read_image(path, pixels: bool = True) -> Image:
     """Open ``path`` (TIFF, OME-TIFF, PNG, JPEG, zarr array or OME-Zarr image) without reading its
-    pixels where the format allows it (zarr, large TIFF)."""
+    pixels where the format allows it (zarr, large TIFF).
+
+    ``pixels=False``: only check that the file opens (its header) and say what it is; TIFF, PNG
+    and JPEG images then have no ``levels`` (a batch is checked before it is read one at a time).
+    """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path} does not exist; check the file name.")
@@ -72,17 +94,52 @@ def read_image(path) -> Image:
     if path.is_dir() or name.endswith(".zarr"):
         return _read_zarr(path)
     if name.endswith(TIFF_SUFFIXES):
-        return _read_tiff(path)
+        with _unreadable(path, "TIFF"):
+            return _read_tiff(path) if pixels else _peek(path, "tiff")
     if name.endswith(PLAIN_SUFFIXES):
-        import imageio.v3 as iio
-
-        data = np.asarray(iio.imread(path))
-        rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
-        return Image(path, [_dask(data)], "plain", rgb=rgb)
+        with _unreadable(path, "PNG / JPEG"):
+            return _read_plain(path) if pixels else _peek(path, "plain")
     raise ValueError(
         f"{path} is not a file type this command reads; give a TIFF (.tif, .tiff), PNG, JPEG or a "
         "zarr / OME-Zarr directory (.zarr)."
     )
+
+
+@contextlib.contextmanager
+def _unreadable(path: Path, kind: str):
+    """The reading library's errors for a file it cannot read (any type: tifffile, imageio and Pillow
+    raise struct.error, KeyError, ... for a damaged file), as a ValueError naming the file."""
+    try:
+        yield
+    except Exception as err:
+        raise ValueError(
+            f"{path} could not be read as a {kind} file ({err.__class__.__name__}: {err}); check that it "
+            "is a complete image of that type, or convert it."
+        ) from None
+
+
+def _peek(path: Path, kind: str) -> Image:
+    """An image without pixels, after reading its header."""
+    if kind == "tiff":
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            tif.series[0]
+    else:
+        import imageio.v3 as iio
+
+        iio.improps(path, plugin="pillow")  # PNG, JPEG, BMP, GIF (no search through every plugin)
+    return Image(path, [], kind)
+
+
+def _read_plain(path: Path) -> Image:
+    import imageio.v3 as iio
+
+    data = np.asarray(iio.imread(path))
+    if data.ndim == 3 and data.shape[-1] == 2:  # grey and alpha: the grey (alpha is ignored, as in RGBA)
+        data = data[..., 0]
+    rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
+    return Image(path, [_dask(data)], "plain", rgb=rgb)
 
 
 def _read_tiff(path: Path) -> Image:
@@ -104,7 +161,10 @@ def _read_tiff(path: Path) -> Image:
         levels = [_dask(tifffile.imread(path))]
     rgb = axes.endswith("S") and shape[-1] in (3, 4)
     channel_axis = axes.index("C") if "C" in axes else None
-    return Image(path, levels, "tiff", rgb=rgb, channel_axis=channel_axis)
+    if channel_axis is None and "S" in axes and not rgb:  # samples that are not RGB: channels
+        channel_axis = axes.index("S")
+    time_axis = axes.index("T") if "T" in axes else None
+    return Image(path, levels, "tiff", rgb=rgb, channel_axis=channel_axis, time_axis=time_axis)
 
 
 def _read_zarr(path: Path) -> Image:
@@ -125,24 +185,45 @@ def _read_zarr(path: Path) -> Image:
                 "arrays; give the path of one array (e.g. image.zarr/0)."
             )
         return Image(path, [_dask(z[arrays[0]])], "zarr")
-    levels = [_dask(z[d["path"]]) for d in ms["datasets"]]
+    with _unreadable(path, "OME-Zarr (its multiscales datasets)"):
+        levels = [_dask(z[d["path"]]) for d in ms["datasets"]]
     axes = ms.get("axes", [])
     types = [a.get("type") if isinstance(a, dict) else None for a in axes]
     channel_axis = types.index("channel") if "channel" in types else None
-    ome = {"multiscales": ms, "nested": nested, "zarr_format": z.metadata.zarr_format}
-    return Image(path, levels, "ome-zarr", channel_axis=channel_axis, ome=ome)
+    time_axis = types.index("time") if "time" in types else None
+    version = z.attrs["ome"].get("version") if nested else ms.get("version")
+    ome = {"multiscales": ms, "nested": nested, "zarr_format": z.metadata.zarr_format, "version": version}
+    return Image(path, levels, "ome-zarr", channel_axis=channel_axis, time_axis=time_axis, ome=ome)
 
 
 # ---------------------------------------------------------------- writing
-def check_free(path, overwrite: bool) -> Path:
-    """``path``, after checking that writing it replaces nothing (or ``overwrite`` allows it)."""
+def _is_folder_output(path: Path) -> bool:
+    """Whether the output ``path`` is written as a folder (a zarr array or group) or a file."""
+    return path.name.lower().endswith(".zarr")
+
+
+def check_free(path, overwrite: bool, folder: bool | None = None, *, parent_made: bool = False) -> Path:
+    """``path``, after checking that writing it replaces nothing (or ``overwrite`` allows it).
+
+    ``folder``: whether the output is a folder (default: a name ending in ``.zarr``). Even with
+    ``overwrite``, an existing folder is never replaced by a file, nor a file by a folder: that
+    would delete what the user has (e.g. ``-o results/`` given for a model file).
+    ``parent_made``: the writer creates the parent folder (an OME-Zarr image's ``labels``).
+    """
     path = Path(path)
+    folder = _is_folder_output(path) if folder is None else folder
     if path.exists() and not overwrite:
         raise ValueError(
             f"{path} exists already; choose another output, or pass overwrite=True (--overwrite on "
             "the command line) to replace it."
         )
-    if not path.parent.is_dir():
+    if path.exists() and path.is_dir() != folder:
+        have, want = ("a folder", "file") if path.is_dir() else ("a file", "folder")
+        raise ValueError(
+            f"{path} is {have}, and this output is a {want}: it is not replaced, even with overwrite; "
+            f"choose another output name."
+        )
+    if not (path.parent.is_dir() or parent_made and path.parent.parent.is_dir()):
         raise ValueError(f"the folder {path.parent} does not exist; create it first.")
     return path
 
@@ -155,10 +236,11 @@ def _remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path, overwrite: bool = False):
+def atomic_path(path, overwrite: bool = False, folder: bool | None = None):
     """Yield a temporary path next to ``path``; on success rename it to ``path`` (replacing an
-    existing one only with ``overwrite``), on any error (or interruption) remove it."""
-    path = check_free(path, overwrite)
+    existing one only with ``overwrite``, and only one of the same kind: :func:`check_free`), on
+    any error (or interruption) remove it."""
+    path = check_free(path, overwrite, folder)
     tmp = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
@@ -166,16 +248,40 @@ def atomic_path(path, overwrite: bool = False):
         _remove(tmp)
         raise
     old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(path, old)
-    os.replace(tmp, path)
+    try:
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+    except BaseException:  # the rename failed (or was interrupted): the old output back, no debris
+        if old is not None and old.exists() and not path.exists():
+            os.replace(old, path)
+        _remove(tmp)
+        raise
     if old is not None:
         _remove(old)
 
 
+def _strips(labels, plane: tuple, height: int, compute):
+    """The rows of one plane of ``labels`` in strips of ``height`` rows (the last one shorter),
+    computed a band of blocks at a time, so that every block of the plane is computed once
+    (not once per strip crossing it); holds a band and a strip."""
+    rest, y = None, 0
+    for h in labels.chunks[-2]:
+        band = np.asarray(compute(labels[plane + (slice(y, y + h),)]))
+        y += h
+        rows = band if rest is None else np.concatenate([rest, band])
+        while rows.shape[0] >= height:
+            yield rows[:height]
+            rows = rows[height:]
+        rest = rows
+    if rest is not None and rest.shape[0]:
+        yield rest
+
+
 def write_tiff(labels, path, *, overwrite=False, compute=None) -> Path:
-    """Write a lazy label array to a tiled TIFF, one strip of tiles at a time."""
+    """Write a lazy label array to a tiled TIFF, one strip of tiles at a time (a plane at a time:
+    blocks of more than one plane are computed once per plane; chunk leading axes by 1)."""
     import tifffile
 
     shape, dtype = labels.shape, labels.dtype
@@ -185,8 +291,7 @@ def write_tiff(labels, path, *, overwrite=False, compute=None) -> Path:
     def tiles():
         planes = np.ndindex(*shape[:-2]) if len(shape) > 2 else [()]
         for plane in planes:
-            for y in range(0, shape[-2], tile[0]):
-                strip = np.asarray(compute(labels[plane + (slice(y, y + tile[0]),)]))
+            for strip in _strips(labels, plane, tile[0], compute):
                 for x in range(0, shape[-1], tile[1]):
                     yield strip[:, x : x + tile[1]]
 
@@ -246,32 +351,109 @@ def write_zarr(labels, path, *, overwrite=False, compute=None) -> Path:
     return Path(path)
 
 
+def _drop_channel(transform: dict, ch) -> dict:
+    """A coordinate transformation without the channel axis's entry."""
+    t = dict(transform)
+    for key in ("scale", "translation"):
+        if key in t and ch is not None:
+            t[key] = [v for i, v in enumerate(t[key]) if i != ch]
+    return t
+
+
 def _label_multiscales(image: Image, name: str, n_levels: int) -> dict:
-    """The labels' multiscales entry: the image's axes and scales without its channel axis."""
+    """The labels' multiscales entry: the image's axes and coordinate transformations without its
+    channel axis; the datasets are the label arrays ``0``, ``1``, ... (one per image level)."""
     ms = image.ome["multiscales"]
     ch = image.channel_axis
     axes = [a for i, a in enumerate(ms.get("axes", [])) if i != ch]
     datasets = []
-    for d in ms["datasets"][:n_levels]:
-        transforms = []
-        for t in d.get("coordinateTransformations", []):
-            t = dict(t)
-            for key in ("scale", "translation"):
-                if key in t and ch is not None:
-                    t[key] = [v for i, v in enumerate(t[key]) if i != ch]
-            transforms.append(t)
-        datasets.append({"path": d["path"], "coordinateTransformations": transforms})
+    for i, d in enumerate(ms["datasets"][:n_levels]):
+        transforms = [_drop_channel(t, ch) for t in d.get("coordinateTransformations", [])]
+        datasets.append({"path": str(i), "coordinateTransformations": transforms})
     out = {"name": name, "axes": axes, "datasets": datasets}
+    if ms.get("coordinateTransformations"):
+        out["coordinateTransformations"] = [_drop_channel(t, ch) for t in ms["coordinateTransformations"]]
     if "version" in ms:
         out["version"] = ms["version"]
     return out
 
 
+def _scale_translation(image: Image, level: int, n: int):
+    """Pixel size and offset of each of the ``n`` label axes of an image level (from its
+    coordinate transformations; None when the metadata does not give them)."""
+    datasets = image.ome["multiscales"]["datasets"]
+    ch = image.channel_axis
+    scale, shift = None, np.zeros(n)
+    for t in datasets[level].get("coordinateTransformations", []):
+        t = _drop_channel(t, ch)
+        if t.get("type") == "scale" and len(t.get("scale", ())) == n:
+            scale = np.asarray(t["scale"], np.float64)
+        elif t.get("type") == "translation" and len(t.get("translation", ())) == n:
+            shift = np.asarray(t["translation"], np.float64)
+    if scale is None or not np.all(np.isfinite(scale) & (scale != 0)) or not np.all(np.isfinite(shift)):
+        return None
+    return scale, shift
+
+
+def physical_size(image: Image):
+    """Pixel size and unit along each axis of the labels (the image's axes without the channel
+    axis), from an OME-Zarr image's level-0 scale and its axes' units; (None, None) when the
+    image does not give a unit for every space axis (sizes are then in pixels)."""
+    if image.kind != "ome-zarr":
+        return None, None
+    ms = image.ome["multiscales"]
+    axes = [a for i, a in enumerate(ms.get("axes", [])) if i != image.channel_axis]
+    n = len(image.data.shape) - (image.channel_axis is not None)
+    st = _scale_translation(image, 0, n)
+    if st is None or len(axes) != n or not all(isinstance(a, dict) for a in axes):
+        return None, None
+    scale = st[0]
+    for t in ms.get("coordinateTransformations", []):  # the multiscale's own scale applies to every level
+        t = _drop_channel(t, image.channel_axis)
+        if t.get("type") == "scale" and len(t.get("scale", ())) == n:
+            scale = scale * np.asarray(t["scale"], np.float64)
+    space = [a for a in axes if a.get("type") == "space"]
+    if not space or not all(isinstance(a.get("unit"), str) for a in space):
+        return None, None
+    units = [str(a.get("unit", "")) for a in axes]
+    return tuple(abs(float(v)) for v in scale), units
+
+
+def _level_indices(image: Image, level: int, shape0, shape) -> list:
+    """For each axis, the level-0 index nearest (in physical coordinates: the levels' scale and
+    translation) to every pixel of the label level ``level``, of ``shape``. Without usable
+    transforms, the shapes' ratio (level 0 sampled at that stride)."""
+    n = len(shape0)
+    st0, st = _scale_translation(image, 0, n), _scale_translation(image, level, n)
+    out = []
+    for ax, (a, b) in enumerate(zip(shape0, shape)):
+        if st0 is not None and st is not None:
+            step, start = st[0][ax] / st0[0][ax], (st[1][ax] - st0[1][ax]) / st0[0][ax]
+        else:
+            step, start = a / b, 0.0
+        nearest = np.floor(np.arange(b) * step + start + 0.5 + 1e-6)  # ties (in rounding error) up
+        out.append(np.clip(nearest, 0, a - 1).astype(np.int64))
+    return out
+
+
+def _take(arr, axis: int, index: np.ndarray):
+    """``arr`` at ``index`` along ``axis`` (a strided slice when the indices are evenly spaced)."""
+    sl = [slice(None)] * arr.ndim
+    steps = np.diff(index)
+    if index.size == 1 or (steps[0] > 0 and np.all(steps == steps[0])):
+        step = int(steps[0]) if index.size > 1 else 1
+        sl[axis] = slice(int(index[0]), int(index[-1]) + 1, step)
+    else:
+        sl[axis] = index
+    return arr[tuple(sl)]
+
+
 def write_ome_labels(labels, image: Image, *, name=OME_LABEL_NAME, overwrite=False, compute=None) -> Path:
     """Write labels into the ``labels`` group of an OME-Zarr image, with a pyramid: every level of
-    the image gets a label level of its shape (the nearest label: level 0 sampled at the level's
-    stride). The group is written under a temporary name, then renamed and listed in
-    ``labels``' metadata; nothing else of the image is touched."""
+    the image gets a label level of its shape, each pixel the label of the nearest level-0 pixel
+    (by the levels' scale and translation, so any downsampling factor works). The group is written
+    under a temporary name, then renamed and listed in ``labels``' metadata (with the OME-Zarr
+    version of the image); nothing else of the image is touched."""
     import dask.array as da
     import zarr
 
@@ -285,38 +467,38 @@ def write_ome_labels(labels, image: Image, *, name=OME_LABEL_NAME, overwrite=Fal
     shapes = [tuple(s for i, s in enumerate(lv.shape) if i != ch) for lv in image.levels]
     labels = _regular(labels)
     try:
-        with atomic_path(out, overwrite) as tmp:
+        with atomic_path(out, overwrite, folder=True) as tmp:
             group = zarr.open_group(str(tmp), mode="w", zarr_format=fmt)
             target = group.create_array(
                 "0", shape=labels.shape, chunks=labels.chunksize, dtype=labels.dtype, fill_value=0
             )
             store(labels, target, compute)
-            n_levels = 1
-            for shape in shapes[1:]:
-                factors = [max(1, round(a / b)) for a, b in zip(shapes[0], shape)]
-                level0 = da.from_zarr(target)
-                sampled = level0[tuple(slice(None, None, f) for f in factors)]
-                sampled = sampled[tuple(slice(0, s) for s in shape)]
-                if sampled.shape != shape:
-                    break  # the level is not a whole-number stride of level 0: stop the pyramid here
+            for level, shape in enumerate(shapes[1:], 1):
+                sampled = da.from_zarr(target)
+                for ax, index in enumerate(_level_indices(image, level, shapes[0], shape)):
+                    sampled = _take(sampled, ax, index)
                 sampled = _regular(sampled.rechunk(labels.chunksize))
                 arr = group.create_array(
-                    str(n_levels), shape=shape, chunks=sampled.chunksize, dtype=labels.dtype, fill_value=0
+                    str(level), shape=shape, chunks=sampled.chunksize, dtype=labels.dtype, fill_value=0
                 )
                 store(sampled, arr, compute)
-                n_levels += 1
-            ms = _label_multiscales(image, name, n_levels)
+            ms = _label_multiscales(image, name, len(shapes))
             meta = {"multiscales": [ms], "image-label": {"source": {"image": "../../"}}}
-            group.attrs.update({"ome": meta} if image.ome["nested"] else meta)
+            version = image.ome.get("version")
+            if image.ome["nested"]:
+                meta = {"ome": dict(meta, version=version or "0.5")}
+            elif version:
+                meta["image-label"]["version"] = version
+            group.attrs.update(meta)
     except BaseException:
         if created_dir:
             shutil.rmtree(labels_dir, ignore_errors=True)
         raise
-    _list_label(labels_dir, name, fmt, image.ome["nested"])
+    _list_label(labels_dir, name, fmt, image.ome["nested"], image.ome.get("version"))
     return out
 
 
-def _list_label(labels_dir: Path, name: str, fmt: int, nested: bool) -> None:
+def _list_label(labels_dir: Path, name: str, fmt: int, nested: bool, version=None) -> None:
     """Add ``name`` to the ``labels`` group's list of label images (creating the group)."""
     import zarr
 
@@ -327,7 +509,8 @@ def _list_label(labels_dir: Path, name: str, fmt: int, nested: bool) -> None:
     if name not in names:
         names.append(name)
     if nested:
-        group.attrs.update({"ome": dict(listing, labels=names)})
+        version = listing.get("version", version or "0.5")
+        group.attrs.update({"ome": dict(listing, labels=names, version=version)})
     else:
         group.attrs.update({"labels": names})
 

@@ -8,6 +8,7 @@ See ``docs/cli.md``.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from .core.lazy import lazy_cluster_stats, lazy_cluster_table, resolve_layout
 
 #: Exit code of every refused input (bad option, missing file, existing output, ...).
 EXIT_ERROR = 2
+#: Exit code of an unexpected error while computing (a damaged chunk of a file, or a bug).
+EXIT_UNEXPECTED = 1
 FORMATS = ("auto", "tif", "zarr", "ome-zarr")
 
 
@@ -30,6 +33,11 @@ class Runner:
         self.client = None
 
     def __enter__(self):
+        if self.scheduler and self.workers:
+            raise ValueError(
+                f"--scheduler {self.scheduler} and --workers {self.workers} both say where to run; give "
+                "one of them (--workers starts a local cluster, --scheduler joins an existing one)."
+            )
         if self.scheduler or self.workers:
             try:
                 from distributed import Client, LocalCluster
@@ -89,6 +97,16 @@ def _guarded(fn):
             _fail(err)
         except OSError as err:
             _fail(f"{err.__class__.__name__}: {err}")
+        except Exception as err:  # e.g. a damaged chunk found while computing: a message, exit code 1
+            if os.environ.get("NAPARI_CLUSTER_SEG_TRACEBACK"):
+                raise
+            click.echo(
+                f"Error: {err.__class__.__name__}: {err}\n(no output was left half-written. If the inputs "
+                "are intact this is a bug: please report it, with the traceback that "
+                "NAPARI_CLUSTER_SEG_TRACEBACK=1 shows.)",
+                err=True,
+            )
+            sys.exit(EXIT_UNEXPECTED)
 
     return wrapper
 
@@ -97,7 +115,9 @@ def _layout_options(f):
     """The options that say how an image's axes are laid out."""
     f = click.option("--rgb/--no-rgb", default=None, help="Colour channels last (default: as read).")(f)
     f = click.option("--channel-axis", type=int, default=None, help="Axis holding the channels.")(f)
-    f = click.option("--time-axis", type=int, default=None, help="Axis holding time points.")(f)
+    f = click.option(
+        "--time-axis", type=int, default=None, help="Axis holding time points (default: as the file says)."
+    )(f)
     return f
 
 
@@ -142,6 +162,7 @@ def _fit_kwargs(
     axis = image.channel_axis if channel_axis is None else channel_axis
     if axis is not None and not opts["rgb"]:
         opts["channel_axis"] = axis
+    time_axis = image.time_axis if time_axis is None else time_axis
     if time_axis is not None:
         opts["time_axis"] = time_axis
     if normalize is not None:
@@ -195,8 +216,9 @@ class _FitProgress:
 
 
 def _outputs(image: _io.Image, out_dir: Path, fmt: str):
-    """The labels path (None: into the OME-Zarr image) and the CSV path of ``image``."""
-    stem = image.path.name
+    """The labels path (for OME-Zarr: ``labels/clusters`` inside the image), the CSV path and the
+    format of ``image``'s outputs."""
+    stem = image.path.resolve().name
     for suffix in (
         (".ome.tiff", ".ome.tif", ".ome.zarr") + _io.TIFF_SUFFIXES + _io.PLAIN_SUFFIXES + (".zarr",)
     ):
@@ -209,21 +231,77 @@ def _outputs(image: _io.Image, out_dir: Path, fmt: str):
         raise ValueError(f"--format ome-zarr needs an OME-Zarr input; {image.path} is not one.")
     csv = out_dir / f"{stem}_clusters.csv"
     if fmt == "ome-zarr":
-        return None, csv, fmt
+        return image.path / "labels" / _io.OME_LABEL_NAME, csv, fmt
     return out_dir / f"{stem}_labels.{'tif' if fmt == 'tif' else 'zarr'}", csv, fmt
+
+
+def _check_outputs(inputs, outputs, overwrite) -> None:
+    """Refuse, before anything is computed, outputs that exist (without ``overwrite``), that two
+    inputs would both write, or that would replace (or lie inside) an input.
+
+    ``inputs``: paths read; ``outputs``: (path, is a folder, the input it belongs to or None, and
+    whether its writer creates its parent folder: an OME-Zarr image's ``labels``).
+    """
+    sources = {Path(p).resolve(): Path(p) for p in inputs}
+    seen = {}
+    for path, folder, owner, parent_made in outputs:
+        _io.check_free(path, overwrite, folder, parent_made=parent_made)
+        key = path.resolve()
+        if key in seen:
+            first = seen[key]
+            raise ValueError(
+                f"{first or 'an output'} and {owner or 'another output'} would both be written to {path}"
+                " (the same name, or the same image given twice); give each image once, with "
+                "distinct names, or label them into different folders."
+            )
+        seen[key] = owner
+        for src, given in sources.items():
+            if key == src or key in src.parents:
+                raise ValueError(
+                    f"the output {path} would replace the input {given}; choose another output name "
+                    "or folder."
+                )
+
+
+def _batch_outputs(opened, out_dir: Path, fmt) -> list:
+    """Every output of a batch, as :func:`_check_outputs` takes them."""
+    if not out_dir.is_dir():
+        what = "is a file, not a folder" if out_dir.exists() else "does not exist"
+        raise ValueError(f"the output folder {out_dir} {what}; give an existing folder (-o/--out-dir).")
+    outputs = []
+    for img in opened:
+        labels_path, csv_path, kind = _outputs(img, out_dir, fmt)
+        outputs += [
+            (labels_path, kind != "tif", img.path, kind == "ome-zarr"),
+            (csv_path, False, img.path, False),
+        ]
+    return outputs
+
+
+def _one_plane_blocks(data, channel_axis):
+    """``data`` chunked by 1 along the labels' leading axes (all but the last two, and the channels),
+    its planes in blocks of about :data:`~._io.BLOCK_BYTES`."""
+    if channel_axis is not None and -data.ndim <= channel_axis < 0:
+        channel_axis += data.ndim
+    label_axes = [ax for ax in range(data.ndim) if ax != channel_axis]
+    if len(label_axes) <= 2:
+        return data
+    chunks = {ax: 1 for ax in label_axes[:-2]}
+    chunks.update({ax: "auto" for ax in label_axes[-2:]})
+    return data.rechunk(chunks, block_size_limit=_io.BLOCK_BYTES)
 
 
 def _apply_one(model, image: _io.Image, out_dir: Path, fmt, runner: Runner, overwrite, axes):
     rgb, channel_axis, time_axis = axes
     rgb = image.rgb if rgb is None else rgb
+    time_axis = image.time_axis if time_axis is None else time_axis
     channel_axis = image.channel_axis if channel_axis is None and not rgb else channel_axis
     data = image.data
+    labels_path, csv_path, fmt = _outputs(image, out_dir, fmt)
+    if fmt == "tif":  # written plane by plane: blocks of one plane, so that each is labelled once
+        data = _one_plane_blocks(data, data.ndim - 1 if rgb else channel_axis)
     labels = label_lazy(model, data, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis, clean=False)
     layout = resolve_layout(model, data, channel_axis=channel_axis, rgb=rgb, time_axis=time_axis)
-    labels_path, csv_path, fmt = _outputs(image, out_dir, fmt)
-    _io.check_free(csv_path, overwrite)
-    if labels_path is not None:
-        _io.check_free(labels_path, overwrite)
     stats = lazy_cluster_stats(labels, data, model, layout)
     found = []
 
@@ -240,7 +318,8 @@ def _apply_one(model, image: _io.Image, out_dir: Path, fmt, runner: Runner, over
     else:
         labels_path = _io.write_ome_labels(labels, image, overwrite=overwrite, compute=compute)
     stats_value = found[0]
-    table = lazy_cluster_table(stats_value, model, layout)
+    scale, units = _io.physical_size(image)
+    table = lazy_cluster_table(stats_value, model, layout, scale=scale, units=units)
     with _io.atomic_path(csv_path, overwrite) as tmp:
         write_table_csv(table, tmp)
     return labels_path, csv_path
@@ -280,7 +359,7 @@ def fit(
 ):
     """Fit a model on IMAGE (or a subset of it) and save it as JSON."""
     img = _io.read_image(image)
-    _io.check_free(output, overwrite)
+    _check_outputs([image], [(output, False, None, False)], overwrite)
     kwargs = _fit_kwargs(
         img, n_clusters, method, normalize, smoothing, filters, scales, rgb, channel_axis, time_axis
     )
@@ -290,21 +369,13 @@ def fit(
     click.echo(f"model: {output}")
 
 
-def _apply_all(model, images, out_dir, fmt, axes, scheduler, workers, quiet, overwrite, runner=None):
-    if not out_dir.is_dir():
-        raise ValueError(f"the output folder {out_dir} does not exist; create it first.")
-    opened = [_io.read_image(p) for p in images]
-    for img in opened:  # refuse before anything is written
-        labels_path, csv_path, _ = _outputs(img, out_dir, fmt)
-        for p in (labels_path, csv_path):
-            if p is not None:
-                _io.check_free(p, overwrite)
-    with (
-        contextlib.nullcontext(runner) if runner is not None else Runner(scheduler, workers, quiet) as runner
-    ):
-        for img in opened:
-            labels_path, csv_path = _apply_one(model, img, out_dir, fmt, runner, overwrite, axes)
-            click.echo(f"{img.path}: labels {labels_path}, table {csv_path}")
+def _apply_all(model, opened, out_dir, fmt, axes, runner, overwrite) -> None:
+    """Label the opened images (their outputs checked by :func:`_check_outputs` already); those
+    opened without pixels are read one at a time."""
+    for img in opened:
+        img = img if img.levels else _io.read_image(img.path)
+        labels_path, csv_path = _apply_one(model, img, out_dir, fmt, runner, overwrite, axes)
+        click.echo(f"{img.path}: labels {labels_path}, table {csv_path}")
 
 
 @main.command()
@@ -325,7 +396,10 @@ def _apply_all(model, images, out_dir, fmt, axes, scheduler, workers, quiet, ove
 def apply(model, images, out_dir, fmt, rgb, channel_axis, time_axis, scheduler, workers, quiet, overwrite):
     """Label IMAGES with a saved MODEL: labels and a per-cluster CSV per image."""
     m = ClusterModel.load(model)
-    _apply_all(m, images, out_dir, fmt, (rgb, channel_axis, time_axis), scheduler, workers, quiet, overwrite)
+    opened = [_io.read_image(p, pixels=False) for p in images]
+    _check_outputs([model, *images], _batch_outputs(opened, out_dir, fmt), overwrite)
+    with Runner(scheduler, workers, quiet) as runner:
+        _apply_all(m, opened, out_dir, fmt, (rgb, channel_axis, time_axis), runner, overwrite)
 
 
 @main.command()
@@ -366,8 +440,12 @@ def segment(
 ):
     """Fit one model (on the first image, or --fit-on) and label every image with it."""
     first = _io.read_image(fit_on or images[0])
+    rest = images if fit_on is not None else images[1:]  # the first is open already
+    opened = ([] if fit_on is not None else [first]) + [_io.read_image(p, pixels=False) for p in rest]
+    outputs = _batch_outputs(opened, out_dir, fmt)  # all refused before the fit
     if save_model is not None:
-        _io.check_free(save_model, overwrite)
+        outputs.append((save_model, False, None, False))
+    _check_outputs([fit_on or images[0], *images], outputs, overwrite)
     kwargs = _fit_kwargs(
         first, n_clusters, method, normalize, smoothing, filters, scales, rgb, channel_axis, time_axis
     )
@@ -375,18 +453,7 @@ def segment(
         model = _fit(first, subset, kwargs, runner)
         if save_model is not None:
             _io.write_json(model.to_dict(), save_model, overwrite=overwrite)
-        _apply_all(
-            model,
-            images,
-            out_dir,
-            fmt,
-            (rgb, channel_axis, time_axis),
-            scheduler,
-            workers,
-            quiet,
-            overwrite,
-            runner=runner,
-        )
+        _apply_all(model, opened, out_dir, fmt, (rgb, channel_axis, time_axis), runner, overwrite)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -131,6 +131,8 @@ def test_bad_subsets_raise_value_error():
         fit_lazy(lazy, 2, subset="level=3")
     with pytest.raises(ValueError, match="not understood"):
         fit_lazy(lazy, 2, subset="rows=4")
+    with pytest.raises(ValueError, match="gives level twice"):  # not the last one silently
+        fit_lazy(lazy, 2, subset="level=0;level=1")
     with pytest.raises(ValueError, match="spatial_weight"):
         fit_lazy(lazy, 2, subset="crop=0:10,0:10", spatial_weight=1.0)
 
@@ -148,3 +150,52 @@ def test_distributed_local_cluster_gives_identical_labels():
     ):
         labels = client.compute(lazy).result()
     np.testing.assert_array_equal(labels, lazy.compute(scheduler="threads"))
+
+
+def test_every_block_of_a_time_series_and_crop_messages():
+    """every=N on a time series (the time axis a file's metadata names): every frame of the blocks
+    picked is a frame of the fit; the model keeps the image's time and channel axes."""
+    img = np.stack([_smooth_image((4, 40, 30), seed=s) for s in range(2)], axis=3)  # t, y, x, c
+    lazy = da.from_array(img, chunks=(2, 20, 30, 1))
+    model = fit_lazy(lazy, 3, subset="every=2", time_axis=0, channel_axis=3)
+    assert model.params.time_axis == 0 and model.params.channel_axis == 3 and model.ndim == 4
+    frames = np.concatenate([img[0:2, 0:20], img[2:4, 0:20]])  # blocks 0 and 2 of (2, 2, 1, 1)
+    expected = cluster_image(frames, 3, time_axis=0, channel_axis=3).model
+    np.testing.assert_array_equal(model.points, expected.points)
+    labels = label_lazy(model, lazy, time_axis=0, channel_axis=3).compute()
+    np.testing.assert_array_equal(labels, expected.predict(img, time_axis=0, channel_axis=3))
+    with pytest.raises(ValueError, match=r"crop=5:2 leaves no pixels .*START < STOP"):
+        fit_lazy(lazy, 3, subset="crop=5:2")
+    with pytest.raises(ValueError, match=r"crop=0:1,:,:,:,0:3 has 5 ranges .*one START:STOP range per axis"):
+        fit_lazy(lazy, 3, subset="crop=0:1,:,:,:,0:3")
+
+
+@pytest.mark.parametrize("opts", [{}, {"smoothing": 1.0}])
+def test_a_block_without_valid_pixels_is_labelled_0(opts):
+    """A block all NaN (a slide's empty margin) is label 0, as predict labels it in the whole image;
+    it used to raise 'no valid pixels' and fail the whole image."""
+    img = _smooth_image((60, 50), seed=6).astype(np.float32)
+    img[:30, :25] = np.nan
+    model = cluster_image(img, 3, **opts).model
+    labels = label_lazy(model, da.from_array(img, chunks=(30, 25))).compute()
+    assert (labels[:30, :25] == 0).all()
+    if not opts:
+        np.testing.assert_array_equal(labels, model.predict(img))
+    rgba = np.dstack([img, img, img, np.full_like(img, np.nan)])  # alpha is not used: RGB valid
+    rgb_model = cluster_image(rgba, 3, rgb=True).model
+    assert (
+        label_lazy(rgb_model, da.from_array(rgba, chunks=(30, 25, 4)), rgb=True).compute() > 0
+    ).sum() == 60 * 50 - 750
+
+
+@pytest.mark.parametrize(
+    "shape, chunks, opts",
+    [((5, 5), (1, 1), {"smoothing": 3.0}), ((9, 1), (2, 1), {"filters": ("log",), "scales": (1.0,)})],
+)
+def test_an_axis_shorter_than_the_halo(shape, chunks, opts):
+    """An image (or an axis) smaller than the filters' support, in chunks of 1: one block along that
+    axis, the same labels (it used to be dask's 'Overlap depth is larger than smallest chunksize')."""
+    img = (np.random.default_rng(7).random(shape) * 255).astype(np.uint8)
+    model = cluster_image(img, 2, **opts).model
+    labels = label_lazy(model, da.from_array(img, chunks=chunks)).compute()
+    np.testing.assert_array_equal(labels, model.predict(img))

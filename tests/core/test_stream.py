@@ -1,10 +1,13 @@
 """The streaming fit (core/stream.py): a lazy image fitted block by block, the same fit as loading it."""
 
 import threading
+import warnings
 
 import numpy as np
 import psutil
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
 from napari_cluster_seg.core import cluster_image, fit_lazy, label_lazy
@@ -166,3 +169,113 @@ def test_a_distributed_client_fits_the_same():
             model = fit_lazy(lazy, 3, "agglomerative", rgb=True, scheduler=client)
     _assert_same_fit(fit, res)
     assert model.to_dict() == res.model.to_dict()
+
+
+@st.composite
+def _lazy_images(draw):
+    """A small integer (or bool) image, 1-3 axes, with random uneven chunks (down to 1 pixel)."""
+    from hypothesis.extra.numpy import arrays
+
+    dtype = draw(st.sampled_from(["bool", "uint8", "int8", "uint16", "int32", "int64", "uint64"]))
+    shape = draw(st.lists(st.integers(1, 9), min_size=1, max_size=3).map(tuple))
+    if dtype == "bool":
+        elements = st.booleans()
+    else:
+        info = np.iinfo(dtype)
+        edge = st.sampled_from([int(info.min), int(info.max), 0])
+        elements = st.one_of(edge, st.integers(max(int(info.min), -300), min(int(info.max), 300)))
+    img = draw(arrays(dtype, shape, elements=elements))
+    chunks = tuple(
+        tuple(draw(st.lists(st.integers(1, n), min_size=1, max_size=n).map(lambda c, n=n: _cut(c, n))))
+        for n in shape
+    )
+    return img, chunks
+
+
+def _cut(sizes, n):
+    """Chunk sizes summing to ``n``: ``sizes`` taken until the axis is covered, the last cut short."""
+    out, total = [], 0
+    for s in sizes:
+        out.append(min(s, n - total))
+        total += out[-1]
+        if total == n:
+            return out
+    return out + [n - total]
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    case=_lazy_images(), k=st.integers(2, 4), method=st.sampled_from(["kmeans", "agglomerative", "divisive"])
+)
+def test_streamed_fit_equals_cluster_image_on_random_small_arrays(case, k, method):
+    """Any small integer image, any chunks: the streamed fit is cluster_image's on the loaded array
+    (the same model and labels), or both refuse it with the same error type."""
+    img, chunks = case
+    lazy = da.from_array(img, chunks=chunks)
+    try:
+        res = cluster_image(img, k, method)
+    except (ValueError, TypeError) as err:
+        with pytest.raises(type(err)):
+            fit_stream(lazy, k, method)
+        return
+    fit = fit_stream(lazy, k, method)
+    np.testing.assert_array_equal(fit.model.points, res.model.points)
+    np.testing.assert_array_equal(fit.centers, res.centers)
+    np.testing.assert_array_equal(fit.counts, res.counts)
+    # wide integer ranges go through the grid: its sums of squares are added block by block
+    assert fit.inertia == pytest.approx(res.inertia, rel=1e-9, abs=1e-12)
+    np.testing.assert_array_equal(label_lazy(fit.model, lazy).compute(scheduler="sync"), res.labels)
+
+
+def test_exact_values_near_the_integer_limits_need_no_float_round_trip():
+    """uint64 values beyond 2**53 counted exactly are decoded in integers: no 'invalid value
+    encountered in cast' warning before the refusal (float64 merges them into one value), and
+    the same fit as cluster_image where they are apart."""
+    img = np.array([[2**64 - 1, 2**64 - 2]], np.uint64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="only one distinct value"):
+            fit_stream(da.from_array(img, chunks=1), 2)
+        img = np.array([[2**63 + 2**12, 2**63, 2**63 + 2**13]], np.uint64)
+        _assert_same_fit(fit_stream(da.from_array(img, chunks=2), 2), cluster_image(img, 2))
+
+
+class _Contiguous:
+    """An array-like without chunks (an h5py dataset stored contiguously: ``chunks is None``)."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim, self.chunks = (
+            data,
+            data.shape,
+            data.dtype,
+            data.ndim,
+            None,
+        )
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+
+def test_an_array_like_without_chunks_streams():
+    img = _case("uint8")
+    _assert_same_fit(fit_stream(_Contiguous(img), 3), cluster_image(img, 3))
+
+
+def test_tiny_blocks_are_reduced_several_at_a_time(monkeypatch):
+    """1024 blocks of 16 x 16 pixels: reduced in a few tasks of whole blocks (a task per tiny block
+    took 5-10x longer), the same fit."""
+    from napari_cluster_seg.core import stream
+
+    calls = []
+    count_block = stream.count_block
+
+    def counting(block, **kwargs):
+        calls.append(block.shape)
+        return count_block(block, **kwargs)
+
+    monkeypatch.setattr(stream, "count_block", counting)
+    seen = []
+    image = _counting_image((512, 512), (16, 16), seen)
+    fit = fit_stream(image, 3)
+    assert len(seen) == 1024 and len(calls) <= 4
+    _assert_same_fit(fit, cluster_image(image.compute(), 3))

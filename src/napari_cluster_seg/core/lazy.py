@@ -38,10 +38,11 @@ from ._chunks import CHUNK
 from ._params import check_spacing, normalize_axis, validate_params
 from ._segment import cluster_image
 from .memory import estimate_memory
-from .preprocess import available_memory, scatter_valid
+from .preprocess import available_memory, channels_last, scatter_valid
 from .reduce import GRID_MAX_CHANNELS, reduce_pixels
 from .sample import label_pixels
 from .stream import fit_stream, why_not_stream
+from .table import physical_units
 
 #: scipy.ndimage's truncation of Gaussian kernels (radius ``int(4 * sigma + 0.5)``).
 TRUNCATE = 4.0
@@ -182,8 +183,22 @@ def _coordinates(shape, offset, layout: Layout, global_shape, weight: float) -> 
     return out
 
 
+def _no_valid_pixel(block, layout: Layout) -> bool:
+    """Whether every pixel of a block is invalid (NaN or infinite in a channel the model uses)."""
+    if block.dtype.kind != "f":
+        return False
+    rows = channels_last(block, layout.channel_axis, layout.rgb)
+    return not np.isfinite(rows).all(axis=-1).any()
+
+
 def _label_block(block, *, model, layout: Layout, starts, depth, global_shape, block_info=None):
-    """Labels of one (overlapping) block: the model's pixels of it, and each pixel's label."""
+    """Labels of one (overlapping) block: the model's pixels of it, and each pixel's label (0 for
+    every pixel of a block without a valid one, e.g. a NaN margin: :meth:`ClusterModel.predict`
+    refuses a whole image without one)."""
+    block = np.asarray(block)
+    if _no_valid_pixel(block, layout):
+        shape = tuple(s for ax, s in enumerate(block.shape) if ax != layout.channel_axis)
+        return np.zeros(shape, model.labels.dtype)
     pix, _, _ = model._pixels(
         block, channel_axis=layout.channel_axis, time_axis=layout.time_axis, spacing=layout.spacing
     )
@@ -250,6 +265,8 @@ def label_lazy(
         chunks[layout.channel_axis] = (image.shape[layout.channel_axis],)
     for ax in layout.spatial_axes:
         chunks[ax] = _merge_small(chunks[ax], depth[ax])
+        if len(chunks[ax]) == 1:  # the whole axis in one block (maybe shorter than the halo): no overlap
+            depth[ax] = 0
     if tuple(chunks) != image.chunks:
         image = image.rechunk(tuple(chunks))
     starts = {
@@ -312,7 +329,8 @@ class Subset:
         A region (of that level), one slice per leading axis.
     every : int, optional
         Every n-th block (in C order) of that level's chunks; blocks of the regular chunk shape
-        only, fitted as frames of a stack (smoothing and filters never cross blocks).
+        only, fitted as frames of a stack (smoothing and filters never cross blocks); with a time
+        axis, each frame of those blocks is a frame.
     """
 
     level: int | None = None
@@ -326,6 +344,8 @@ class Subset:
         for part in filter(None, (s.strip() for s in str(text).split(";"))):
             key, _, value = part.partition("=")
             key = key.strip()
+            if key in kwargs:
+                raise ValueError(f"subset {text!r} gives {key} twice; give each of level, crop, every once.")
             try:
                 if key in ("level", "every"):
                     kwargs[key] = int(value)
@@ -369,12 +389,19 @@ def subset_of(image, subset: Subset | str | None, *, time_axis=None):
         )
     arr = _as_dask(levels[level])
     if subset.crop is not None:
+        text = ",".join(
+            f"{'' if c.start is None else c.start}:{'' if c.stop is None else c.stop}" for c in subset.crop
+        )
         if len(subset.crop) > arr.ndim:
-            raise ValueError(f"crop has {len(subset.crop)} ranges for an image of {arr.ndim} axes.")
+            raise ValueError(
+                f"crop={text} has {len(subset.crop)} ranges for an image of {arr.ndim} axes "
+                f"(shape {tuple(arr.shape)}); give at most one START:STOP range per axis."
+            )
         arr = arr[tuple(subset.crop)]
         if 0 in arr.shape:
             raise ValueError(
-                f"crop={subset.crop} leaves no pixels of the image of shape {levels[level].shape}."
+                f"crop={text} leaves no pixels of the image of shape {tuple(levels[level].shape)}; give "
+                "ranges inside it (START < STOP)."
             )
     return arr, subset
 
@@ -385,10 +412,6 @@ def _every_block(arr, every: int, channel_axis, time_axis):
 
     if every < 1:
         raise ValueError(f"every={every} must be a positive whole number of blocks.")
-    if time_axis is not None:
-        raise ValueError(
-            f"every={every} needs an image without a time axis; fit on a crop of a few frames instead."
-        )
     if channel_axis is not None:
         arr = arr.rechunk({channel_axis: -1})
     full = tuple(c[0] for c in arr.chunks)
@@ -398,6 +421,8 @@ def _every_block(arr, every: int, channel_axis, time_axis):
             picked.append(arr.blocks[index])
     if not picked:
         raise ValueError(f"every={every} picks no full-size block; choose a smaller step or a crop.")
+    if time_axis is not None:  # every frame of every block picked, as frames of one series
+        return da.concatenate([da.moveaxis(b, time_axis, 0) for b in picked])
     return da.stack(picked)
 
 
@@ -449,16 +474,15 @@ def fit_lazy(image, n_clusters=3, method="kmeans", *, subset=None, progress=None
     channel_axis = normalize_axis(options.get("channel_axis"), ndim, "channel_axis")
     if options.get("rgb"):
         channel_axis = ndim - 1
-    stack = _every_block(
-        arr, subset.every, channel_axis, normalize_axis(options.get("time_axis"), ndim, "time_axis")
-    )
+    time_axis = normalize_axis(options.get("time_axis"), ndim, "time_axis")
+    stack = _every_block(arr, subset.every, channel_axis, time_axis)
     stacked = dict(options, time_axis=0)
-    if options.get("channel_axis") is not None:
-        stacked["channel_axis"] = channel_axis + 1
+    if options.get("channel_axis") is not None:  # the stack has a frame axis in front
+        stacked["channel_axis"] = channel_axis + (time_axis is None or channel_axis < time_axis)
     model = cluster_image(stack, n_clusters, method, progress=progress, **stacked).model
-    fitted_axis = model.params.channel_axis  # in the stack: one axis more, in front
+    fitted_axis = model.params.channel_axis
     params = replace(
-        model.params, time_axis=None, channel_axis=None if fitted_axis is None else fitted_axis - 1
+        model.params, time_axis=time_axis, channel_axis=None if fitted_axis is None else channel_axis
     )
     return replace(model, params=params, ndim=ndim)
 
@@ -527,21 +551,27 @@ def lazy_cluster_stats(labels, image, model, layout: Layout):
     return parts[0]
 
 
-def lazy_cluster_table(stats: np.ndarray, model, layout: Layout, channel_names=None) -> dict:
+def lazy_cluster_table(
+    stats: np.ndarray, model, layout: Layout, channel_names=None, *, scale=None, units=None
+) -> dict:
     """The per-cluster table (as :func:`cluster_table`: rows for the labels with pixels; index, label,
-    pixels, fraction, area / volume in pixels, mean of each channel) from :func:`lazy_cluster_stats`."""
+    pixels, fraction, area / volume, mean of each channel) from :func:`lazy_cluster_stats`.
+
+    ``scale`` and ``units``: pixel size and unit along each axis of the labels (as
+    :func:`cluster_table`; a time axis is left out); default: pixels."""
     counts = stats[1:, 0].astype(np.int64)
     rows = np.flatnonzero(counts > 0)
     labels = rows + 1
-    n_spatial = len(layout.spatial_axes)
-    size = "area" if n_spatial == 2 else "volume" if n_spatial > 2 else "length"
+    spatial = [i for i, ax in enumerate(layout.label_axes) if ax != layout.time_axis]
+    spacing, size_unit = physical_units(len(layout.label_axes), spatial, scale, units)
+    size = "area" if len(spatial) == 2 else "volume" if len(spatial) > 2 else "length"
     table = {
         "index": labels,
         "label": labels,
         "pixels": counts[rows],
         "fraction": counts[rows] / max(int(counts.sum()), 1),
-        size: counts[rows].astype(np.float64),
-        "size_unit": np.array(["pixel" + (f"^{n_spatial}" if n_spatial > 1 else "")] * rows.size),
+        size: counts[rows] * float(np.prod(spacing)),
+        "size_unit": np.array([size_unit] * rows.size),
     }
     n_channels = stats.shape[1] - 1
     default = ["R", "G", "B"] if layout.rgb else [str(c) for c in range(n_channels)]
