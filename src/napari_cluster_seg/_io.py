@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -286,7 +287,7 @@ def write_tiff(labels, path, *, overwrite=False, compute=None) -> Path:
 
     shape, dtype = labels.shape, labels.dtype
     tile = tuple(min(TIFF_TILE, -(-s // 16) * 16) for s in shape[-2:]) if len(shape) >= 2 else None
-    compute = compute or (lambda x: x.compute())
+    compute = compute or _compute_one
 
     def tiles():
         planes = np.ndindex(*shape[:-2]) if len(shape) > 2 else [()]
@@ -334,12 +335,30 @@ def _zarr_array(path, shape, chunks, dtype, zarr_format=3, attributes=None):
     )
 
 
+def compute_and_wait(*collections):
+    """``dask.compute(*collections)`` on threads, on a pool of our own that is shut down (its
+    running tasks finished, its queued ones dropped) before an error or an interruption propagates:
+    dask's shared pool lets the running tasks go on writing blocks after the writer has removed its
+    temporary output, which re-creates it."""
+    import dask
+
+    pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), thread_name_prefix="napari-cluster-seg io")
+    try:
+        return dask.compute(*collections, scheduler="threads", pool=pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _compute_one(x):
+    return compute_and_wait(x)[0]
+
+
 def store(labels, target, compute=None):
     """Write the lazy ``labels`` into ``target`` (a zarr array) block by block."""
     import dask.array as da
 
     job = da.store(labels, target, lock=False, compute=False)
-    (compute or (lambda x: x.compute()))(job)
+    (compute or _compute_one)(job)
 
 
 def write_zarr(labels, path, *, overwrite=False, compute=None) -> Path:

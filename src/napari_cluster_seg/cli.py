@@ -62,8 +62,6 @@ class Runner:
 
     def compute(self, *collections):
         """Compute dask collections with a progress bar; returns their results."""
-        import dask
-
         if self.client is not None:
             futures = self.client.compute(list(collections))
             if not self.quiet:
@@ -77,7 +75,7 @@ class Runner:
 
             ctx = ProgressBar(out=sys.stderr)
         with ctx:
-            return dask.compute(*collections)
+            return _io.compute_and_wait(*collections)
 
 
 def _fail(message) -> None:

@@ -1,5 +1,9 @@
 """The napari-cluster-seg command end to end on files (click's CliRunner)."""
 
+import contextlib
+import threading
+import time
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -106,6 +110,37 @@ def test_failed_write_leaves_nothing(tmp_path, writer):
     write = _io.write_tiff if writer == "tiff" else _io.write_zarr
     with pytest.raises(RuntimeError, match="disk full"):
         write(labels, target, compute=lambda job: job.compute(scheduler="sync"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_write_waits_for_its_running_tasks(tmp_path):
+    """Interrupted from another thread (as the widget's Save labels is), the write leaves nothing:
+    the blocks still being computed finish before the temporary output is removed (with dask's
+    shared pool they went on writing and re-created it)."""
+    da = pytest.importorskip("dask.array")
+    from dask.callbacks import Callback
+
+    def slow(block):
+        time.sleep(0.02)
+        return block
+
+    labels = da.ones((192, 192), np.uint8, chunks=16).map_blocks(slow, dtype=np.uint8)
+    done = []
+
+    class Interrupt(Callback):
+        def _posttask(self, *args):
+            done.append(1)
+            if len(done) == 5:
+                raise KeyboardInterrupt
+
+    def write():
+        with contextlib.suppress(KeyboardInterrupt), Interrupt():
+            _io.write_zarr(labels, tmp_path / "c.zarr")
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join()
+    time.sleep(0.3)  # time for any straggling task to write its block
     assert list(tmp_path.iterdir()) == []
 
 

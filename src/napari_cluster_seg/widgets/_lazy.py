@@ -25,9 +25,7 @@ Labels of a multiscale image, one lazy array per level:
 
 from __future__ import annotations
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,7 +200,7 @@ def save_labels_job(labels, path, overwrite: bool, cancel: threading.Event):
     the widget's Cancel) stops it, leaving nothing behind."""
     from dask.callbacks import Callback
 
-    from .._io import write_tiff, write_zarr
+    from .._io import compute_and_wait, write_tiff, write_zarr
 
     # the writers compute a strip of tiles (TIFF) or the whole store (zarr) at a time: the share
     # written is the strips done plus the finished tasks of the current one
@@ -222,14 +220,10 @@ def save_labels_job(labels, path, overwrite: bool, cancel: threading.Event):
         if cancel.is_set():
             raise Cancelled()
         state["share"] = getattr(x, "size", size) / size
-        # a pool of our own: when cancelled, the tasks already running finish before the writer
+        # compute_and_wait: when cancelled, the tasks already running finish before the writer
         # removes its temporary output (dask does not wait for them, and they would write into it)
-        pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), thread_name_prefix="napari-cluster-seg save")
-        try:
-            with Hook():
-                out = x.compute(scheduler="threads", pool=pool)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        with Hook():
+            out = compute_and_wait(x)[0]
         state["base"] += state["share"]
         state["done"] = 0
         return out
