@@ -123,6 +123,30 @@ def test_lloyd_pass_and_group_sums_equal_numpy_and_repeat_exactly(n):
     np.testing.assert_array_equal(s2, sums)
 
 
+@pytest.mark.parametrize("normalize", ["minmax", "percentile"])
+def test_cluster_statistics_equal_numpy_at_a_large_offset(normalize):
+    """The compiled two passes of the sum of squares (about the reference) give numpy's wcss and
+    feature means, also at an offset that leaves no digit to a sum of squares about zero."""
+    from napari_cluster_seg.core._chunks import reference, square_sums
+    from napari_cluster_seg.core._stats import cluster_stats
+    from napari_cluster_seg.core.normalize import fit_normalizer
+
+    rng = np.random.default_rng(3)
+    pixels = 1e8 + np.round(rng.normal(0, 3, (5000, 2)), 1)
+    points, inverse = np.unique(pixels, axis=0, return_inverse=True)
+    weights = np.bincount(inverse.ravel()).astype(np.float64)
+    labels = (points[:, 0] > 1e8).astype(np.intp) + 2 * (points[:, 1] > 1e8 + 2)
+    total_sq = square_sums(pixels, reference(pixels))
+    norm = fit_normalizer(points, weights, normalize)
+    got = cluster_stats(points, weights, labels, 4, total_sq, norm)
+    want = numpy_reference(cluster_stats, points, weights, labels, 4, square_sums(pixels, total_sq.ref), norm)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13)  # group sums: blocks vs bincount
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[2] == pytest.approx(want[2], rel=1e-9) and want[2] > 0
+    # clipping: the features are the normalised means, which keep ~8 digits at this offset
+    np.testing.assert_allclose(got[3], want[3], rtol=1e-12 if normalize == "minmax" else 1e-6)
+
+
 def test_tree_cuts_equal_numpy_s():
     from scipy.cluster.hierarchy import linkage
 
@@ -416,7 +440,7 @@ print(sum("preparing fast kernels" in s for s in stages), stages[1:3])
 """
     env = {"NUMBA_CACHE_DIR": str(tmp_path)}
     first = _subprocess(code, env)
-    assert first.startswith("3 ") and "first run only" in first  # count, lookup and group sums
+    assert first.startswith("4 ") and "first run only" in first  # count, lookup, group and deviation sums
     assert _subprocess(code, env).startswith("0 ")
 
 

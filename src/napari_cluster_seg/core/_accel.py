@@ -231,6 +231,14 @@ def group_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, k: i
         return kern.group_sums(labels, weights, points, k)
 
 
+def deviation_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, ref: np.ndarray, k: int):
+    """Per label 0..k-1 the mean offset (k, f) of float64 ``points`` from ``ref``; per channel the
+    weighted squares about the labels' means and about ``ref`` (``_stats.cluster_stats``' passes)."""
+    kern = kernels()
+    with _LOCK:
+        return kern.deviation_sums(np.asarray(labels, np.intp), weights, points, np.asarray(ref, np.float64), k)
+
+
 def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
     """Grid-cell codes of float64 rows, as ``units._cell_codes`` computes them."""
     k = kernels()
@@ -282,6 +290,7 @@ def _build_args():
         "lloyd_pass": ("lloyd_pass", (f2, f1, f2, z(1, np.intp))),
         "lloyd_pass_serial": ("lloyd_pass_serial", (f2, f1, f2, z(1, np.intp))),
         "group_sums": ("group_sums", (i1, f1, f2, 1)),
+        "deviation_sums": ("deviation_sums", (i1, f1, f2, f1, 1)),
         "cell_codes": ("cell_codes", (f2, 1, f1, f1, i1)),
         **{
             f"{kernel}_f{bits}": (kernel, (z((1, 3), t), z((1, 3), t), z(1, np.intp), z(0, t)))
@@ -326,7 +335,7 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -
     elif values.dtype in (np.uint8, np.uint16) and c == 1 and not connected:
         bits = 8 * values.dtype.itemsize
         out += [f"count_grey{bits}", f"lookup_grey{bits}" + ("_i16" if tree else "")]
-    out += ["group_sums"]  # the clusters' statistics
+    out += ["group_sums", "deviation_sums"]  # the clusters' statistics
     if connected:
         pixel_tree = method == "agglomerative" and n <= PARALLEL_ROWS
         return out + (["ward_greedy", "roots_after"] if pixel_tree else [])

@@ -141,6 +141,36 @@ def group_sums(labels, weights, points, k):
     return total_w, total_sums
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def deviation_sums(labels, weights, points, ref, k):
+    """The two passes of a clustering's sum of squares, about the reference ``ref`` (f,) (no
+    cancellation at a large offset): per label 0..k-1 the mean offset ``shift`` (k, f) of the rows
+    from ``ref``; per channel the weighted squares of the rows about their label's mean and about
+    ``ref``. Serial, one row at a time: no (rows, channels) temporaries."""
+    n, nf = points.shape
+    w = np.zeros(k)
+    shift = np.zeros((k, nf))
+    about_ref = np.zeros(nf)
+    for i in range(n):
+        g = labels[i]
+        wi = weights[i]
+        w[g] += wi
+        for f in range(nf):
+            d = points[i, f] - ref[f]
+            shift[g, f] += wi * d
+            about_ref[f] += wi * d * d
+    for g in range(k):
+        for f in range(nf):
+            shift[g, f] /= w[g]
+    about_means = np.zeros(nf)
+    for i in range(n):
+        g = labels[i]
+        for f in range(nf):
+            d = points[i, f] - ref[f] - shift[g, f]
+            about_means[f] += weights[i] * d * d
+    return shift, about_means, about_ref
+
+
 def _build(fn, name: str, parallel: bool):
     """``fn`` compiled (lazily, cached on disk) under the name ``name``. numba's disk cache keys an
     entry by the function's name, code and argument types, not by its options: two builds of one
