@@ -147,6 +147,26 @@ def test_cluster_statistics_equal_numpy_at_a_large_offset(normalize):
     np.testing.assert_allclose(got[3], want[3], rtol=1e-12 if normalize == "minmax" else 1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grid_cell_sums_equal_numpy_chunk_by_chunk(monkeypatch, dtype):
+    """The compiled one-pass grid reduction of float rows gives numpy's cells, counts and means bit
+    for bit (chunk sums started from zero, as numpy's per-chunk bincounts), over several chunks."""
+    from napari_cluster_seg.core._chunks import channel_range
+
+    monkeypatch.setattr(reduce_mod, "CHUNK", 700)  # 3 chunks of 2 * 700 rows and a rest
+    rng = np.random.default_rng(5)
+    values = (rng.random((4500, 3)) * [1, 50, 1e4] - [0, 25, 3]).astype(dtype)
+    lo, hi = channel_range(values)
+    coder = reduce_mod.grid_coder(values, lo, hi, 13)
+    assert reduce_mod._compiled_cells(values, coder)
+    got = reduce_mod._cell_sums(values, coder)
+    want = numpy_reference(reduce_mod._cell_sums, values, coder)
+    for a, b in zip(got[:3], want[:3]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got[3].ref, want[3].ref)
+    np.testing.assert_allclose(got[3].sq, want[3].sq, rtol=1e-12)
+
+
 def test_tree_cuts_equal_numpy_s():
     from scipy.cluster.hierarchy import linkage
 

@@ -248,6 +248,18 @@ def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray
     return out
 
 
+def cell_sums(values: np.ndarray, coder, ref: np.ndarray, chunk: int):
+    """Pixel counts (cells,), per-channel sums (cells, c) and squares about ``ref`` (c,) of float32 /
+    float64 rows over the regular grid of ``coder``, in one compiled pass (``reduce._cell_sums``)."""
+    k = kernels()
+    space, c = coder.space, values.shape[1]
+    acc, sq = np.zeros((space, c + 1)), np.zeros(c)
+    lo, step = np.asarray(coder.lo, np.float64), np.asarray(coder.step, np.float64)
+    with _LOCK:
+        k.cell_sums(values, lo, step, np.asarray(coder.levels, np.int64), ref, chunk, acc, sq)
+    return acc[:, c], acc[:, :c], sq
+
+
 def nn_chain(D: np.ndarray, w: np.ndarray, method: str):
     """The merges (slots a < b, heights, in merge order) of the nearest-neighbour chain on the
     float64 distance matrix ``D`` and weights ``w`` (both modified)."""
@@ -292,6 +304,10 @@ def _build_args():
         "group_sums": ("group_sums", (i1, f1, f2, 1)),
         "deviation_sums": ("deviation_sums", (i1, f1, f2, f1, 1)),
         "cell_codes": ("cell_codes", (f2, 1, f1, f1, i1)),
+        **{
+            f"cell_sums_f{bits}": ("cell_sums", (z((1, 3), t), f1, f1, i1, f1, 1, f2, f1))
+            for bits, t in ((32, np.float32), (64, np.float64))
+        },
         **{
             f"{kernel}_f{bits}": (kernel, (z((1, 3), t), z((1, 3), t), z(1, np.intp), z(0, t)))
             for kernel in ("nearest", "nearest_serial")
@@ -341,6 +357,8 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -
         return out + (["ward_greedy", "roots_after"] if pixel_tree else [])
     if values.dtype.kind == "f" or c > 3 or tree:
         out += ["cell_codes"]  # the grid reduction; the hierarchies' units
+    if values.dtype in (np.float32, np.float64) and c <= 4 and not connected:
+        out += [f"cell_sums_f{8 * values.dtype.itemsize}"]  # counting pixels into grid cells
     if c > 4:  # many features: every pixel goes to its nearest centre
         out += ["nearest_f32" if many else "nearest_serial_f32"]
     if method == "divisive" or (method == "kmeans" and c > 1):  # one column: optimal 1D K-means

@@ -206,6 +206,48 @@ def cell_codes(points, levels, lo, span, out):
         out[i] = code
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def cell_sums(values, lo, step, levels, ref, chunk, acc, sq):
+    """Add to ``acc`` (cells, c + 1) the per-channel sums and (last column) the pixel counts of the
+    rows of ``values`` (n, c) per cell of the regular grid (``levels`` cells of width ``step`` from
+    ``lo``; ``reduce.Coder``'s codes with exactly its float operations), and to ``sq`` (c,) their
+    squares about ``ref``. Chunk by chunk of ``chunk`` rows, each chunk's sums started from zero and
+    then added, as numpy's per-chunk ``bincount`` (the same sums bit for bit; the squares are
+    added in another order). Serial: one pass instead of a code array and c + 1 bincounts."""
+    n, nc = values.shape
+    part = np.zeros_like(acc)
+    csq = np.zeros(nc)
+    touched = np.empty(min(chunk, acc.shape[0]), np.int64)
+    for start in range(0, n, chunk):
+        m = 0
+        for i in range(start, min(n, start + chunk)):
+            code = 0
+            stride = 1
+            for c in range(nc):
+                f = (np.float64(values[i, c]) - lo[c]) / step[c]
+                top = levels[c] - 1
+                q = 0 if f <= 0.0 else (top if f >= top else np.int64(f))
+                code += q * stride
+                stride *= levels[c]
+            if part[code, nc] == 0.0:
+                touched[m] = code
+                m += 1
+            part[code, nc] += 1.0
+            for c in range(nc):
+                x = np.float64(values[i, c])
+                part[code, c] += x
+                d = x - ref[c]
+                csq[c] += d * d
+        for j in range(m):
+            code = touched[j]
+            for c in range(nc + 1):
+                acc[code, c] += part[code, c]
+                part[code, c] = 0.0
+        for c in range(nc):
+            sq[c] += csq[c]
+            csq[c] = 0.0
+
+
 #: Linkage codes of :func:`nn_chain`.
 LINKAGE_CODES = {"ward": 0, "single": 1, "complete": 2, "average": 3}
 

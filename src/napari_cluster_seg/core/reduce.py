@@ -257,12 +257,30 @@ def _sorted_runs(codes: np.ndarray):
     return codes[starts], np.diff(np.append(starts, codes.size))
 
 
+def _compiled_cells(values, coder) -> bool:
+    """Whether :func:`_accel.cell_sums` counts these rows: contiguous float32 / float64 rows on a
+    regular grid (the builds :func:`_accel.needs` announces)."""
+    regular = coder.step is not None and coder.edges is None
+    return (
+        _accel.enabled()
+        and regular
+        and values.dtype in (np.float32, np.float64)
+        and values.flags.c_contiguous
+        and values.shape[1] <= GRID_MAX_CHANNELS
+    )
+
+
 def _cell_sums(values, coder):
     """One chunked pass: occupied cells (sorted codes), their pixel counts and mean values per
     channel, and the per-channel :class:`SquareSums` of all pixels (about a reference value)."""
     space = coder.space
     c = values.shape[1]
     ref = reference(values)
+    if _compiled_cells(values, coder):
+        w, s, sq = _accel.cell_sums(values, coder, ref, CHUNK * 2)
+        occupied = np.flatnonzero(w)
+        w = w[occupied]
+        return occupied, w, s[occupied] / w[:, None], SquareSums(ref, sq)
 
     def work(start, stop):
         chunk = values[start:stop]
