@@ -167,6 +167,21 @@ def test_grid_cell_sums_equal_numpy_chunk_by_chunk(monkeypatch, dtype):
     np.testing.assert_allclose(got[3].sq, want[3].sq, rtol=1e-12)
 
 
+@pytest.mark.parametrize("levels", [(256, 256, 256), (255, 256, 300)])
+def test_exact_reduction_of_colours_equals_numpy(levels):
+    """Decoding the distinct codes (a mask and shift for powers of two, a division otherwise) and
+    the weighted squares about the reference give numpy's reduction."""
+    rng = np.random.default_rng(6)
+    coder = reduce_mod.Coder(lo=np.zeros(3, np.int64), levels=np.array(levels, np.int64))
+    occupied = np.unique(rng.integers(0, coder.space, 30000))
+    counts = rng.integers(1, 1000, occupied.size)
+    got = reduce_mod.exact_reduction(coder, occupied, counts)
+    want = numpy_reference(reduce_mod.exact_reduction, coder, occupied, counts)
+    np.testing.assert_array_equal(got.raw_points, want.raw_points)
+    np.testing.assert_array_equal(got.weights, want.weights)
+    np.testing.assert_allclose(got.total_sq.sq, want.total_sq.sq, rtol=1e-12)
+
+
 def test_tree_cuts_equal_numpy_s():
     from scipy.cluster.hierarchy import linkage
 
@@ -460,7 +475,7 @@ print(sum("preparing fast kernels" in s for s in stages), stages[1:3])
 """
     env = {"NUMBA_CACHE_DIR": str(tmp_path)}
     first = _subprocess(code, env)
-    assert first.startswith("4 ") and "first run only" in first  # count, lookup, group and deviation sums
+    assert first.startswith("5 ") and "first run only" in first  # count, lookup, sums, deviations, squares
     assert _subprocess(code, env).startswith("0 ")
 
 

@@ -260,6 +260,22 @@ def cell_sums(values: np.ndarray, coder, ref: np.ndarray, chunk: int):
     return acc[:, c], acc[:, :c], sq
 
 
+def weighted_squares(values: np.ndarray, ref: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per channel, the weighted sum of squares of float64 rows about ``ref``, in one pass."""
+    k = kernels()
+    with _LOCK:
+        return k.weighted_squares(values, np.asarray(ref, np.float64), weights)
+
+
+def decode_codes(codes: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """The cell coordinates (m, c) of ``codes`` in the radix ``levels``, as float64, in one pass."""
+    k = kernels()
+    out = np.empty((codes.shape[0], levels.shape[0]))
+    with _LOCK:
+        k.decode_codes(np.asarray(codes, np.int64), np.asarray(levels, np.int64), out)
+    return out
+
+
 def nn_chain(D: np.ndarray, w: np.ndarray, method: str):
     """The merges (slots a < b, heights, in merge order) of the nearest-neighbour chain on the
     float64 distance matrix ``D`` and weights ``w`` (both modified)."""
@@ -303,6 +319,8 @@ def _build_args():
         "lloyd_pass_serial": ("lloyd_pass_serial", (f2, f1, f2, z(1, np.intp))),
         "group_sums": ("group_sums", (i1, f1, f2, 1)),
         "deviation_sums": ("deviation_sums", (i1, f1, f2, f1, 1)),
+        "weighted_squares": ("weighted_squares", (f2, f1, f1)),
+        "decode_codes": ("decode_codes", (i1, i1, f2)),
         "cell_codes": ("cell_codes", (f2, 1, f1, f1, i1)),
         **{
             f"cell_sums_f{bits}": ("cell_sums", (z((1, 3), t), f1, f1, i1, f1, 1, f2, f1))
@@ -351,7 +369,9 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -
     elif values.dtype in (np.uint8, np.uint16) and c == 1 and not connected:
         bits = 8 * values.dtype.itemsize
         out += [f"count_grey{bits}", f"lookup_grey{bits}" + ("_i16" if tree else "")]
-    out += ["group_sums", "deviation_sums"]  # the clusters' statistics
+    out += ["group_sums", "deviation_sums", "weighted_squares"]  # the clusters' statistics
+    if values.dtype.kind in "iu" and (c > 1 or values.dtype.itemsize > 2) and not connected:
+        out += ["decode_codes"]  # the distinct colours of an exact reduction
     if connected:
         pixel_tree = method == "agglomerative" and n <= PARALLEL_ROWS
         return out + (["ward_greedy", "roots_after"] if pixel_tree else [])

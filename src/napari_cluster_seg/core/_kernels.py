@@ -248,6 +248,40 @@ def cell_sums(values, lo, step, levels, ref, chunk, acc, sq):
             csq[c] = 0.0
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def weighted_squares(values, ref, weights):
+    """Per channel, the weighted sum of squares of the rows of ``values`` (n, c) about ``ref``."""
+    n, nc = values.shape
+    sq = np.zeros(nc)
+    for i in range(n):
+        for c in range(nc):
+            d = values[i, c] - ref[c]
+            sq[c] += weights[i] * d * d
+    return sq
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def decode_codes(codes, levels, out):
+    """``out[i, c]``: the digit of channel ``c`` of ``codes[i]`` in the mixed radix ``levels``
+    (channel 0 least significant), as a float."""
+    nc = levels.shape[0]
+    shifts = np.full(nc, -1, np.int64)  # powers of two (uint8 RGB): a mask and a shift
+    for c in range(nc):
+        if levels[c] & (levels[c] - 1) == 0:
+            shifts[c] = 0
+            while (1 << shifts[c]) < levels[c]:
+                shifts[c] += 1
+    for i in range(codes.shape[0]):
+        rem = codes[i]
+        for c in range(nc):
+            if shifts[c] >= 0:
+                out[i, c] = rem & (levels[c] - 1)
+                rem >>= shifts[c]
+            else:
+                out[i, c] = rem % levels[c]
+                rem //= levels[c]
+
+
 #: Linkage codes of :func:`nn_chain`.
 LINKAGE_CODES = {"ward": 0, "single": 1, "complete": 2, "average": 3}
 

@@ -398,13 +398,19 @@ def exact_reduction(coder: Coder, occupied: np.ndarray, counts: np.ndarray) -> R
     """The exact :class:`Reduction` of integer pixels from their distinct codes ``occupied``
     (sorted, of an :func:`exact_coder`) and pixel ``counts``: what :func:`reduce_pixels` returns,
     whether the codes were counted on the whole image or merged from its blocks."""
+    if not np.any(coder.lo) and _accel.enabled():  # the values are the codes' digits
+        raw = _accel.decode_codes(occupied, coder.levels)
+        return _exact(raw, counts, coder, occupied)
     raw = coder.decode(occupied)  # int64 offsets from lo
     if np.any(coder.lo):  # added to lo in a type that holds both exactly, then rounded once to float64
         if coder.lo.dtype.itemsize < 8:
             raw += coder.lo.astype(np.int64)
         else:
             raw = raw.astype(coder.lo.dtype) + coder.lo
-    raw = raw.astype(np.float64)
+    return _exact(raw.astype(np.float64), counts, coder, occupied)
+
+
+def _exact(raw, counts, coder, occupied) -> Reduction:
     weights = np.asarray(counts).astype(np.float64)
     return Reduction(
         raw_points=raw,
