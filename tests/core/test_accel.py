@@ -459,6 +459,8 @@ _NEEDS_CASES = {
     "rgb agglomerative": "cluster_image(photo, 3, 'agglomerative', rgb=True).cut(5)",
     "rgb divisive": "cluster_image(photo, 3, 'divisive', rgb=True)",
     "connected pixels": "cluster_image(photo[::4, ::4], 3, 'agglomerative', rgb=True, connected=True)",
+    "smoothed": "cluster_image(photo, 3, rgb=True, smoothing=1.0)",
+    "lab features, smoothed": "cluster_image(photo, 3, rgb=True, color_space='lab', smoothing=1.0)",
 }
 
 
@@ -475,15 +477,18 @@ from napari_cluster_seg.core import _accel
 photo = (transform.resize(data.astronaut(), (300, 300), preserve_range=True) + 0.5).astype(np.uint8)
 needs, announced = _accel.needs, []
 _accel.needs = lambda *a, **k: announced.extend(needs(*a, **k)) or needs(*a, **k)
+smoothing_needs = _accel.smoothing_needs
+_accel.smoothing_needs = lambda s: announced.extend(smoothing_needs(s)) or smoothing_needs(s)
 {_NEEDS_CASES[case]}
 expected = {{(id(_accel._build(n)[0]), _accel._build(n)[1]) for n in announced}}
-k = _accel.kernels()
-for name in dir(k):
-    d = getattr(k, name)
-    if isinstance(d, numba.core.registry.CPUDispatcher):
-        for sig in d.signatures:
-            if (id(d), tuple(sig)) not in expected:
-                print("unannounced", name, sig)
+from napari_cluster_seg.core import _feature_kernels
+for k in (_accel.kernels(), _feature_kernels):
+    for name in dir(k):
+        d = getattr(k, name)
+        if isinstance(d, numba.core.registry.CPUDispatcher):
+            for sig in d.signatures:
+                if (id(d), tuple(sig)) not in expected:
+                    print("unannounced", name, sig)
 print("announced", len(announced))
 """
     out = _subprocess(code)

@@ -370,6 +370,8 @@ def _build_args():
             for bits, t in ((32, np.float32), (64, np.float64))
         },
         "nn_chain": ("nn_chain", (z((1, 1)), f1, 0)),
+        "smooth_first_axis": ("features.smooth_first_axis", (z((1, 1, 1), np.float32),) * 2 + (f1,)),
+        "smooth_axis_inplace": ("features.smooth_axis_inplace", (z((1, 1, 1), np.float32), f1)),
         "ward_greedy": ("ward_greedy", (f2, f1, edge, edge)),
         "roots_after": ("roots_after", (z((1, 4)), 0, 0)),
     }
@@ -388,7 +390,12 @@ def _build(name):
     if _BUILDS is None:
         _BUILDS = _build_args()
     kernel, args = _BUILDS[name]
-    return getattr(kernels(), kernel), tuple(numba.typeof(a) for a in args)
+    module = kernels()
+    if kernel.startswith("features."):  # the feature path's kernels (Gaussian smoothing)
+        from . import _feature_kernels as module  # optional kernels: numba may be missing or off
+
+        kernel = kernel[len("features.") :]
+    return getattr(module, kernel), tuple(numba.typeof(a) for a in args)
 
 
 def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -> list[str]:
@@ -426,6 +433,14 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -
     if method == "agglomerative":
         out += ["nn_chain", "roots_after"]
     return list(dict.fromkeys(out))
+
+
+def smoothing_needs(smoothing: float) -> list[str]:
+    """The kernel builds Gaussian smoothing (``smoothing`` > 0, with or without features) calls:
+    announced before the pixels are prepared, since the smoothing comes first."""
+    if kernels() is None or not smoothing or smoothing <= 0:
+        return []
+    return ["smooth_first_axis", "smooth_axis_inplace"]
 
 
 def _in_disk_cache(dispatcher, sig) -> bool:

@@ -52,6 +52,7 @@ def prepare(image, *, mask, max_bytes, **options):
     params = validate_params(len(image.shape), **options)
     image = load_array(image, max_bytes=max_bytes, params=params, mask=mask)
     rng = np.random.default_rng(params.random_state)
+    yield from fast_kernels(_accel.smoothing_needs(params.smoothing))
     yield Progress("preparing pixels" + (" (smoothing)" if params.smoothing else ""), 0.05)
     pix = pixels_for(
         image,
