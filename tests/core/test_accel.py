@@ -147,18 +147,30 @@ def test_cluster_statistics_equal_numpy_at_a_large_offset(normalize):
     np.testing.assert_allclose(got[3], want[3], rtol=1e-12 if normalize == "minmax" else 1e-6)
 
 
+@pytest.mark.parametrize("crowded", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_grid_cell_sums_equal_numpy_chunk_by_chunk(monkeypatch, dtype):
+def test_grid_cell_sums_equal_numpy_chunk_by_chunk(monkeypatch, dtype, crowded):
     """The compiled one-pass grid reduction of float rows gives numpy's cells, counts and means bit
-    for bit (chunk sums started from zero, as numpy's per-chunk bincounts), over several chunks."""
+    for bit (chunk sums started from zero, as numpy's per-chunk bincounts), over several chunks;
+    also with boundaries (an outlier crowds the regular cells: quantile cuts), and the compiled
+    labelling by cell equals numpy's."""
     from napari_cluster_seg.core._chunks import channel_range
 
     monkeypatch.setattr(reduce_mod, "CHUNK", 700)  # 3 chunks of 2 * 700 rows and a rest
     rng = np.random.default_rng(5)
     values = (rng.random((4500, 3)) * [1, 50, 1e4] - [0, 25, 3]).astype(dtype)
+    if crowded:
+        values[:, 1] = np.round(rng.normal(0, 1, 4500), 2)
+        values[7, 1], values[8, 2] = 1e6, -1e7
     lo, hi = channel_range(values)
     coder = reduce_mod.grid_coder(values, lo, hi, 13)
+    assert (coder.edges is not None) == crowded
     assert reduce_mod._compiled_cells(values, coder)
+    red = reduce_mod.reduce_pixels(values, levels=13)
+    table = rng.integers(0, 100, red.coder.space).astype(np.int16)[red.codes]
+    got_labels = red.map_pixels(values, table, np.empty(4500, np.int16))
+    want_labels = numpy_reference(red.map_pixels, values, table, np.empty(4500, np.int16))
+    np.testing.assert_array_equal(got_labels, want_labels)
     got = reduce_mod._cell_sums(values, coder)
     want = numpy_reference(reduce_mod._cell_sums, values, coder)
     for a, b in zip(got[:3], want[:3]):

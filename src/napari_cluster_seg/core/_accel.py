@@ -283,16 +283,48 @@ def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray
     return out
 
 
+#: Bins per channel of the table that narrows the search among a channel's grid boundaries.
+SEARCH_BINS = 4096
+
+
+def _grid_args(coder):
+    """``coder``'s grid as the compiled kernels take it: lo, step, levels, the boundaries of the
+    channels that have them (concatenated), each channel's start in them, and per channel the
+    bins (first boundary, width, boundaries <= each bin's start) that narrow the search."""
+    c = coder.levels.size
+    edges = [np.zeros(0) if coder.edges is None or coder.edges[i] is None else coder.edges[i] for i in range(c)]
+    edges = [np.asarray(e, np.float64) for e in edges]
+    starts = np.concatenate([[0], np.cumsum([e.size for e in edges])]).astype(np.int64)
+    e0, width = np.zeros(c), np.ones(c)
+    tabs = np.zeros((c, SEARCH_BINS + 2), np.int64)
+    for i, e in enumerate(edges):
+        if e.size:
+            e0[i] = e[0]
+            span = e[-1] - e[0]
+            width[i] = span / SEARCH_BINS if span > 0 and np.isfinite(span) else 1.0
+            tabs[i] = np.searchsorted(e, e0[i] + np.arange(SEARCH_BINS + 2) * width[i], side="right")
+    lo, step = np.asarray(coder.lo, np.float64), np.asarray(coder.step, np.float64)
+    flat = np.concatenate(edges)
+    return lo, step, np.asarray(coder.levels, np.int64), flat, starts, e0, width, tabs
+
+
 def cell_sums(values: np.ndarray, coder, ref: np.ndarray, chunk: int):
     """Pixel counts (cells,), per-channel sums (cells, c) and squares about ``ref`` (c,) of float32 /
-    float64 rows over the regular grid of ``coder``, in one compiled pass (``reduce._cell_sums``)."""
+    float64 rows over the grid of ``coder``, in one compiled pass (``reduce._cell_sums``)."""
     k = kernels()
     space, c = coder.space, values.shape[1]
     acc, sq = np.zeros((space, c + 1)), np.zeros(c)
-    lo, step = np.asarray(coder.lo, np.float64), np.asarray(coder.step, np.float64)
     with _LOCK:
-        k.cell_sums(values, lo, step, np.asarray(coder.levels, np.int64), ref, chunk, acc, sq)
+        k.cell_sums(values, *_grid_args(coder), ref, chunk, acc, sq)
     return acc[:, c], acc[:, :c], sq
+
+
+def lookup_grid(values: np.ndarray, coder, table: np.ndarray, out: np.ndarray):
+    """``out[i] = table[grid cell of row i]`` for float32 / float64 rows, in parallel."""
+    k = kernels()
+    with _LOCK:
+        k.lookup_grid(values, *_grid_args(coder), table, out)
+    return out
 
 
 def weighted_squares(values: np.ndarray, ref: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -345,6 +377,7 @@ def _build_args():
         for lut_name, lut in (("", np.uint8), ("_i16", np.int16)):
             grey_args[f"lookup_grey{name}{lut_name}"] = ("lookup_grey", (z(1, dtype), z(1, lut), z(1, lut)))
     edge = z((2, 2), np.int64)[:, 0]  # a column of the edge list: not contiguous
+    grid = (f1, f1, i1, f1, i1, f1, f1, z((1, 1), np.int64))  # _grid_args
     return {
         "count_rgb8": ("count_rgb8", (rgb, z(1, np.uint32))),
         "lookup_rgb8": ("lookup_rgb8", (rgb, z(1, np.uint8), z(1, np.uint8))),
@@ -361,8 +394,13 @@ def _build_args():
         "decode_codes": ("decode_codes", (i1, i1, f2)),
         "cell_codes": ("cell_codes", (f2, 1, f1, f1, i1)),
         **{
-            f"cell_sums_f{bits}": ("cell_sums", (z((1, 3), t), f1, f1, i1, f1, 1, f2, f1))
+            f"cell_sums_f{bits}": ("cell_sums", (z((1, 3), t), *grid, f1, 1, f2, f1))
             for bits, t in ((32, np.float32), (64, np.float64))
+        },
+        **{
+            f"lookup_grid_f{bits}{lut_name}": ("lookup_grid", (z((1, 3), t), *grid, z(1, lut), z(1, lut)))
+            for bits, t in ((32, np.float32), (64, np.float64))
+            for lut_name, lut in (("", np.uint8), ("_i16", np.int16))
         },
         **{
             f"{kernel}_f{bits}": (kernel, (z((1, 3), t), z((1, 3), t), z(1, np.intp), z(0, t)))
@@ -425,7 +463,8 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -
     if values.dtype.kind == "f" or c > 3 or tree:
         out += ["cell_codes"]  # the grid reduction; the hierarchies' units
     if values.dtype in (np.float32, np.float64) and c <= 4 and not connected:
-        out += [f"cell_sums_f{8 * values.dtype.itemsize}"]  # counting pixels into grid cells
+        bits = 8 * values.dtype.itemsize  # counting pixels into grid cells, labelling them
+        out += [f"cell_sums_f{bits}", f"lookup_grid_f{bits}_i16"] + ([] if tree else [f"lookup_grid_f{bits}"])
     if c > 4:  # many features: every pixel goes to its nearest centre
         out += ["nearest_f32" if many else "nearest_serial_f32"]
     if method == "divisive" or (method == "kmeans" and c > 1):  # one column: optimal 1D K-means

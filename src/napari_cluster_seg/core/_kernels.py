@@ -206,14 +206,54 @@ def cell_codes(points, levels, lo, span, out):
         out[i] = code
 
 
+@njit(inline="always")
+def _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs):
+    """The grid cell of row ``i`` with exactly ``reduce.Coder``'s operations: per channel a regular
+    cell (``(v - lo) / step``, truncated, clipped) or, where the channel has boundaries
+    (``edges[starts[c]:starts[c + 1]]``, sorted), the number of boundaries <= v (numpy's
+    ``searchsorted(side="right")``; NaN sorts last). ``tabs[c, j]`` counts the boundaries <= ``e0[c]
+    + j * width[c]``: the bins next to v's bound the search to a few boundaries."""
+    code = 0
+    stride = 1
+    nb = tabs.shape[1] - 2
+    for c in range(values.shape[1]):
+        x = np.float64(values[i, c])
+        a = starts[c]
+        m = starts[c + 1] - a
+        if m > 0:
+            if x != x:
+                q = m
+            else:
+                t = (x - e0[c]) / width[c]
+                t = min(max(t, -1.0), nb + 3.0)
+                bin_ = np.int64(t) if t >= 0 else np.int64(-1)
+                left = tabs[c, bin_ - 1] if bin_ >= 1 else 0
+                if bin_ - 1 > nb + 1:
+                    left = tabs[c, nb + 1]
+                right = tabs[c, max(bin_, 0) + 2] if max(bin_, 0) + 2 <= nb + 1 else m
+                while left < right:
+                    mid = (left + right) >> 1
+                    if edges[a + mid] <= x:
+                        left = mid + 1
+                    else:
+                        right = mid
+                q = left
+        else:
+            f = (x - lo[c]) / step[c]
+            top = levels[c] - 1
+            q = 0 if f <= 0.0 else (top if f >= top else np.int64(f))
+        code += q * stride
+        stride *= levels[c]
+    return code
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def cell_sums(values, lo, step, levels, ref, chunk, acc, sq):
+def cell_sums(values, lo, step, levels, edges, starts, e0, width, tabs, ref, chunk, acc, sq):
     """Add to ``acc`` (cells, c + 1) the per-channel sums and (last column) the pixel counts of the
-    rows of ``values`` (n, c) per cell of the regular grid (``levels`` cells of width ``step`` from
-    ``lo``; ``reduce.Coder``'s codes with exactly its float operations), and to ``sq`` (c,) their
-    squares about ``ref``. Chunk by chunk of ``chunk`` rows, each chunk's sums started from zero and
-    then added, as numpy's per-chunk ``bincount`` (the same sums bit for bit; the squares are
-    added in another order). Serial: one pass instead of a code array and c + 1 bincounts."""
+    rows of ``values`` (n, c) per grid cell (:func:`_grid_code`), and to ``sq`` (c,) their squares
+    about ``ref``. Chunk by chunk of ``chunk`` rows, each chunk's sums started from zero and then
+    added, as numpy's per-chunk ``bincount`` (the same sums bit for bit; the squares are added in
+    another order). Serial: one pass instead of a code array and c + 1 bincounts."""
     n, nc = values.shape
     part = np.zeros_like(acc)
     csq = np.zeros(nc)
@@ -221,14 +261,7 @@ def cell_sums(values, lo, step, levels, ref, chunk, acc, sq):
     for start in range(0, n, chunk):
         m = 0
         for i in range(start, min(n, start + chunk)):
-            code = 0
-            stride = 1
-            for c in range(nc):
-                f = (np.float64(values[i, c]) - lo[c]) / step[c]
-                top = levels[c] - 1
-                q = 0 if f <= 0.0 else (top if f >= top else np.int64(f))
-                code += q * stride
-                stride *= levels[c]
+            code = _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs)
             if part[code, nc] == 0.0:
                 touched[m] = code
                 m += 1
@@ -246,6 +279,13 @@ def cell_sums(values, lo, step, levels, ref, chunk, acc, sq):
         for c in range(nc):
             sq[c] += csq[c]
             csq[c] = 0.0
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def lookup_grid(values, lo, step, levels, edges, starts, e0, width, tabs, table, out):
+    """``out[i] = table[grid cell of row i]`` (:func:`_grid_code`), in parallel."""
+    for i in prange(values.shape[0]):
+        out[i] = table[_grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs)]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

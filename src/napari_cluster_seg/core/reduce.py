@@ -207,6 +207,8 @@ class Reduction:
         table = self._lookup_table(per_point)
         if table is not None and _accel.rgb8(values, self.coder):
             return _accel.lookup_rgb8(values, table, out)
+        if table is not None and _compiled_cells(values, self.coder) and table.dtype in (np.uint8, np.int16):
+            return _accel.lookup_grid(values, self.coder, table, out)
         bits = _accel.rgb8_cells(values, self.coder) if table is not None else None
         if bits is not None:
             return _accel.lookup_rgb8_cells(values, table, bits, out)
@@ -269,12 +271,11 @@ def _sorted_runs(codes: np.ndarray):
 
 
 def _compiled_cells(values, coder) -> bool:
-    """Whether :func:`_accel.cell_sums` counts these rows: contiguous float32 / float64 rows on a
-    regular grid (the builds :func:`_accel.needs` announces)."""
-    regular = coder.step is not None and coder.edges is None
+    """Whether :func:`_accel.cell_sums` counts (and :func:`_accel.lookup_grid` labels) these rows:
+    contiguous float32 / float64 rows on a grid (the builds :func:`_accel.needs` announces)."""
     return (
         _accel.enabled()
-        and regular
+        and coder.step is not None
         and values.dtype in (np.float32, np.float64)
         and values.flags.c_contiguous
         and values.shape[1] <= GRID_MAX_CHANNELS
