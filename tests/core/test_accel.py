@@ -222,6 +222,19 @@ def test_many_colours_are_merged_into_cells_as_numpy_merges_them(monkeypatch):
         assert np.unique(lab[cells == cell]).size == 1
 
 
+@pytest.mark.parametrize("color_space", ["lab", "hsv"])
+def test_colour_conversion_by_distinct_colours_equals_numpy_per_pixel(color_space):
+    """A million pixels or more are converted colour by colour and looked up: the same float32
+    numbers as numpy's conversion of every pixel."""
+    from napari_cluster_seg.core import features
+
+    rng = np.random.default_rng(9)
+    image = (rng.integers(0, 40, (1024, 1025, 3)) * [6, 5, 3] + [0, 20, 100]).astype(np.uint8)
+    assert features._distinct_colours_first(image.reshape(-1, 3))
+    got = features.convert_color(image, color_space)
+    np.testing.assert_array_equal(got, numpy_reference(features.convert_color, image, color_space))
+
+
 def test_tree_cuts_equal_numpy_s():
     from scipy.cluster.hierarchy import linkage
 

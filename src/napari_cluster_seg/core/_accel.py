@@ -205,6 +205,18 @@ def colour_cells(codes: np.ndarray, counts: np.ndarray, bits: int):
         return k.colour_cells(np.asarray(codes, np.int64), np.asarray(counts, np.int64), bits)
 
 
+def gather_rgb8(values: np.ndarray, occupied: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``rows[j]`` (float32) for every uint8 RGB row whose colour is ``occupied[j]`` (the sorted
+    distinct colour codes of ``values``), through a table of 2**24 indices, in parallel."""
+    k = kernels()
+    index = np.empty(2**24, np.int32)  # only the occupied entries are read
+    index[occupied] = np.arange(occupied.size, dtype=np.int32)
+    out = np.empty((values.shape[0], rows.shape[1]), np.float32)
+    with _LOCK:
+        k.gather_rgb8(values, index, np.ascontiguousarray(rows, np.float32), out)
+    return out
+
+
 def grey(values: np.ndarray, coder=None) -> bool:
     """Whether the compiled histogram / lookup apply: one column of uint8 or uint16 values (with
     ``coder``: coded as themselves)."""
@@ -382,6 +394,7 @@ def _build_args():
         "count_rgb8": ("count_rgb8", (rgb, z(1, np.uint32))),
         "lookup_rgb8": ("lookup_rgb8", (rgb, z(1, np.uint8), z(1, np.uint8))),
         "lookup_rgb8_i16": ("lookup_rgb8", (rgb, z(1, np.int16), z(1, np.int16))),
+        "gather_rgb8": ("gather_rgb8", (rgb, z(1, np.int32), z((1, 3), np.float32), z((1, 3), np.float32))),
         "lookup_rgb8_cells": ("lookup_rgb8_cells", (rgb, z(1, np.uint8), 1, z(1, np.uint8))),
         "lookup_rgb8_cells_i16": ("lookup_rgb8_cells", (rgb, z(1, np.int16), 1, z(1, np.int16))),
         "colour_cells": ("colour_cells", (i1, i1, 1)),
@@ -474,12 +487,16 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -
     return list(dict.fromkeys(out))
 
 
-def smoothing_needs(smoothing: float) -> list[str]:
-    """The kernel builds Gaussian smoothing (``smoothing`` > 0, with or without features) calls:
-    announced before the pixels are prepared, since the smoothing comes first."""
-    if kernels() is None or not smoothing or smoothing <= 0:
+def smoothing_needs(smoothing: float, color_space: str = "rgb", n_pixels: int = 0) -> list[str]:
+    """The kernel builds the pixels' preparation calls: Gaussian smoothing (``smoothing`` > 0, with
+    or without features) and the colour conversion of a million pixels or more, colour by colour
+    (``features.convert_color``); announced before the pixels are prepared."""
+    if kernels() is None:
         return []
-    return ["smooth_first_axis", "smooth_axis_inplace"]
+    out = ["smooth_first_axis", "smooth_axis_inplace"] if smoothing and smoothing > 0 else []
+    if color_space != "rgb" and n_pixels >= 2**20:
+        out += ["count_rgb8", "gather_rgb8"]
+    return out
 
 
 def _in_disk_cache(dispatcher, sig) -> bool:

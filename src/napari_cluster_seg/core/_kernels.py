@@ -375,6 +375,15 @@ def lookup_rgb8_cells(values, lut, bits, out):
         out[i] = lut[r | g << shift | b << (2 * shift)]
 
 
+@njit(parallel=True, cache=True, error_model="numpy")
+def gather_rgb8(values, index, rows, out):
+    """``out[i] = rows[index[code of row i]]`` for uint8 RGB rows, in parallel."""
+    for i in prange(values.shape[0]):
+        j = index[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16]
+        for c in range(rows.shape[1]):
+            out[i, c] = rows[j, c]
+
+
 #: Linkage codes of :func:`nn_chain`.
 LINKAGE_CODES = {"ward": 0, "single": 1, "complete": 2, "average": 3}
 
