@@ -235,6 +235,20 @@ def test_colour_conversion_by_distinct_colours_equals_numpy_per_pixel(color_spac
     np.testing.assert_array_equal(got, numpy_reference(features.convert_color, image, color_space))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_channel_means_per_label_equal_numpy(dtype):
+    """The compiled per-label sums of small-integer channel values (exact in int64) give numpy's
+    means bit for bit, empty labels NaN."""
+    from napari_cluster_seg.core._stats import pixel_group_means
+
+    rng = np.random.default_rng(10)
+    values = rng.integers(0, np.iinfo(dtype).max, (30001, 3)).astype(dtype)
+    labels = rng.integers(0, 5, 30001).astype(np.int16)  # label 5 of 6 is empty
+    got = pixel_group_means(values, labels, 6)
+    np.testing.assert_array_equal(got, numpy_reference(pixel_group_means, values, labels, 6))
+    assert np.isnan(got[5]).all()
+
+
 def test_tree_cuts_equal_numpy_s():
     from scipy.cluster.hierarchy import linkage
 
@@ -503,7 +517,7 @@ photo = (transform.resize(data.astronaut(), (300, 300), preserve_range=True) + 0
 needs, announced = _accel.needs, []
 _accel.needs = lambda *a, **k: announced.extend(needs(*a, **k)) or needs(*a, **k)
 smoothing_needs = _accel.smoothing_needs
-_accel.smoothing_needs = lambda s: announced.extend(smoothing_needs(s)) or smoothing_needs(s)
+_accel.smoothing_needs = lambda *a: announced.extend(smoothing_needs(*a)) or smoothing_needs(*a)
 {_NEEDS_CASES[case]}
 expected = {{(id(_accel._build(n)[0]), _accel._build(n)[1]) for n in announced}}
 from napari_cluster_seg.core import _feature_kernels

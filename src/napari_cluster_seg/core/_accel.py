@@ -217,6 +217,13 @@ def gather_rgb8(values: np.ndarray, occupied: np.ndarray, rows: np.ndarray) -> n
     return out
 
 
+def int_label_sums(labels: np.ndarray, values: np.ndarray, k: int):
+    """Counts (k,) and exact per-channel sums (k, c) of uint8 / uint16 rows per int16 label."""
+    kern = kernels()
+    with _LOCK:
+        return kern.int_label_sums(labels, values, k)
+
+
 def grey(values: np.ndarray, coder=None) -> bool:
     """Whether the compiled histogram / lookup apply: one column of uint8 or uint16 values (with
     ``coder``: coded as themselves)."""
@@ -394,6 +401,10 @@ def _build_args():
         "count_rgb8": ("count_rgb8", (rgb, z(1, np.uint32))),
         "lookup_rgb8": ("lookup_rgb8", (rgb, z(1, np.uint8), z(1, np.uint8))),
         "lookup_rgb8_i16": ("lookup_rgb8", (rgb, z(1, np.int16), z(1, np.int16))),
+        **{
+            f"int_label_sums_u{bits}": ("int_label_sums", (z(1, np.int16), z((1, 3), t), 1))
+            for bits, t in ((8, np.uint8), (16, np.uint16))
+        },
         "gather_rgb8": ("gather_rgb8", (rgb, z(1, np.int32), z((1, 3), np.float32), z((1, 3), np.float32))),
         "lookup_rgb8_cells": ("lookup_rgb8_cells", (rgb, z(1, np.uint8), 1, z(1, np.uint8))),
         "lookup_rgb8_cells_i16": ("lookup_rgb8_cells", (rgb, z(1, np.int16), 1, z(1, np.int16))),
@@ -449,7 +460,7 @@ def _build(name):
     return getattr(module, kernel), tuple(numba.typeof(a) for a in args)
 
 
-def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -> list[str]:
+def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False, base=None) -> list[str]:
     """The kernel builds a run on pixel rows ``values`` (n, c) with ``method`` calls (for the common
     argument types; others compile when first called): counting and labelling by the pixel type,
     the Lloyd loops (serial, and parallel for many rows) and the hierarchies' loops."""
@@ -468,6 +479,8 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -
         bits = 8 * values.dtype.itemsize
         out += [f"count_grey{bits}", f"lookup_grey{bits}" + ("_i16" if tree else "")]
     out += ["group_sums", "deviation_sums", "weighted_squares"]  # the clusters' statistics
+    if base is not None and base.dtype in (np.uint8, np.uint16) and method == "kmeans" and not connected:
+        out += [f"int_label_sums_u{8 * base.dtype.itemsize}"]  # the channel means under features
     if values.dtype.kind in "iu" and (c > 1 or values.dtype.itemsize > 2) and not connected:
         out += ["decode_codes"]  # the distinct colours of an exact reduction
     if connected:

@@ -384,6 +384,21 @@ def gather_rgb8(values, index, rows, out):
             out[i, c] = rows[j, c]
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def int_label_sums(labels, values, k):
+    """Per label 0..k-1: the number of rows and the per-channel sums of small-integer ``values``
+    (n, c), added in int64 (exact, so in any order: numpy's float sums of the same integers)."""
+    n, nc = values.shape
+    counts = np.zeros(k, np.int64)
+    sums = np.zeros((k, nc), np.int64)
+    for i in range(n):
+        g = labels[i]
+        counts[g] += 1
+        for c in range(nc):
+            sums[g, c] += values[i, c]
+    return counts, sums.astype(np.float64)
+
+
 #: Linkage codes of :func:`nn_chain`.
 LINKAGE_CODES = {"ward": 0, "single": 1, "complete": 2, "average": 3}
 

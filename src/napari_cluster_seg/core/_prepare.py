@@ -66,7 +66,7 @@ def prepare(image, *, mask, max_bytes, **options):
         features=params.features,
         spacing=params.spacing,
     )
-    yield from fast_kernels(_accel.needs(pix.values, params.method, params.connected))
+    yield from fast_kernels(_accel.needs(pix.values, params.method, params.connected, pix.base))
     base_normalizer = _base_normalizer(pix, params)
     if params.connected and params.normalize in ("none", "minmax"):
         # superpixels need no reduction: the channel ranges are all the normalisation needs
