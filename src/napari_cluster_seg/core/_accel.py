@@ -290,7 +290,8 @@ def deviation_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, 
     weighted squares about the labels' means and about ``ref`` (``_stats.cluster_stats``' passes)."""
     kern = kernels()
     with _LOCK:
-        return kern.deviation_sums(np.asarray(labels, np.intp), weights, points, np.asarray(ref, np.float64), k)
+        labels = np.asarray(labels, np.intp)
+        return kern.deviation_sums(labels, weights, points, np.asarray(ref, np.float64), k)
 
 
 def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
@@ -311,8 +312,8 @@ def _grid_args(coder):
     channels that have them (concatenated), each channel's start in them, and per channel the
     bins (first boundary, width, boundaries <= each bin's start) that narrow the search."""
     c = coder.levels.size
-    edges = [np.zeros(0) if coder.edges is None or coder.edges[i] is None else coder.edges[i] for i in range(c)]
-    edges = [np.asarray(e, np.float64) for e in edges]
+    given = coder.edges if coder.edges is not None else (None,) * c
+    edges = [np.zeros(0) if e is None else np.asarray(e, np.float64) for e in given]
     starts = np.concatenate([[0], np.cumsum([e.size for e in edges])]).astype(np.int64)
     e0, width = np.zeros(c), np.ones(c)
     tabs = np.zeros((c, SEARCH_BINS + 2), np.int64)

@@ -338,7 +338,8 @@ def colour_cells(codes, counts, bits):
         ref[c] = np.float64((codes[0] >> (8 * c)) & 255) if codes.shape[0] else 0.0
     for i in range(codes.shape[0]):
         code = codes[i]
-        cell = ((code >> bits) & mask) | ((code >> (8 + bits)) & mask) * side | (code >> (16 + bits)) * side * side
+        cell = ((code >> bits) & mask) | ((code >> (8 + bits)) & mask) * side
+        cell |= (code >> (16 + bits)) * side * side
         wi = np.float64(counts[i])
         w[cell] += wi
         for c in range(3):

@@ -53,7 +53,8 @@ def prepare(image, *, mask, max_bytes, **options):
     image = load_array(image, max_bytes=max_bytes, params=params, mask=mask)
     rng = np.random.default_rng(params.random_state)
     space = params.features.color_space if params.features is not None and params.features.active else "rgb"
-    pixels = int(np.prod(image.shape)) // (image.shape[params.channel_axis] if params.channel_axis is not None else 1)
+    channels = image.shape[params.channel_axis] if params.channel_axis is not None else 1
+    pixels = int(np.prod(image.shape)) // channels
     yield from fast_kernels(_accel.smoothing_needs(params.smoothing, space, pixels))
     yield Progress("preparing pixels" + (" (smoothing)" if params.smoothing else ""), 0.05)
     pix = pixels_for(

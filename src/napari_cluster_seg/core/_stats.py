@@ -50,8 +50,10 @@ def cluster_stats(raw_points, weights, labels, k, total_sq: SquareSums, normaliz
     with np.errstate(invalid="ignore", divide="ignore"):  # an empty cluster: the caller refuses it
         means = sums / wsum[:, None]  # exact for int64 extremes
         if _accel.enabled() and k <= GROUP_SUMS_MAX:  # both passes compiled, one row at a time
-            return means, np.rint(wsum).astype(np.int64), *_compiled_stats(
-                raw_points, weights, labels, k, total_sq, normalizer, means
+            return (
+                means,
+                np.rint(wsum).astype(np.int64),
+                *_compiled_stats(raw_points, weights, labels, k, total_sq, normalizer, means),
             )
         within = _spread_within_points(raw_points, weights, total_sq) / scale**2
         if normalizer.clip_low is None:
@@ -79,7 +81,8 @@ def _compiled_stats(raw_points, weights, labels, k, total_sq: SquareSums, normal
     spread within the points in the same pass)."""
     w = np.asarray(weights, np.float64)
     ref, scale = total_sq.ref, normalizer.scale
-    shift, about_means, about_ref = _accel.deviation_sums(labels, w, np.asarray(raw_points, np.float64), ref, k)
+    points = np.asarray(raw_points, np.float64)
+    shift, about_means, about_ref = _accel.deviation_sums(labels, w, points, ref, k)
     spread = _cached_spread(raw_points, weights, total_sq)
     if spread is None:
         spread = np.maximum(total_sq.sq - about_ref, 0.0)

@@ -461,7 +461,8 @@ def colour_cells(occupied: np.ndarray, counts: np.ndarray, bits: int = COLOUR_CE
 
 def coder_digits(occupied: np.ndarray) -> np.ndarray:
     """The colours (m, 3) float64 of uint8 RGB codes."""
-    return Coder(lo=np.zeros(3, np.uint8), levels=np.full(3, 256, np.int64)).decode(occupied).astype(np.float64)
+    coder = Coder(lo=np.zeros(3, np.uint8), levels=np.full(3, 256, np.int64))
+    return coder.decode(occupied).astype(np.float64)
 
 
 def _exact(raw, counts, coder, occupied) -> Reduction:
