@@ -249,6 +249,26 @@ def test_channel_means_per_label_equal_numpy(dtype):
     assert np.isnan(got[5]).all()
 
 
+def test_a_million_distinct_colours_are_converted_once(monkeypatch):
+    """The distinct colours themselves (here over 2**20 of them) are converted row by row, not
+    counted again (which recursed without end and took all memory on a noisy photo)."""
+    from napari_cluster_seg.core import features
+
+    calls = []
+    count = _accel.count_rgb8
+
+    def counting(values):
+        calls.append(values.shape[0])
+        assert len(calls) == 1, "the distinct colours were counted again"
+        return count(values)
+
+    monkeypatch.setattr(_accel, "count_rgb8", counting)
+    image = np.random.default_rng(11).integers(0, 256, (1100, 1000, 3)).astype(np.uint8)
+    got = features.convert_color(image, "lab")
+    assert calls == [1100 * 1000]
+    np.testing.assert_array_equal(got, numpy_reference(features.convert_color, image, "lab"))
+
+
 def test_tree_cuts_equal_numpy_s():
     from scipy.cluster.hierarchy import linkage
 
