@@ -123,6 +123,152 @@ def test_lloyd_pass_and_group_sums_equal_numpy_and_repeat_exactly(n):
     np.testing.assert_array_equal(s2, sums)
 
 
+@pytest.mark.parametrize("normalize", ["minmax", "percentile"])
+def test_cluster_statistics_equal_numpy_at_a_large_offset(normalize):
+    """The compiled two passes of the sum of squares (about the reference) give numpy's wcss and
+    feature means, also at an offset that leaves no digit to a sum of squares about zero."""
+    from napari_cluster_seg.core._chunks import reference, square_sums
+    from napari_cluster_seg.core._stats import cluster_stats
+    from napari_cluster_seg.core.normalize import fit_normalizer
+
+    rng = np.random.default_rng(3)
+    pixels = 1e8 + np.round(rng.normal(0, 3, (5000, 2)), 1)
+    points, inverse = np.unique(pixels, axis=0, return_inverse=True)
+    weights = np.bincount(inverse.ravel()).astype(np.float64)
+    labels = (points[:, 0] > 1e8).astype(np.intp) + 2 * (points[:, 1] > 1e8 + 2)
+    total_sq = square_sums(pixels, reference(pixels))
+    norm = fit_normalizer(points, weights, normalize)
+    got = cluster_stats(points, weights, labels, 4, total_sq, norm)
+    want = numpy_reference(cluster_stats, points, weights, labels, 4, square_sums(pixels, total_sq.ref), norm)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13)  # group sums: blocks vs bincount
+    np.testing.assert_array_equal(got[1], want[1])
+    assert got[2] == pytest.approx(want[2], rel=1e-9) and want[2] > 0
+    # clipping: the features are the normalised means, which keep ~8 digits at this offset
+    np.testing.assert_allclose(got[3], want[3], rtol=1e-12 if normalize == "minmax" else 1e-6)
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grid_cell_sums_equal_numpy_chunk_by_chunk(monkeypatch, dtype, crowded):
+    """The compiled one-pass grid reduction of float rows gives numpy's cells, counts and means bit
+    for bit (chunk sums started from zero, as numpy's per-chunk bincounts), over several chunks;
+    also with boundaries (an outlier crowds the regular cells: quantile cuts), and the compiled
+    labelling by cell equals numpy's."""
+    from napari_cluster_seg.core._chunks import channel_range
+
+    monkeypatch.setattr(reduce_mod, "CHUNK", 700)  # 3 chunks of 2 * 700 rows and a rest
+    rng = np.random.default_rng(5)
+    values = (rng.random((4500, 3)) * [1, 50, 1e4] - [0, 25, 3]).astype(dtype)
+    if crowded:
+        values[:, 1] = np.round(rng.normal(0, 1, 4500), 2)
+        values[7, 1], values[8, 2] = 1e6, -1e7
+    lo, hi = channel_range(values)
+    coder = reduce_mod.grid_coder(values, lo, hi, 13)
+    assert (coder.edges is not None) == crowded
+    assert reduce_mod._compiled_cells(values, coder)
+    red = reduce_mod.reduce_pixels(values, levels=13)
+    table = rng.integers(0, 100, red.coder.space).astype(np.int16)[red.codes]
+    got_labels = red.map_pixels(values, table, np.empty(4500, np.int16))
+    want_labels = numpy_reference(red.map_pixels, values, table, np.empty(4500, np.int16))
+    np.testing.assert_array_equal(got_labels, want_labels)
+    got = reduce_mod._cell_sums(values, coder)
+    want = numpy_reference(reduce_mod._cell_sums, values, coder)
+    for a, b in zip(got[:3], want[:3]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(got[3].ref, want[3].ref)
+    np.testing.assert_allclose(got[3].sq, want[3].sq, rtol=1e-12)
+
+
+@pytest.mark.parametrize("levels", [(256, 256, 256), (255, 256, 300)])
+def test_exact_reduction_of_colours_equals_numpy(levels):
+    """Decoding the distinct codes (a mask and shift for powers of two, a division otherwise) and
+    the weighted squares about the reference give numpy's reduction."""
+    rng = np.random.default_rng(6)
+    coder = reduce_mod.Coder(lo=np.zeros(3, np.int64), levels=np.array(levels, np.int64))
+    occupied = np.unique(rng.integers(0, coder.space, 30000))
+    counts = rng.integers(1, 1000, occupied.size)
+    got = reduce_mod.exact_reduction(coder, occupied, counts)
+    want = numpy_reference(reduce_mod.exact_reduction, coder, occupied, counts)
+    np.testing.assert_array_equal(got.raw_points, want.raw_points)
+    np.testing.assert_array_equal(got.weights, want.weights)
+    np.testing.assert_allclose(got.total_sq.sq, want.total_sq.sq, rtol=1e-12)
+
+
+def test_many_colours_are_merged_into_cells_as_numpy_merges_them(monkeypatch):
+    """Above MAX_EXACT_COLOURS distinct colours the uint8 RGB pixels are reduced on cells of 2
+    values per channel: the compiled merge and cell lookup give numpy's points and labels."""
+    monkeypatch.setattr(reduce_mod, "MAX_EXACT_COLOURS", 1000)
+    rng = np.random.default_rng(8)
+    image = rng.integers(0, 256, (120, 100, 3)).astype(np.uint8)
+    red = reduce_mod.reduce_pixels(image.reshape(-1, 3))
+    want = numpy_reference(reduce_mod.reduce_pixels, image.reshape(-1, 3))
+    assert not red.exact and red.coder.levels.tolist() == [128] * 3
+    for a, b in ((red.codes, want.codes), (red.weights, want.weights), (red.raw_points, want.raw_points)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(red.total_sq.sq, want.total_sq.sq, rtol=1e-12)
+    pixels = image.reshape(-1, 3).astype(np.int64)
+    cells = (pixels >> 1) @ [1, 128, 128**2]
+    np.testing.assert_array_equal(red.codes, np.unique(cells))
+    np.testing.assert_array_equal(red.weights, np.bincount(cells)[red.codes])
+    np.testing.assert_allclose(red.raw_points[5], pixels[cells == red.codes[5]].mean(axis=0))
+    got = cluster_image(image, 4, channel_axis=-1, random_state=0, normalize="none")
+    ref = numpy_reference(cluster_image, image, 4, channel_axis=-1, random_state=0, normalize="none")
+    np.testing.assert_array_equal(got.labels, ref.labels)
+    assert got.inertia == pytest.approx(ref.inertia, rel=1e-12)
+    lab = got.labels.ravel()  # the inertia is that of the pixels, exactly
+    wcss = sum(((pixels[lab == j] - pixels[lab == j].mean(axis=0)) ** 2).sum() for j in range(1, 5))
+    assert got.inertia == pytest.approx(wcss, rel=1e-9)
+    for cell in red.codes[:50]:  # one label per cell
+        assert np.unique(lab[cells == cell]).size == 1
+
+
+@pytest.mark.parametrize("color_space", ["lab", "hsv"])
+def test_colour_conversion_by_distinct_colours_equals_numpy_per_pixel(color_space):
+    """A million pixels or more are converted colour by colour and looked up: the same float32
+    numbers as numpy's conversion of every pixel."""
+    from napari_cluster_seg.core import features
+
+    rng = np.random.default_rng(9)
+    image = (rng.integers(0, 40, (1024, 1025, 3)) * [6, 5, 3] + [0, 20, 100]).astype(np.uint8)
+    assert features._distinct_colours_first(image.reshape(-1, 3))
+    got = features.convert_color(image, color_space)
+    np.testing.assert_array_equal(got, numpy_reference(features.convert_color, image, color_space))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_channel_means_per_label_equal_numpy(dtype):
+    """The compiled per-label sums of small-integer channel values (exact in int64) give numpy's
+    means bit for bit, empty labels NaN."""
+    from napari_cluster_seg.core._stats import pixel_group_means
+
+    rng = np.random.default_rng(10)
+    values = rng.integers(0, np.iinfo(dtype).max, (30001, 3)).astype(dtype)
+    labels = rng.integers(0, 5, 30001).astype(np.int16)  # label 5 of 6 is empty
+    got = pixel_group_means(values, labels, 6)
+    np.testing.assert_array_equal(got, numpy_reference(pixel_group_means, values, labels, 6))
+    assert np.isnan(got[5]).all()
+
+
+def test_a_million_distinct_colours_are_converted_once(monkeypatch):
+    """The distinct colours themselves (here over 2**20 of them) are converted row by row, not
+    counted again (which recursed without end and took all memory on a noisy photo)."""
+    from napari_cluster_seg.core import features
+
+    calls = []
+    count = _accel.count_rgb8
+
+    def counting(values):
+        calls.append(values.shape[0])
+        assert len(calls) == 1, "the distinct colours were counted again"
+        return count(values)
+
+    monkeypatch.setattr(_accel, "count_rgb8", counting)
+    image = np.random.default_rng(11).integers(0, 256, (1100, 1000, 3)).astype(np.uint8)
+    got = features.convert_color(image, "lab")
+    assert calls == [1100 * 1000]
+    np.testing.assert_array_equal(got, numpy_reference(features.convert_color, image, "lab"))
+
+
 def test_tree_cuts_equal_numpy_s():
     from scipy.cluster.hierarchy import linkage
 
@@ -372,6 +518,8 @@ _NEEDS_CASES = {
     "rgb agglomerative": "cluster_image(photo, 3, 'agglomerative', rgb=True).cut(5)",
     "rgb divisive": "cluster_image(photo, 3, 'divisive', rgb=True)",
     "connected pixels": "cluster_image(photo[::4, ::4], 3, 'agglomerative', rgb=True, connected=True)",
+    "smoothed": "cluster_image(photo, 3, rgb=True, smoothing=1.0)",
+    "lab features, smoothed": "cluster_image(photo, 3, rgb=True, color_space='lab', smoothing=1.0)",
 }
 
 
@@ -388,15 +536,18 @@ from napari_cluster_seg.core import _accel
 photo = (transform.resize(data.astronaut(), (300, 300), preserve_range=True) + 0.5).astype(np.uint8)
 needs, announced = _accel.needs, []
 _accel.needs = lambda *a, **k: announced.extend(needs(*a, **k)) or needs(*a, **k)
+smoothing_needs = _accel.smoothing_needs
+_accel.smoothing_needs = lambda *a: announced.extend(smoothing_needs(*a)) or smoothing_needs(*a)
 {_NEEDS_CASES[case]}
 expected = {{(id(_accel._build(n)[0]), _accel._build(n)[1]) for n in announced}}
-k = _accel.kernels()
-for name in dir(k):
-    d = getattr(k, name)
-    if isinstance(d, numba.core.registry.CPUDispatcher):
-        for sig in d.signatures:
-            if (id(d), tuple(sig)) not in expected:
-                print("unannounced", name, sig)
+from napari_cluster_seg.core import _feature_kernels
+for k in (_accel.kernels(), _feature_kernels):
+    for name in dir(k):
+        d = getattr(k, name)
+        if isinstance(d, numba.core.registry.CPUDispatcher):
+            for sig in d.signatures:
+                if (id(d), tuple(sig)) not in expected:
+                    print("unannounced", name, sig)
 print("announced", len(announced))
 """
     out = _subprocess(code)
@@ -416,7 +567,7 @@ print(sum("preparing fast kernels" in s for s in stages), stages[1:3])
 """
     env = {"NUMBA_CACHE_DIR": str(tmp_path)}
     first = _subprocess(code, env)
-    assert first.startswith("3 ") and "first run only" in first  # count, lookup and group sums
+    assert first.startswith("5 ") and "first run only" in first  # count, lookup, sums, deviations, squares
     assert _subprocess(code, env).startswith("0 ")
 
 

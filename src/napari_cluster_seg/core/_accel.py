@@ -170,6 +170,60 @@ def lookup_rgb8(values: np.ndarray, lut: np.ndarray, out: np.ndarray):
     return out
 
 
+def rgb8_cells(values: np.ndarray, coder) -> int | None:
+    """The bits per channel of the cells of ``coder`` when the compiled cell lookup applies (uint8
+    RGB rows on cells of 2**bits values from 0, as ``reduce.colour_cells`` makes them), else None."""
+    if not (
+        kernels() is not None
+        and isinstance(values, np.ndarray)
+        and values.dtype == np.uint8
+        and values.ndim == 2
+        and values.shape[1] == 3
+        and coder.step is not None
+        and coder.edges is None
+        and not np.any(coder.lo)
+    ):
+        return None
+    bits = int(np.log2(coder.step[0]))
+    ok = np.all(coder.step == 1 << bits) and np.all(coder.levels == 256 >> bits)
+    return bits if ok else None
+
+
+def lookup_rgb8_cells(values: np.ndarray, lut: np.ndarray, bits: int, out: np.ndarray):
+    """``out[i] = lut[cell of row i]`` for uint8 RGB rows on cells of 2**bits values, in parallel."""
+    k = kernels()
+    with _LOCK:
+        k.lookup_rgb8_cells(values, lut, bits, out)
+    return out
+
+
+def colour_cells(codes: np.ndarray, counts: np.ndarray, bits: int):
+    """uint8 RGB colours merged into cells of 2**bits values: (cells, weights, mean colours, the
+    reference colour, weighted squares about it), in one pass over the colours."""
+    k = kernels()
+    with _LOCK:
+        return k.colour_cells(np.asarray(codes, np.int64), np.asarray(counts, np.int64), bits)
+
+
+def gather_rgb8(values: np.ndarray, occupied: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``rows[j]`` (float32) for every uint8 RGB row whose colour is ``occupied[j]`` (the sorted
+    distinct colour codes of ``values``), through a table of 2**24 indices, in parallel."""
+    k = kernels()
+    index = np.empty(2**24, np.int32)  # only the occupied entries are read
+    index[occupied] = np.arange(occupied.size, dtype=np.int32)
+    out = np.empty((values.shape[0], rows.shape[1]), np.float32)
+    with _LOCK:
+        k.gather_rgb8(values, index, np.ascontiguousarray(rows, np.float32), out)
+    return out
+
+
+def int_label_sums(labels: np.ndarray, values: np.ndarray, k: int):
+    """Counts (k,) and exact per-channel sums (k, c) of uint8 / uint16 rows per int16 label."""
+    kern = kernels()
+    with _LOCK:
+        return kern.int_label_sums(labels, values, k)
+
+
 def grey(values: np.ndarray, coder=None) -> bool:
     """Whether the compiled histogram / lookup apply: one column of uint8 or uint16 values (with
     ``coder``: coded as themselves)."""
@@ -231,12 +285,81 @@ def group_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, k: i
         return kern.group_sums(labels, weights, points, k)
 
 
+def deviation_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, ref: np.ndarray, k: int):
+    """Per label 0..k-1 the mean offset (k, f) of float64 ``points`` from ``ref``; per channel the
+    weighted squares about the labels' means and about ``ref`` (``_stats.cluster_stats``' passes)."""
+    kern = kernels()
+    with _LOCK:
+        labels = np.asarray(labels, np.intp)
+        return kern.deviation_sums(labels, weights, points, np.asarray(ref, np.float64), k)
+
+
 def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
     """Grid-cell codes of float64 rows, as ``units._cell_codes`` computes them."""
     k = kernels()
     out = np.empty(points.shape[0], np.int64)
     with _LOCK:
         k.cell_codes(points, levels, np.asarray(lo, np.float64), np.asarray(span, np.float64), out)
+    return out
+
+
+#: Bins per channel of the table that narrows the search among a channel's grid boundaries.
+SEARCH_BINS = 4096
+
+
+def _grid_args(coder):
+    """``coder``'s grid as the compiled kernels take it: lo, step, levels, the boundaries of the
+    channels that have them (concatenated), each channel's start in them, and per channel the
+    bins (first boundary, width, boundaries <= each bin's start) that narrow the search."""
+    c = coder.levels.size
+    given = coder.edges if coder.edges is not None else (None,) * c
+    edges = [np.zeros(0) if e is None else np.asarray(e, np.float64) for e in given]
+    starts = np.concatenate([[0], np.cumsum([e.size for e in edges])]).astype(np.int64)
+    e0, width = np.zeros(c), np.ones(c)
+    tabs = np.zeros((c, SEARCH_BINS + 2), np.int64)
+    for i, e in enumerate(edges):
+        if e.size:
+            e0[i] = e[0]
+            span = e[-1] - e[0]
+            width[i] = span / SEARCH_BINS if span > 0 and np.isfinite(span) else 1.0
+            tabs[i] = np.searchsorted(e, e0[i] + np.arange(SEARCH_BINS + 2) * width[i], side="right")
+    lo, step = np.asarray(coder.lo, np.float64), np.asarray(coder.step, np.float64)
+    flat = np.concatenate(edges)
+    return lo, step, np.asarray(coder.levels, np.int64), flat, starts, e0, width, tabs
+
+
+def cell_sums(values: np.ndarray, coder, ref: np.ndarray, chunk: int):
+    """Pixel counts (cells,), per-channel sums (cells, c) and squares about ``ref`` (c,) of float32 /
+    float64 rows over the grid of ``coder``, in one compiled pass (``reduce._cell_sums``)."""
+    k = kernels()
+    space, c = coder.space, values.shape[1]
+    acc, sq = np.zeros((space, c + 1)), np.zeros(c)
+    with _LOCK:
+        k.cell_sums(values, *_grid_args(coder), ref, chunk, acc, sq)
+    return acc[:, c], acc[:, :c], sq
+
+
+def lookup_grid(values: np.ndarray, coder, table: np.ndarray, out: np.ndarray):
+    """``out[i] = table[grid cell of row i]`` for float32 / float64 rows, in parallel."""
+    k = kernels()
+    with _LOCK:
+        k.lookup_grid(values, *_grid_args(coder), table, out)
+    return out
+
+
+def weighted_squares(values: np.ndarray, ref: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per channel, the weighted sum of squares of float64 rows about ``ref``, in one pass."""
+    k = kernels()
+    with _LOCK:
+        return k.weighted_squares(values, np.asarray(ref, np.float64), weights)
+
+
+def decode_codes(codes: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """The cell coordinates (m, c) of ``codes`` in the radix ``levels``, as float64, in one pass."""
+    k = kernels()
+    out = np.empty((codes.shape[0], levels.shape[0]))
+    with _LOCK:
+        k.decode_codes(np.asarray(codes, np.int64), np.asarray(levels, np.int64), out)
     return out
 
 
@@ -274,21 +397,44 @@ def _build_args():
         for lut_name, lut in (("", np.uint8), ("_i16", np.int16)):
             grey_args[f"lookup_grey{name}{lut_name}"] = ("lookup_grey", (z(1, dtype), z(1, lut), z(1, lut)))
     edge = z((2, 2), np.int64)[:, 0]  # a column of the edge list: not contiguous
+    grid = (f1, f1, i1, f1, i1, f1, f1, z((1, 1), np.int64))  # _grid_args
     return {
         "count_rgb8": ("count_rgb8", (rgb, z(1, np.uint32))),
         "lookup_rgb8": ("lookup_rgb8", (rgb, z(1, np.uint8), z(1, np.uint8))),
         "lookup_rgb8_i16": ("lookup_rgb8", (rgb, z(1, np.int16), z(1, np.int16))),
+        **{
+            f"int_label_sums_u{bits}": ("int_label_sums", (z(1, np.int16), z((1, 3), t), 1))
+            for bits, t in ((8, np.uint8), (16, np.uint16))
+        },
+        "gather_rgb8": ("gather_rgb8", (rgb, z(1, np.int32), z((1, 3), np.float32), z((1, 3), np.float32))),
+        "lookup_rgb8_cells": ("lookup_rgb8_cells", (rgb, z(1, np.uint8), 1, z(1, np.uint8))),
+        "lookup_rgb8_cells_i16": ("lookup_rgb8_cells", (rgb, z(1, np.int16), 1, z(1, np.int16))),
+        "colour_cells": ("colour_cells", (i1, i1, 1)),
         **grey_args,
         "lloyd_pass": ("lloyd_pass", (f2, f1, f2, z(1, np.intp))),
         "lloyd_pass_serial": ("lloyd_pass_serial", (f2, f1, f2, z(1, np.intp))),
         "group_sums": ("group_sums", (i1, f1, f2, 1)),
+        "deviation_sums": ("deviation_sums", (i1, f1, f2, f1, 1)),
+        "weighted_squares": ("weighted_squares", (f2, f1, f1)),
+        "decode_codes": ("decode_codes", (i1, i1, f2)),
         "cell_codes": ("cell_codes", (f2, 1, f1, f1, i1)),
+        **{
+            f"cell_sums_f{bits}": ("cell_sums", (z((1, 3), t), *grid, f1, 1, f2, f1))
+            for bits, t in ((32, np.float32), (64, np.float64))
+        },
+        **{
+            f"lookup_grid_f{bits}{lut_name}": ("lookup_grid", (z((1, 3), t), *grid, z(1, lut), z(1, lut)))
+            for bits, t in ((32, np.float32), (64, np.float64))
+            for lut_name, lut in (("", np.uint8), ("_i16", np.int16))
+        },
         **{
             f"{kernel}_f{bits}": (kernel, (z((1, 3), t), z((1, 3), t), z(1, np.intp), z(0, t)))
             for kernel in ("nearest", "nearest_serial")
             for bits, t in ((32, np.float32), (64, np.float64))
         },
         "nn_chain": ("nn_chain", (z((1, 1)), f1, 0)),
+        "smooth_first_axis": ("features.smooth_first_axis", (z((1, 1, 1), np.float32),) * 2 + (f1,)),
+        "smooth_axis_inplace": ("features.smooth_axis_inplace", (z((1, 1, 1), np.float32), f1)),
         "ward_greedy": ("ward_greedy", (f2, f1, edge, edge)),
         "roots_after": ("roots_after", (z((1, 4)), 0, 0)),
     }
@@ -307,10 +453,15 @@ def _build(name):
     if _BUILDS is None:
         _BUILDS = _build_args()
     kernel, args = _BUILDS[name]
-    return getattr(kernels(), kernel), tuple(numba.typeof(a) for a in args)
+    module = kernels()
+    if kernel.startswith("features."):  # the feature path's kernels (Gaussian smoothing)
+        from . import _feature_kernels as module  # optional kernels: numba may be missing or off
+
+        kernel = kernel[len("features.") :]
+    return getattr(module, kernel), tuple(numba.typeof(a) for a in args)
 
 
-def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -> list[str]:
+def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False, base=None) -> list[str]:
     """The kernel builds a run on pixel rows ``values`` (n, c) with ``method`` calls (for the common
     argument types; others compile when first called): counting and labelling by the pixel type,
     the Lloyd loops (serial, and parallel for many rows) and the hierarchies' loops."""
@@ -323,15 +474,24 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -
     if values.dtype == np.uint8 and c == 3 and not connected:
         out += ["count_rgb8"] if many else []
         out += ["lookup_rgb8_i16" if tree else "lookup_rgb8"]
+        if n > 2**20:  # may have more colours than reduce.MAX_EXACT_COLOURS: merged into cells
+            out += ["colour_cells", "lookup_rgb8_cells" + ("_i16" if tree else "")]
     elif values.dtype in (np.uint8, np.uint16) and c == 1 and not connected:
         bits = 8 * values.dtype.itemsize
         out += [f"count_grey{bits}", f"lookup_grey{bits}" + ("_i16" if tree else "")]
-    out += ["group_sums"]  # the clusters' statistics
+    out += ["group_sums", "deviation_sums", "weighted_squares"]  # the clusters' statistics
+    if base is not None and base.dtype in (np.uint8, np.uint16) and method == "kmeans" and not connected:
+        out += [f"int_label_sums_u{8 * base.dtype.itemsize}"]  # the channel means under features
+    if values.dtype.kind in "iu" and (c > 1 or values.dtype.itemsize > 2) and not connected:
+        out += ["decode_codes"]  # the distinct colours of an exact reduction
     if connected:
         pixel_tree = method == "agglomerative" and n <= PARALLEL_ROWS
         return out + (["ward_greedy", "roots_after"] if pixel_tree else [])
     if values.dtype.kind == "f" or c > 3 or tree:
         out += ["cell_codes"]  # the grid reduction; the hierarchies' units
+    if values.dtype in (np.float32, np.float64) and c <= 4 and not connected:
+        bits = 8 * values.dtype.itemsize  # counting pixels into grid cells, labelling them
+        out += [f"cell_sums_f{bits}", f"lookup_grid_f{bits}_i16"] + ([] if tree else [f"lookup_grid_f{bits}"])
     if c > 4:  # many features: every pixel goes to its nearest centre
         out += ["nearest_f32" if many else "nearest_serial_f32"]
     if method == "divisive" or (method == "kmeans" and c > 1):  # one column: optimal 1D K-means
@@ -339,6 +499,18 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False) -
     if method == "agglomerative":
         out += ["nn_chain", "roots_after"]
     return list(dict.fromkeys(out))
+
+
+def smoothing_needs(smoothing: float, color_space: str = "rgb", n_pixels: int = 0) -> list[str]:
+    """The kernel builds the pixels' preparation calls: Gaussian smoothing (``smoothing`` > 0, with
+    or without features) and the colour conversion of a million pixels or more, colour by colour
+    (``features.convert_color``); announced before the pixels are prepared."""
+    if kernels() is None:
+        return []
+    out = ["smooth_first_axis", "smooth_axis_inplace"] if smoothing and smoothing > 0 else []
+    if color_space != "rgb" and n_pixels >= 2**20:
+        out += ["count_rgb8", "gather_rgb8"]
+    return out
 
 
 def _in_disk_cache(dispatcher, sig) -> bool:

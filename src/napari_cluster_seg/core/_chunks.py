@@ -49,6 +49,9 @@ def reference(values: np.ndarray) -> np.ndarray:
 def square_sums(values: np.ndarray, ref: np.ndarray, weights: np.ndarray | None = None) -> SquareSums:
     """Sums of squares of the rows of ``values`` (n, c) about ``ref``, weighted by ``weights``; one
     channel at a time (one float64 column of a chunk, not a float64 copy of it)."""
+    if weights is not None and _accel.enabled() and values.dtype == np.float64 and values.flags.c_contiguous:
+        w = np.asarray(weights, np.float64)
+        return SquareSums(np.asarray(ref, np.float64), _accel.weighted_squares(values, ref, w))
     sq = np.empty(values.shape[1])
     for c in range(values.shape[1]):
         d = np.subtract(values[:, c], ref[c], dtype=np.float64)

@@ -44,7 +44,7 @@ def kmeans_coresets(points, fit_w, k: int = 2) -> Coresets:
     # grid), run Lloyd to convergence on a larger one, then finish with REFINE_PASSES Lloyd
     # iteration(s) on all points: as good as Lloyd on all points (tested), far cheaper.
     use = np.flatnonzero(fit_w > 0)
-    pts, w = points[use], fit_w[use]
+    pts, w = (points[use], fit_w[use]) if use.size < fit_w.size else _contiguous(points, fit_w)
     n_feat = pts.shape[1]
     fit, seed, max_k = (pts, w), None, float("inf")
     if n_feat > 1 and pts.shape[0] > FIT_POINTS:
@@ -57,6 +57,11 @@ def kmeans_coresets(points, fit_w, k: int = 2) -> Coresets:
     if n_feat > 1 and fit[0].shape[0] > 4 * SEED_POINTS:
         seed = grid_group(fit[0], fit[1], max(2, int(SEED_POINTS ** (1 / n_feat))))
     return Coresets(use, pts, w, fit, seed, max_k)
+
+
+def _contiguous(points, weights):
+    """``points`` and ``weights`` themselves when C-contiguous (no copy of every point), else copies."""
+    return np.ascontiguousarray(points), np.ascontiguousarray(weights)
 
 
 @dataclass

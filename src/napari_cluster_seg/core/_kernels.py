@@ -141,6 +141,36 @@ def group_sums(labels, weights, points, k):
     return total_w, total_sums
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def deviation_sums(labels, weights, points, ref, k):
+    """The two passes of a clustering's sum of squares, about the reference ``ref`` (f,) (no
+    cancellation at a large offset): per label 0..k-1 the mean offset ``shift`` (k, f) of the rows
+    from ``ref``; per channel the weighted squares of the rows about their label's mean and about
+    ``ref``. Serial, one row at a time: no (rows, channels) temporaries."""
+    n, nf = points.shape
+    w = np.zeros(k)
+    shift = np.zeros((k, nf))
+    about_ref = np.zeros(nf)
+    for i in range(n):
+        g = labels[i]
+        wi = weights[i]
+        w[g] += wi
+        for f in range(nf):
+            d = points[i, f] - ref[f]
+            shift[g, f] += wi * d
+            about_ref[f] += wi * d * d
+    for g in range(k):
+        for f in range(nf):
+            shift[g, f] /= w[g]
+    about_means = np.zeros(nf)
+    for i in range(n):
+        g = labels[i]
+        for f in range(nf):
+            d = points[i, f] - ref[f] - shift[g, f]
+            about_means[f] += weights[i] * d * d
+    return shift, about_means, about_ref
+
+
 def _build(fn, name: str, parallel: bool):
     """``fn`` compiled (lazily, cached on disk) under the name ``name``. numba's disk cache keys an
     entry by the function's name, code and argument types, not by its options: two builds of one
@@ -174,6 +204,200 @@ def cell_codes(points, levels, lo, span, out):
             t = min(max(t, 0.0), top)
             code = code * levels + np.int64(t)
         out[i] = code
+
+
+@njit(inline="always")
+def _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs):
+    """The grid cell of row ``i`` with exactly ``reduce.Coder``'s operations: per channel a regular
+    cell (``(v - lo) / step``, truncated, clipped) or, where the channel has boundaries
+    (``edges[starts[c]:starts[c + 1]]``, sorted), the number of boundaries <= v (numpy's
+    ``searchsorted(side="right")``; NaN sorts last). ``tabs[c, j]`` counts the boundaries <= ``e0[c]
+    + j * width[c]``: the bins next to v's bound the search to a few boundaries."""
+    code = 0
+    stride = 1
+    nb = tabs.shape[1] - 2
+    for c in range(values.shape[1]):
+        x = np.float64(values[i, c])
+        a = starts[c]
+        m = starts[c + 1] - a
+        if m > 0:
+            if x != x:
+                q = m
+            else:
+                t = (x - e0[c]) / width[c]
+                t = min(max(t, -1.0), nb + 3.0)
+                bin_ = np.int64(t) if t >= 0 else np.int64(-1)
+                left = tabs[c, bin_ - 1] if bin_ >= 1 else 0
+                if bin_ - 1 > nb + 1:
+                    left = tabs[c, nb + 1]
+                right = tabs[c, max(bin_, 0) + 2] if max(bin_, 0) + 2 <= nb + 1 else m
+                while left < right:
+                    mid = (left + right) >> 1
+                    if edges[a + mid] <= x:
+                        left = mid + 1
+                    else:
+                        right = mid
+                q = left
+        else:
+            f = (x - lo[c]) / step[c]
+            top = levels[c] - 1
+            q = 0 if f <= 0.0 else (top if f >= top else np.int64(f))
+        code += q * stride
+        stride *= levels[c]
+    return code
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def cell_sums(values, lo, step, levels, edges, starts, e0, width, tabs, ref, chunk, acc, sq):
+    """Add to ``acc`` (cells, c + 1) the per-channel sums and (last column) the pixel counts of the
+    rows of ``values`` (n, c) per grid cell (:func:`_grid_code`), and to ``sq`` (c,) their squares
+    about ``ref``. Chunk by chunk of ``chunk`` rows, each chunk's sums started from zero and then
+    added, as numpy's per-chunk ``bincount`` (the same sums bit for bit; the squares are added in
+    another order). Serial: one pass instead of a code array and c + 1 bincounts."""
+    n, nc = values.shape
+    part = np.zeros_like(acc)
+    csq = np.zeros(nc)
+    touched = np.empty(min(chunk, acc.shape[0]), np.int64)
+    for start in range(0, n, chunk):
+        m = 0
+        for i in range(start, min(n, start + chunk)):
+            code = _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs)
+            if part[code, nc] == 0.0:
+                touched[m] = code
+                m += 1
+            part[code, nc] += 1.0
+            for c in range(nc):
+                x = np.float64(values[i, c])
+                part[code, c] += x
+                d = x - ref[c]
+                csq[c] += d * d
+        for j in range(m):
+            code = touched[j]
+            for c in range(nc + 1):
+                acc[code, c] += part[code, c]
+                part[code, c] = 0.0
+        for c in range(nc):
+            sq[c] += csq[c]
+            csq[c] = 0.0
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def lookup_grid(values, lo, step, levels, edges, starts, e0, width, tabs, table, out):
+    """``out[i] = table[grid cell of row i]`` (:func:`_grid_code`), in parallel."""
+    for i in prange(values.shape[0]):
+        out[i] = table[_grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs)]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def weighted_squares(values, ref, weights):
+    """Per channel, the weighted sum of squares of the rows of ``values`` (n, c) about ``ref``."""
+    n, nc = values.shape
+    sq = np.zeros(nc)
+    for i in range(n):
+        for c in range(nc):
+            d = values[i, c] - ref[c]
+            sq[c] += weights[i] * d * d
+    return sq
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def decode_codes(codes, levels, out):
+    """``out[i, c]``: the digit of channel ``c`` of ``codes[i]`` in the mixed radix ``levels``
+    (channel 0 least significant), as a float."""
+    nc = levels.shape[0]
+    shifts = np.full(nc, -1, np.int64)  # powers of two (uint8 RGB): a mask and a shift
+    for c in range(nc):
+        if levels[c] & (levels[c] - 1) == 0:
+            shifts[c] = 0
+            while (1 << shifts[c]) < levels[c]:
+                shifts[c] += 1
+    for i in range(codes.shape[0]):
+        rem = codes[i]
+        for c in range(nc):
+            if shifts[c] >= 0:
+                out[i, c] = rem & (levels[c] - 1)
+                rem >>= shifts[c]
+            else:
+                out[i, c] = rem % levels[c]
+                rem //= levels[c]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def colour_cells(codes, counts, bits):
+    """The uint8 RGB colours ``codes`` (sorted) with pixel ``counts``, merged into cells ``2**bits``
+    values wide: (occupied cells (sorted), their weights, mean colours (cells, 3)), and the
+    per-channel weighted squares of the colours about the first one. One colour after the other
+    (numpy's ``bincount`` sums bit for bit; the squares in another order than numpy's)."""
+    side = 256 >> bits
+    mask = side - 1
+    w = np.zeros(side * side * side)
+    sums = np.zeros((w.shape[0], 3))
+    sq = np.zeros(3)
+    ref = np.empty(3)
+    for c in range(3):
+        ref[c] = np.float64((codes[0] >> (8 * c)) & 255) if codes.shape[0] else 0.0
+    for i in range(codes.shape[0]):
+        code = codes[i]
+        cell = ((code >> bits) & mask) | ((code >> (8 + bits)) & mask) * side
+        cell |= (code >> (16 + bits)) * side * side
+        wi = np.float64(counts[i])
+        w[cell] += wi
+        for c in range(3):
+            x = np.float64((code >> (8 * c)) & 255)
+            sums[cell, c] += wi * x
+            d = x - ref[c]
+            sq[c] += wi * d * d
+    m = 0
+    for j in range(w.shape[0]):
+        if w[j] != 0.0:
+            m += 1
+    cells = np.empty(m, np.int64)
+    weights = np.empty(m)
+    means = np.empty((m, 3))
+    m = 0
+    for j in range(w.shape[0]):
+        if w[j] != 0.0:
+            cells[m] = j
+            weights[m] = w[j]
+            for c in range(3):
+                means[m, c] = sums[j, c] / w[j]
+            m += 1
+    return cells, weights, means, ref, sq
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def lookup_rgb8_cells(values, lut, bits, out):
+    """``out[i] = lut[cell of row i]`` for uint8 RGB rows and cells ``2**bits`` values wide."""
+    shift = 8 - bits
+    for i in prange(values.shape[0]):
+        r = np.int64(values[i, 0]) >> bits
+        g = np.int64(values[i, 1]) >> bits
+        b = np.int64(values[i, 2]) >> bits
+        out[i] = lut[r | g << shift | b << (2 * shift)]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def gather_rgb8(values, index, rows, out):
+    """``out[i] = rows[index[code of row i]]`` for uint8 RGB rows, in parallel."""
+    for i in prange(values.shape[0]):
+        j = index[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16]
+        for c in range(rows.shape[1]):
+            out[i, c] = rows[j, c]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def int_label_sums(labels, values, k):
+    """Per label 0..k-1: the number of rows and the per-channel sums of small-integer ``values``
+    (n, c), added in int64 (exact, so in any order: numpy's float sums of the same integers)."""
+    n, nc = values.shape
+    counts = np.zeros(k, np.int64)
+    sums = np.zeros((k, nc), np.int64)
+    for i in range(n):
+        g = labels[i]
+        counts[g] += 1
+        for c in range(nc):
+            sums[g, c] += values[i, c]
+    return counts, sums.astype(np.float64)
 
 
 #: Linkage codes of :func:`nn_chain`.

@@ -52,6 +52,10 @@ def prepare(image, *, mask, max_bytes, **options):
     params = validate_params(len(image.shape), **options)
     image = load_array(image, max_bytes=max_bytes, params=params, mask=mask)
     rng = np.random.default_rng(params.random_state)
+    space = params.features.color_space if params.features is not None and params.features.active else "rgb"
+    channels = image.shape[params.channel_axis] if params.channel_axis is not None else 1
+    pixels = int(np.prod(image.shape)) // channels
+    yield from fast_kernels(_accel.smoothing_needs(params.smoothing, space, pixels))
     yield Progress("preparing pixels" + (" (smoothing)" if params.smoothing else ""), 0.05)
     pix = pixels_for(
         image,
@@ -63,7 +67,7 @@ def prepare(image, *, mask, max_bytes, **options):
         features=params.features,
         spacing=params.spacing,
     )
-    yield from fast_kernels(_accel.needs(pix.values, params.method, params.connected))
+    yield from fast_kernels(_accel.needs(pix.values, params.method, params.connected, pix.base))
     base_normalizer = _base_normalizer(pix, params)
     if params.connected and params.normalize in ("none", "minmax"):
         # superpixels need no reduction: the channel ranges are all the normalisation needs

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._chunks import SquareSums, accumulate_chunks, group_sums, label_sums
+from . import _accel
+from ._chunks import GROUP_SUMS_MAX, SquareSums, accumulate_chunks, group_sums, label_sums
 from ._params import ClusterParams, labels_dtype
 from .normalize import Normalizer
 from .preprocess import LUMA_WEIGHTS
@@ -48,6 +49,12 @@ def cluster_stats(raw_points, weights, labels, k, total_sq: SquareSums, normaliz
     ref, scale = total_sq.ref, normalizer.scale
     with np.errstate(invalid="ignore", divide="ignore"):  # an empty cluster: the caller refuses it
         means = sums / wsum[:, None]  # exact for int64 extremes
+        if _accel.enabled() and k <= GROUP_SUMS_MAX:  # both passes compiled, one row at a time
+            return (
+                means,
+                np.rint(wsum).astype(np.int64),
+                *_compiled_stats(raw_points, weights, labels, k, total_sq, normalizer, means),
+            )
         within = _spread_within_points(raw_points, weights, total_sq) / scale**2
         if normalizer.clip_low is None:
             shift = np.empty_like(means)  # the means about the reference (keep 1 + 1e-16 apart)
@@ -68,13 +75,44 @@ def cluster_stats(raw_points, weights, labels, k, total_sq: SquareSums, normaliz
     return means, np.rint(wsum).astype(np.int64), wcss, features
 
 
+def _compiled_stats(raw_points, weights, labels, k, total_sq: SquareSums, normalizer, means):
+    """(wcss, feature means) of :func:`cluster_stats` by the compiled kernel: the same two passes
+    about the reference, fused over the channels (the points' squares about the reference give the
+    spread within the points in the same pass)."""
+    w = np.asarray(weights, np.float64)
+    ref, scale = total_sq.ref, normalizer.scale
+    points = np.asarray(raw_points, np.float64)
+    shift, about_means, about_ref = _accel.deviation_sums(labels, w, points, ref, k)
+    spread = _cached_spread(raw_points, weights, total_sq)
+    if spread is None:
+        spread = np.maximum(total_sq.sq - about_ref, 0.0)
+        object.__setattr__(total_sq, "_within", (raw_points, weights, spread))  # a cache, not state
+    within = spread / scale**2
+    if normalizer.clip_low is None:
+        within = within + about_means / scale**2
+        features = ((ref - normalizer.offset) + shift) / scale
+    else:  # clipping is not affine: the points' part over the normalised points
+        pts = normalizer(raw_points).astype(np.float64, copy=False)
+        within = within + _accel.deviation_sums(labels, w, pts, np.zeros(pts.shape[1]), k)[1]
+        features = normalizer(means)
+    return float(np.sum(np.maximum(within, 0.0))), features
+
+
+def _cached_spread(raw_points, weights, total_sq: SquareSums):
+    """The spread within the points that :func:`_spread_within_points` keeps for these points."""
+    cached = getattr(total_sq, "_within", None)
+    if cached is not None and cached[0] is raw_points and cached[1] is weights:
+        return cached[2].copy()
+    return None
+
+
 def _spread_within_points(raw_points, weights, total_sq: SquareSums) -> np.ndarray:
     """Per channel, the sum of squares of the pixels about their own point's mean (input units):
     it does not depend on the labels, so it is computed once per set of points (a k-scan or the
     cuts of a tree reuse it)."""
-    cached = getattr(total_sq, "_within", None)
-    if cached is not None and cached[0] is raw_points and cached[1] is weights:
-        return cached[2].copy()
+    cached = _cached_spread(raw_points, weights, total_sq)
+    if cached is not None:
+        return cached
     spread = np.empty(raw_points.shape[1])
     for c in range(raw_points.shape[1]):
         d = raw_points[:, c] - total_sq.ref[c]
@@ -84,7 +122,18 @@ def _spread_within_points(raw_points, weights, total_sq: SquareSums) -> np.ndarr
 
 
 def pixel_group_means(values, labels, k):
-    """Mean of ``values`` (n, c) per label 0..k-1 of ``labels`` (n,), in chunks."""
+    """Mean of ``values`` (n, c) per label 0..k-1 of ``labels`` (n,), in chunks (small integers
+    with int16 labels: one compiled pass, the same exact sums)."""
+    if (
+        _accel.enabled()
+        and labels.dtype == np.int16
+        and values.dtype in (np.uint8, np.uint16)
+        and values.ndim == 2
+        and values.flags.c_contiguous
+    ):
+        counts, sums = _accel.int_label_sums(labels, values, k)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return sums / counts[:, None]
     counts, sums = accumulate_chunks(lambda a, b: label_sums(labels[a:b], values[a:b], k), labels.shape[0])
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums / counts[:, None]

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _accel
 from ._chunks import CHUNK, for_chunks, frame_slices
 
 COLOR_SPACES = ("rgb", "lab", "hsv")
@@ -157,9 +158,25 @@ def convert_color(rgb: np.ndarray, color_space: str) -> np.ndarray:
     if color_space == "rgb":
         return rgb.astype(np.float32)
     flat = rgb.reshape(-1, 3)
-    out = np.empty(flat.shape, np.float32)
-    for_chunks(lambda a, b: _convert_rows(flat[a:b], color_space, out[a:b]), flat.shape[0], chunk=CHUNK // 4)
-    return out.reshape(rgb.shape[:-1] + (3,))
+    if _distinct_colours_first(flat):  # convert each distinct colour once, then look it up
+        occupied, _ = _accel.count_rgb8(flat)
+        colours = np.stack([(occupied >> s) & 255 for s in (0, 8, 16)], 1).astype(np.uint8)
+        converted = _convert_all(colours, color_space)
+        return _accel.gather_rgb8(flat, occupied, converted).reshape(rgb.shape[:-1] + (3,))
+    return _convert_all(flat, color_space).reshape(rgb.shape[:-1] + (3,))
+
+
+def _convert_all(rows: np.ndarray, color_space: str) -> np.ndarray:
+    """Colour-convert RGB rows (n, 3), in chunks on all cores; float32 out."""
+    out = np.empty(rows.shape, np.float32)
+    for_chunks(lambda a, b: _convert_rows(rows[a:b], color_space, out[a:b]), rows.shape[0], chunk=CHUNK // 4)
+    return out
+
+
+def _distinct_colours_first(flat: np.ndarray) -> bool:
+    """Whether uint8 RGB rows are converted colour by colour (compiled counting and lookup): for
+    a million pixels or more, which hold at most 2**24 colours and usually far fewer."""
+    return _accel.enabled() and flat.dtype == np.uint8 and flat.shape[0] >= 2**20 and flat.flags.c_contiguous
 
 
 def _convert_rows(rows: np.ndarray, color_space: str, out: np.ndarray) -> None:
