@@ -26,6 +26,7 @@ import zarr
 
 from napari_cluster_seg import _io
 from napari_cluster_seg.core import fit_lazy, label_lazy
+from napari_cluster_seg.core.stream import fit_stream
 
 CHUNKS = (16, 512, 512)
 
@@ -144,7 +145,14 @@ def main():
             km.fit(image.reshape(-1, 1).rechunk((2**22, 1)).astype(np.float32))
             return km
 
-        timed("dask-ml KMeans (k-means||)", dask_ml)
+        km, t_ml = timed("dask-ml KMeans (k-means||)", dask_ml)
+        # the within-cluster sums of squares side by side, in the volume's own units (no
+        # normalisation: dask-ml fits the raw values)
+        ours = fit_stream(image, args.k, normalize="none")
+        print(
+            f"  WCSS: dask-ml {km.inertia_:.6g}, this plugin {ours.inertia:.6g} "
+            f"({ours.inertia / km.inertia_:.6f}x); this plugin's streamed segment {t_ml / t_stream:.0f}x faster"
+        )
     if args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
 

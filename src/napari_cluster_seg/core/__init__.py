@@ -17,7 +17,8 @@ from .choose_k import KScan, iter_scan_n_clusters, scan_n_clusters
 from .cleanup import clean_labels
 from .compare import Comparison, compare_labels
 from .features import COLOR_SPACES, DEFAULT_FEATURES, FILTERS, FeatureSpec
-from .lazy import Subset, fit_lazy, label_lazy
+from .lazy import label_lazy
+from .lazy_fit import Subset, fit_lazy
 from .model import ClusterModel
 from .objects import Objects, clusters_to_mask, clusters_to_objects
 from .preprocess import load_array
