@@ -194,34 +194,6 @@ def test_exact_reduction_of_colours_equals_numpy(levels):
     np.testing.assert_allclose(got.total_sq.sq, want.total_sq.sq, rtol=1e-12)
 
 
-def test_many_colours_are_merged_into_cells_as_numpy_merges_them(monkeypatch):
-    """Above MAX_EXACT_COLOURS distinct colours the uint8 RGB pixels are reduced on cells of 2
-    values per channel: the compiled merge and cell lookup give numpy's points and labels."""
-    monkeypatch.setattr(reduce_mod, "MAX_EXACT_COLOURS", 1000)
-    rng = np.random.default_rng(8)
-    image = rng.integers(0, 256, (120, 100, 3)).astype(np.uint8)
-    red = reduce_mod.reduce_pixels(image.reshape(-1, 3))
-    want = numpy_reference(reduce_mod.reduce_pixels, image.reshape(-1, 3))
-    assert not red.exact and red.coder.levels.tolist() == [128] * 3
-    for a, b in ((red.codes, want.codes), (red.weights, want.weights), (red.raw_points, want.raw_points)):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(red.total_sq.sq, want.total_sq.sq, rtol=1e-12)
-    pixels = image.reshape(-1, 3).astype(np.int64)
-    cells = (pixels >> 1) @ [1, 128, 128**2]
-    np.testing.assert_array_equal(red.codes, np.unique(cells))
-    np.testing.assert_array_equal(red.weights, np.bincount(cells)[red.codes])
-    np.testing.assert_allclose(red.raw_points[5], pixels[cells == red.codes[5]].mean(axis=0))
-    got = cluster_image(image, 4, channel_axis=-1, random_state=0, normalize="none")
-    ref = numpy_reference(cluster_image, image, 4, channel_axis=-1, random_state=0, normalize="none")
-    np.testing.assert_array_equal(got.labels, ref.labels)
-    assert got.inertia == pytest.approx(ref.inertia, rel=1e-12)
-    lab = got.labels.ravel()  # the inertia is that of the pixels, exactly
-    wcss = sum(((pixels[lab == j] - pixels[lab == j].mean(axis=0)) ** 2).sum() for j in range(1, 5))
-    assert got.inertia == pytest.approx(wcss, rel=1e-9)
-    for cell in red.codes[:50]:  # one label per cell
-        assert np.unique(lab[cells == cell]).size == 1
-
-
 @pytest.mark.parametrize("color_space", ["lab", "hsv"])
 def test_colour_conversion_by_distinct_colours_equals_numpy_per_pixel(color_space):
     """A million pixels or more are converted colour by colour and looked up: the same float32

@@ -118,6 +118,11 @@ def test_fit_on_a_pyramid_level_labels_level_zero_through_that_model(cluster_wid
     widget.feature_section.min_size.value = 5
     _run(widget, qtbot)
     assert "clean-up" in widget.status.value and labels_layers(viewer) == [out]
+    # smoothing fitted on level 2 (sigmas in level-2 pixels) would not match level 0: refused
+    widget.feature_section.min_size.value = 0
+    widget.smoothing.value = 1.0
+    _run(widget, qtbot)
+    assert "would not match level 0" in widget.status.value and labels_layers(viewer) == [out]
 
 
 def test_options_that_need_the_whole_image_load_it_or_say_which_option(cluster_widget, qtbot, monkeypatch):

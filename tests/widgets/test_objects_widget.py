@@ -211,3 +211,37 @@ def test_errors_go_to_the_status_line(objects_widget, make_objects):
     widget.objects.clicked()
     assert widget.worker is None and "does not match the labels" in widget.status.value
     assert len(viewer.layers) == n_layers + 1  # only the image added here
+
+
+def test_lazy_cluster_labels_are_never_computed_on_the_gui_thread(make_napari_viewer, make_objects):
+    """A lazy result (dask labels, as the main widget gives for dask and multiscale images): the
+    list comes from its cluster table, the mask is lazy too, and only the objects' worker loads it."""
+    da = pytest.importorskip("dask.array")
+    import threading
+
+    labels = _cluster_labels()
+    computed = []
+
+    def watched(block):
+        computed.append(threading.current_thread() is threading.main_thread())
+        return block
+
+    lazy = da.from_array(labels, chunks=(24, 40)).map_blocks(watched, dtype=labels.dtype)
+    counts = np.bincount(labels.ravel())
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(lazy, name="lazy clusters", features={"label": [1, 2, 3], "pixels": counts[1:]})
+    _, widget = viewer.window.add_plugin_dock_widget("napari-cluster-seg", "Clusters to objects")
+    widget.labels_layer.value = layer
+    items = [widget.cluster_list.item(i).text().split() for i in range(widget.cluster_list.count())]
+    assert [(int(v), int(n.replace(",", ""))) for v, n, _ in items] == list(zip([1, 2, 3], counts[1:]))
+    computed.clear()  # napari itself draws the layer: only the widget's own work is watched below
+    widget.select_clusters([2])
+    widget.mask.clicked()
+    mask = widget.last_layer
+    assert isinstance(mask.data, da.Array) and "lazy" in widget.status.value
+    assert not any(computed), "the mask was computed on the GUI thread"
+    np.testing.assert_array_equal(np.asarray(mask.data), (labels == 2).astype(np.uint8))
+    computed.clear()
+    objects = make_objects(widget)
+    assert computed and not any(computed), "objects are computed in the worker only"
+    assert objects.features["label"].tolist() == [1]

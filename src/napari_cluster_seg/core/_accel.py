@@ -170,41 +170,6 @@ def lookup_rgb8(values: np.ndarray, lut: np.ndarray, out: np.ndarray):
     return out
 
 
-def rgb8_cells(values: np.ndarray, coder) -> int | None:
-    """The bits per channel of the cells of ``coder`` when the compiled cell lookup applies (uint8
-    RGB rows on cells of 2**bits values from 0, as ``reduce.colour_cells`` makes them), else None."""
-    if not (
-        kernels() is not None
-        and isinstance(values, np.ndarray)
-        and values.dtype == np.uint8
-        and values.ndim == 2
-        and values.shape[1] == 3
-        and coder.step is not None
-        and coder.edges is None
-        and not np.any(coder.lo)
-    ):
-        return None
-    bits = int(np.log2(coder.step[0]))
-    ok = np.all(coder.step == 1 << bits) and np.all(coder.levels == 256 >> bits)
-    return bits if ok else None
-
-
-def lookup_rgb8_cells(values: np.ndarray, lut: np.ndarray, bits: int, out: np.ndarray):
-    """``out[i] = lut[cell of row i]`` for uint8 RGB rows on cells of 2**bits values, in parallel."""
-    k = kernels()
-    with _LOCK:
-        k.lookup_rgb8_cells(values, lut, bits, out)
-    return out
-
-
-def colour_cells(codes: np.ndarray, counts: np.ndarray, bits: int):
-    """uint8 RGB colours merged into cells of 2**bits values: (cells, weights, mean colours, the
-    reference colour, weighted squares about it), in one pass over the colours."""
-    k = kernels()
-    with _LOCK:
-        return k.colour_cells(np.asarray(codes, np.int64), np.asarray(counts, np.int64), bits)
-
-
 def gather_rgb8(values: np.ndarray, occupied: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``rows[j]`` (float32) for every uint8 RGB row whose colour is ``occupied[j]`` (the sorted
     distinct colour codes of ``values``), through a table of 2**24 indices, in parallel."""
@@ -407,9 +372,6 @@ def _build_args():
             for bits, t in ((8, np.uint8), (16, np.uint16))
         },
         "gather_rgb8": ("gather_rgb8", (rgb, z(1, np.int32), z((1, 3), np.float32), z((1, 3), np.float32))),
-        "lookup_rgb8_cells": ("lookup_rgb8_cells", (rgb, z(1, np.uint8), 1, z(1, np.uint8))),
-        "lookup_rgb8_cells_i16": ("lookup_rgb8_cells", (rgb, z(1, np.int16), 1, z(1, np.int16))),
-        "colour_cells": ("colour_cells", (i1, i1, 1)),
         **grey_args,
         "lloyd_pass": ("lloyd_pass", (f2, f1, f2, z(1, np.intp))),
         "lloyd_pass_serial": ("lloyd_pass_serial", (f2, f1, f2, z(1, np.intp))),
@@ -474,8 +436,6 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False, b
     if values.dtype == np.uint8 and c == 3 and not connected:
         out += ["count_rgb8"] if many else []
         out += ["lookup_rgb8_i16" if tree else "lookup_rgb8"]
-        if n > 2**20:  # may have more colours than reduce.MAX_EXACT_COLOURS: merged into cells
-            out += ["colour_cells", "lookup_rgb8_cells" + ("_i16" if tree else "")]
     elif values.dtype in (np.uint8, np.uint16) and c == 1 and not connected:
         bits = 8 * values.dtype.itemsize
         out += [f"count_grey{bits}", f"lookup_grey{bits}" + ("_i16" if tree else "")]

@@ -322,60 +322,6 @@ def decode_codes(codes, levels, out):
                 rem //= levels[c]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def colour_cells(codes, counts, bits):
-    """The uint8 RGB colours ``codes`` (sorted) with pixel ``counts``, merged into cells ``2**bits``
-    values wide: (occupied cells (sorted), their weights, mean colours (cells, 3)), and the
-    per-channel weighted squares of the colours about the first one. One colour after the other
-    (numpy's ``bincount`` sums bit for bit; the squares in another order than numpy's)."""
-    side = 256 >> bits
-    mask = side - 1
-    w = np.zeros(side * side * side)
-    sums = np.zeros((w.shape[0], 3))
-    sq = np.zeros(3)
-    ref = np.empty(3)
-    for c in range(3):
-        ref[c] = np.float64((codes[0] >> (8 * c)) & 255) if codes.shape[0] else 0.0
-    for i in range(codes.shape[0]):
-        code = codes[i]
-        cell = ((code >> bits) & mask) | ((code >> (8 + bits)) & mask) * side
-        cell |= (code >> (16 + bits)) * side * side
-        wi = np.float64(counts[i])
-        w[cell] += wi
-        for c in range(3):
-            x = np.float64((code >> (8 * c)) & 255)
-            sums[cell, c] += wi * x
-            d = x - ref[c]
-            sq[c] += wi * d * d
-    m = 0
-    for j in range(w.shape[0]):
-        if w[j] != 0.0:
-            m += 1
-    cells = np.empty(m, np.int64)
-    weights = np.empty(m)
-    means = np.empty((m, 3))
-    m = 0
-    for j in range(w.shape[0]):
-        if w[j] != 0.0:
-            cells[m] = j
-            weights[m] = w[j]
-            for c in range(3):
-                means[m, c] = sums[j, c] / w[j]
-            m += 1
-    return cells, weights, means, ref, sq
-
-
-@njit(parallel=True, cache=True, error_model="numpy")
-def lookup_rgb8_cells(values, lut, bits, out):
-    """``out[i] = lut[cell of row i]`` for uint8 RGB rows and cells ``2**bits`` values wide."""
-    shift = 8 - bits
-    for i in prange(values.shape[0]):
-        r = np.int64(values[i, 0]) >> bits
-        g = np.int64(values[i, 1]) >> bits
-        b = np.int64(values[i, 2]) >> bits
-        out[i] = lut[r | g << shift | b << (2 * shift)]
-
-
 @njit(parallel=True, cache=True, error_model="numpy")
 def gather_rgb8(values, index, rows, out):
     """``out[i] = rows[index[code of row i]]`` for uint8 RGB rows, in parallel."""

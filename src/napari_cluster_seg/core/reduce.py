@@ -49,14 +49,6 @@ from ._chunks import (
 
 #: Largest code space counted exactly (uint8 RGB needs 2**24).
 EXACT_SPACE = 2**25
-#: Most distinct uint8 RGB colours reduced exactly: a photo with camera noise has millions, and its
-#: colours are then merged into cells of 2 x 2 x 2 values (128**3 cells; the labels of pixels
-#: within 1 of each other in every channel, the centres' sums of squares 0.002-0.02 % above the
-#: exact ones at k = 3..8 on a 4096² noisy photo): 5x fewer points for the fit, the statistics and
-#: the labelling table.
-MAX_EXACT_COLOURS = 2**20
-#: Bits dropped per channel when the colours are merged into cells.
-COLOUR_CELL_BITS = 1
 #: Largest code space counted with a table of counts; the distinct codes of a larger space (uint8
 #: RGB) are found by sorting the codes, one part per core.
 COUNT_TABLE_MAX = 2**23
@@ -209,9 +201,6 @@ class Reduction:
             return _accel.lookup_rgb8(values, table, out)
         if table is not None and _compiled_cells(values, self.coder) and table.dtype in (np.uint8, np.int16):
             return _accel.lookup_grid(values, self.coder, table, out)
-        bits = _accel.rgb8_cells(values, self.coder) if table is not None else None
-        if bits is not None:
-            return _accel.lookup_rgb8_cells(values, table, bits, out)
         if table is not None and _accel.grey(values, self.coder):
             return _accel.lookup_grey(values, table, out)
 
@@ -320,8 +309,7 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
     """Reduce pixel ``values`` (n, c) to weighted points.
 
     Integer values whose code space (product of the channel ranges) is at
-    most :data:`EXACT_SPACE` are reduced exactly (uint8 RGB with more than
-    :data:`MAX_EXACT_COLOURS` colours: on cells of 2 values per channel); anything else on a grid of
+    most :data:`EXACT_SPACE` are reduced exactly; anything else on a grid of
     ``levels`` cells per channel (default :func:`grid_levels`), regular unless
     outliers make it coarse relative to the values (:func:`grid_coder`).
 
@@ -410,10 +398,7 @@ def count_codes(values: np.ndarray, coder: Coder):
 def exact_reduction(coder: Coder, occupied: np.ndarray, counts: np.ndarray) -> Reduction:
     """The exact :class:`Reduction` of integer pixels from their distinct codes ``occupied``
     (sorted, of an :func:`exact_coder`) and pixel ``counts``: what :func:`reduce_pixels` returns,
-    whether the codes were counted on the whole image or merged from its blocks. More than
-    :data:`MAX_EXACT_COLOURS` uint8 RGB colours are merged into cells (:func:`colour_cells`)."""
-    if occupied.size > MAX_EXACT_COLOURS and _rgb8_coder(coder):
-        return colour_cells(occupied, counts)
+    whether the codes were counted on the whole image or merged from its blocks."""
     if not np.any(coder.lo) and _accel.enabled():  # the values are the codes' digits
         raw = _accel.decode_codes(occupied, coder.levels)
         return _exact(raw, counts, coder, occupied)
@@ -424,45 +409,6 @@ def exact_reduction(coder: Coder, occupied: np.ndarray, counts: np.ndarray) -> R
         else:
             raw = raw.astype(coder.lo.dtype) + coder.lo
     return _exact(raw.astype(np.float64), counts, coder, occupied)
-
-
-def _rgb8_coder(coder: Coder) -> bool:
-    """Whether ``coder`` codes uint8 RGB exactly from 0 (code ``r + 256 g + 65536 b``)."""
-    return (
-        coder.step is None
-        and coder.lo.dtype == np.uint8
-        and coder.levels.size == 3
-        and not np.any(coder.lo)
-        and bool(np.all(coder.levels == 256))
-    )
-
-
-def colour_cells(occupied: np.ndarray, counts: np.ndarray, bits: int = COLOUR_CELL_BITS) -> Reduction:
-    """The :class:`Reduction` of uint8 RGB pixels, given their distinct colour codes ``occupied``
-    (sorted) and pixel ``counts``, on the regular grid of cells ``2**bits`` values wide per channel:
-    each cell's pixel count and mean colour, and the exact sums of squares of all pixels."""
-    side = 256 >> bits
-    coder = Coder(lo=np.zeros(3), levels=np.full(3, side, np.int64), step=np.full(3, float(1 << bits)))
-    if _accel.enabled():
-        cell_codes, w, means, ref, sq = _accel.colour_cells(occupied, counts, bits)
-        return Reduction(means, w, SquareSums(ref, sq), coder, cell_codes, exact=False)
-    colours = coder_digits(occupied)
-    weights = np.asarray(counts).astype(np.float64)
-    cells = (occupied >> bits & (side - 1)) | (occupied >> (8 + bits) & (side - 1)) * side
-    cells |= (occupied >> (16 + bits)) * side * side
-    w = np.bincount(cells, weights=weights, minlength=side**3)
-    sums = [np.bincount(cells, weights=weights * colours[:, c], minlength=w.size) for c in range(3)]
-    cell_codes = np.flatnonzero(w)
-    w = w[cell_codes]
-    means = np.stack([x[cell_codes] for x in sums], 1) / w[:, None]
-    total_sq = square_sums(colours, reference(colours), weights)
-    return Reduction(means, w, total_sq, coder, cell_codes, exact=False)
-
-
-def coder_digits(occupied: np.ndarray) -> np.ndarray:
-    """The colours (m, 3) float64 of uint8 RGB codes."""
-    coder = Coder(lo=np.zeros(3, np.uint8), levels=np.full(3, 256, np.int64))
-    return coder.decode(occupied).astype(np.float64)
 
 
 def _exact(raw, counts, coder, occupied) -> Reduction:

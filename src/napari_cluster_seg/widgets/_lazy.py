@@ -12,15 +12,12 @@ names the option and the ways out (a pyramid level to fit on, or leaving the opt
 A pyramid level other than 0 can be chosen to fit on (``Job.fit_level``); level 0 is then
 labelled through that model.
 
-Labels of a multiscale image, one lazy array per level:
-
-* a model that labels each pixel by its own values (no smoothing, filters or coordinates)
-  labels every level's pixels itself: level i shows the model's labels of level i's values,
-  and zooming out reads only the small levels (on a pyramid made by striding these are level 0's
-  labels at that stride; on one made by averaging, a coarse pixel gets the label of its mean);
-* a model whose features look at neighbours (sigmas in level-0 pixels) labels level 0 only; the
-  other levels are level 0's labels sampled at the level's stride (nearest label), so they are
-  the same labels, at the cost of reading level-0 blocks when zoomed out.
+Labels of a multiscale image, one lazy array per level: the model labels each pixel by its own
+values (no smoothing, filters or coordinates: a model with those is fitted on level 0, loaded, or
+refused on another level, as its sigmas are in pixels), so every level's pixels are labelled
+from that level, and zooming out reads only the small levels (on a pyramid made by striding
+these are level 0's labels at that stride; on one made by averaging, a coarse pixel gets the
+label of its mean).
 """
 
 from __future__ import annotations
@@ -117,6 +114,13 @@ def lazy_run(job, image):
             "the clean-up (remove islands / fill holes) needs the whole image, not one block at a time; "
             "set both to 0 to label level 0 through a model fitted on another level."
         )
+    if not pixelwise(ClusterParams.from_dict(dict(options), len(fitted_on.shape))):
+        # sigmas are in pixels: fitted on level N they would mean 2**N level-0 pixels, and labelling
+        # the coarse levels would need every level-0 block (napari's thumbnail reads the smallest)
+        raise ValueError(
+            f"smoothing, filter features and spatial weight fitted on level {job.fit_level} would not "
+            "match level 0 (their sigmas are in pixels); fit on level 0, or leave those options out."
+        )
     if reason is None:
         fit = yield from iter_fit_stream(fitted_on, **options)
     else:
@@ -152,23 +156,10 @@ def pixelwise(params) -> bool:
 
 
 def lazy_levels(model, levels: list, options: dict) -> list:
-    """Lazy labels of every pyramid level (see the module's notes), largest first."""
+    """Lazy labels of every pyramid level, largest first: each level labelled from its own pixels
+    (``lazy_run`` only gets here with a model that labels a pixel by its values alone)."""
     kwargs = dict(channel_axis=options["channel_axis"], rgb=options["rgb"], time_axis=options["time_axis"])
-    if pixelwise(model.params):
-        return [label_lazy(model, level, **kwargs) for level in levels]
-    level0 = label_lazy(model, levels[0], **kwargs)
-    out = [level0]
-    channel_axis = len(levels[0].shape) - 1 if options["rgb"] else options["channel_axis"]
-    if channel_axis is not None:
-        channel_axis %= len(levels[0].shape)
-    for level in levels[1:]:
-        shape = tuple(s for ax, s in enumerate(level.shape) if ax != channel_axis)
-        factors = [max(1, round(a / b)) for a, b in zip(level0.shape, shape)]
-        sampled = level0[tuple(slice(None, None, f) for f in factors)][tuple(slice(0, s) for s in shape)]
-        if sampled.shape != shape:
-            break  # not a whole-number stride of level 0: the pyramid stops here
-        out.append(sampled)
-    return out
+    return [label_lazy(model, level, **kwargs) for level in levels]
 
 
 # ---------------------------------------------------------------------------- saving labels

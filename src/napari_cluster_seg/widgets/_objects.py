@@ -12,7 +12,7 @@ from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import QComboBox, QListWidget, QListWidgetItem
 
-from ..core import clusters_to_mask, clusters_to_objects
+from ..core import clusters_to_mask, clusters_to_objects, preprocess
 from ._layers import METADATA_KEY, layer_data, transform_kwargs
 from ._state import Lifetime, ResultLayers
 
@@ -22,6 +22,30 @@ if TYPE_CHECKING:  # pragma: no cover
 #: At most this many labels are listed (a cluster result has at most 255; an object layer may have more).
 MAX_LISTED = 1000
 RGB_CHANNELS = ("R", "G", "B", "A")
+
+
+def lazy_labels(layer):
+    """Level 0 of a lazy (dask, zarr, multiscale) Labels layer, or None when its data is in memory:
+    lazy labels are never computed on the GUI thread (for an image larger than memory they could
+    not be)."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    data = getattr(data, "__wrapped__", data)  # napari hands plugins its objects behind a proxy
+    return None if isinstance(data, np.ndarray) else data
+
+
+def table_counts(layer):
+    """The labels > 0 and pixel counts of a lazy result's cluster table (``layer.features``), or
+    None when it has none."""
+    table = layer.features
+    if not {"label", "pixels"} <= set(table.columns):
+        return None
+    values, counts = np.asarray(table["label"], np.int64), np.asarray(table["pixels"], np.int64)
+    keep = (values > 0) & (counts > 0)
+    return values[keep], counts[keep]
+
+
+def _mask_block(block, clusters):
+    return clusters_to_mask(block, clusters).astype(np.uint8)
 
 
 def label_counts(data) -> tuple[np.ndarray, np.ndarray]:
@@ -232,7 +256,16 @@ class ClustersToObjectsWidget(Container):
         if layer is None:
             self._set_status("no Labels layer: run Cluster segmentation first, or open a label image.")
             return
-        values, counts = label_counts(layer_data(layer))
+        if lazy_labels(layer) is None:
+            values, counts = label_counts(layer_data(layer))
+        elif (found := table_counts(layer)) is not None:
+            values, counts = found
+        else:
+            self._set_status(
+                f"{layer.name!r} is lazy and has no cluster table to list its clusters from; "
+                "save its labels (Save labels...) and open them, or run Cluster segmentation on it."
+            )
+            return
         for value, count in zip(values[:MAX_LISTED].tolist(), counts[:MAX_LISTED].tolist()):
             item = QListWidgetItem(f"{value}    {count:,} px")
             item.setData(Qt.ItemDataRole.UserRole, value)
@@ -327,13 +360,20 @@ class ClustersToObjectsWidget(Container):
     def _on_mask(self, _value=None):
         try:
             layer, clusters = self._chosen()
-            mask = clusters_to_mask(np.asarray(layer_data(layer)), clusters).astype(np.uint8)
+            lazy = lazy_labels(layer)
+            if lazy is None:
+                mask = clusters_to_mask(np.asarray(layer_data(layer)), clusters).astype(np.uint8)
+            else:  # a lazy mask: napari computes the tiles it shows
+                import dask.array as da  # lazy layers come with dask
+
+                mask = da.asarray(lazy).map_blocks(_mask_block, clusters, dtype=np.uint8)
             meta = {"kind": "mask", "source": layer.name, "clusters": clusters}
             out, note = self._write(layer, "mask", clusters, mask, None, meta, transform_kwargs(layer))
         except Exception as err:  # reported in the status line, never raised to Qt
             self._report_error(err)
             return
-        self._set_status(f"{note}mask of clusters {clusters}: {int(mask.sum()):,} px in {out.name!r}.")
+        size = f"{int(mask.sum()):,} px" if lazy is None else "lazy, computed as napari shows it"
+        self._set_status(f"{note}mask of clusters {clusters}: {size} in {out.name!r}.")
 
     def _on_objects(self, _value=None):
         if self.worker is not None:
@@ -342,6 +382,16 @@ class ClustersToObjectsWidget(Container):
         try:
             layer, clusters = self._chosen()
             data = layer_data(layer)
+            lazy = lazy_labels(layer)
+            if lazy is not None:  # loaded by the worker, if the objects' arrays fit in memory
+                data = lazy
+                needed, limit = 8 * 4 * int(np.prod(data.shape)), preprocess.available_memory()
+                if needed > limit:
+                    raise ValueError(
+                        f"objects of {layer.name!r} (shape {tuple(data.shape)}) need about "
+                        f"{needed / 2**30:.1f} GB of the {limit / 2**30:.1f} GB available; make a mask "
+                        "(lazy) instead, or crop the image and segment the crop."
+                    )
             data = data.copy() if isinstance(data, np.ndarray) else data  # painting meanwhile changes nothing
             options = self._object_options(layer, tuple(data.shape))
         except Exception as err:  # reported in the status line, never raised to Qt
