@@ -11,10 +11,11 @@ import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from ..core.lazy import as_dask
 from ._form import METHOD_CHOICES, ClusterForm
 from ._jobs import Job, JobRunner, apply_job, run_job, scan_job
 from ._layers import METADATA_KEY, save_features_csv, write_result
-from ._lazy import as_dask, check_label_path, label_level0, save_labels_job
+from ._lazy import check_label_path, label_level0, save_labels_job
 from ._plot_dock import PlotTabs
 from ._state import Lifetime, ResultLayers
 from ._view import ViewFit

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import ClusterParams, Progress, iter_cluster_image, label_lazy, preprocess
+from ..core.lazy import as_dask
 from ..core.memory import estimate_memory
 from ..core.stream import iter_fit_stream, why_not_stream
 
@@ -39,18 +40,6 @@ LABEL_SUFFIXES = (".tif", ".tiff", ".zarr")
 def is_lazy(data) -> bool:
     """Whether layer data is lazy (dask, zarr, xarray ...: not a numpy array in memory)."""
     return not isinstance(data, np.ndarray)
-
-
-def as_dask(data):
-    """``data`` as a dask array with its own chunks (a numpy array in chunks dask chooses)."""
-    import dask.array as da
-
-    if isinstance(data, da.Array):
-        return data
-    chunks = getattr(data, "chunks", None)
-    if not (isinstance(chunks, tuple) and len(chunks) == len(data.shape)):
-        chunks = "auto"
-    return da.from_array(data, chunks=chunks)
 
 
 @dataclass
