@@ -18,8 +18,7 @@ def function_lines(node) -> int:
     """Lines of ``node``'s body without its docstring: from the first statement to the last line,
     blank lines and comments included."""
     body = node.body
-    first = body[0]
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+    if ast.get_docstring(node, clean=False) is not None:
         body = body[1:]
     return node.end_lineno - body[0].lineno + 1 if body else 0
 
