@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from . import _io
+from . import _io, _ome
 from .core import ClusterModel, fit_lazy, label_lazy, write_table_csv
 from .core.lazy import lazy_cluster_stats, lazy_cluster_table, resolve_layout
 
@@ -229,7 +229,7 @@ def _outputs(image: _io.Image, out_dir: Path, fmt: str):
         raise ValueError(f"--format ome-zarr needs an OME-Zarr input; {image.path} is not one.")
     csv = out_dir / f"{stem}_clusters.csv"
     if fmt == "ome-zarr":
-        return image.path / "labels" / _io.OME_LABEL_NAME, csv, fmt
+        return image.path / "labels" / _ome.OME_LABEL_NAME, csv, fmt
     return out_dir / f"{stem}_labels.{'tif' if fmt == 'tif' else 'zarr'}", csv, fmt
 
 
@@ -314,9 +314,9 @@ def _apply_one(model, image: _io.Image, out_dir: Path, fmt, runner: Runner, over
     elif fmt == "zarr":
         _io.write_zarr(labels, labels_path, overwrite=overwrite, compute=compute)
     else:
-        labels_path = _io.write_ome_labels(labels, image, overwrite=overwrite, compute=compute)
+        labels_path = _ome.write_ome_labels(labels, image, overwrite=overwrite, compute=compute)
     stats_value = found[0]
-    scale, units = _io.physical_size(image)
+    scale, units = _ome.physical_size(image)
     table = lazy_cluster_table(stats_value, model, layout, scale=scale, units=units)
     with _io.atomic_path(csv_path, overwrite) as tmp:
         write_table_csv(table, tmp)

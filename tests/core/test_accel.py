@@ -543,6 +543,30 @@ print(sum("preparing fast kernels" in s for s in stages), stages[1:3])
     assert _subprocess(code, env).startswith("0 ")
 
 
+def test_every_kernel_of_every_kernel_module_has_a_build_that_warm_up_loads():
+    """The kernels live in one module per stage (``_kernels.MODULES``) and the feature path's module;
+    each compiled kernel (not the inlined helpers) is in the namespace ``_accel.kernels()`` and has a
+    build, so ``needs`` can announce it and ``warm_up(compile=True)`` compiles it."""
+    import numba
+
+    from napari_cluster_seg.core import _feature_kernels
+
+    kernels = _accel.kernels()
+    modules = [*kernels.MODULES, _feature_kernels]
+    assert len(kernels.MODULES) == 3
+    built = {id(_accel._build(name)[0]) for name in _accel._build_args()}
+    found, missing = 0, []
+    for module in modules:
+        for name, value in vars(module).items():
+            if isinstance(value, numba.core.registry.CPUDispatcher) and not name.startswith("_"):
+                found += 1
+                if id(value) not in built:
+                    missing.append(f"{module.__name__}.{name}")
+                if module is not _feature_kernels and getattr(kernels, name, None) is not value:
+                    missing.append(f"_kernels.{name}")
+    assert found >= 20 and missing == []
+
+
 def test_warm_up_compiles_nothing_but_loads_what_the_disk_cache_holds(tmp_path):
     code = """
 import time

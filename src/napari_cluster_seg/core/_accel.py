@@ -21,23 +21,10 @@ it starts and says so in a progress stage ("preparing fast kernels (first run
 only, ~N s)"); :func:`warm_up` loads only builds already in the disk cache and
 never compiles, so it cannot hold up a run.
 
-**Threads.** numba runs the parallel kernels on one of three threading layers:
-``tbb`` (when the ``tbb`` package is installed), else ``omp`` (GNU OpenMP,
-present on almost every Linux), else ``workqueue``. OpenMP's threads by
-default keep spinning after each parallel region (GNU OpenMP: about 300,000
-spins); on a machine whose cores are shared (napari's own threads, a second
-session, dask workers) they take the cores from the serial steps in between
-and from the other programs, and the kernels ran 2.6 times slower than under
-``workqueue`` (``benchmarks/experiments/threading_layers.py``). So when the
-user has set neither ``OMP_WAIT_POLICY`` nor ``GOMP_SPINCOUNT``, this module
-starts numba's thread pool with ``OMP_WAIT_POLICY=passive`` (threads sleep as
-soon as a region ends; set only while the pool starts, so it does not leak to
-other libraries or subprocesses). It never changes the layer itself nor any
-setting the user made (``NUMBA_THREADING_LAYER``, ``NUMBA_THREADING_LAYER_PRIORITY``,
-``NUMBA_NUM_THREADS``, ``OMP_*`` / ``GOMP_*`` variables, ``numba.config``),
-nor a pool that other code started first. :func:`threading_layer` tells which
-layer is in use. The row loops run serially below :data:`PARALLEL_ROWS` rows:
-a parallel launch costs milliseconds when the cores are busy.
+**Threads.** numba's thread pool starts when the kernels load, with threads that sleep between
+parallel regions unless the user chose otherwise (:mod:`._numba_threads`). The row loops run
+serially below :data:`PARALLEL_ROWS` rows: a parallel launch costs milliseconds when the cores
+are busy.
 
 numba's ``workqueue`` pool must not be entered from two threads at once, so
 every kernel runs under one lock (the parallel ones already use all cores).
@@ -50,15 +37,13 @@ import threading
 
 import numpy as np
 
+from . import _numba_threads
+
 _LOCK = threading.RLock()
 #: Fewest rows for which the row loops run in parallel.
 PARALLEL_ROWS = 2**16
 _UNSET = object()
 _module = _UNSET
-#: How numba's thread pool was started: set by :func:`_start_threads`.
-_THREADING = {"wait_policy": None}
-#: Environment variables that say the user chose how OpenMP threads wait.
-WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def kernels():
@@ -78,57 +63,21 @@ def _load():
         from . import _kernels  # optional kernels: numba may be missing or off
     except ImportError:  # numba not installed (or broken): numpy it is
         return None
-    _start_threads()
+    _numba_threads.start()
     return _kernels
-
-
-def _start_threads() -> None:
-    """Start numba's thread pool now, with ``OMP_WAIT_POLICY=passive`` unless the user chose how
-    OpenMP threads wait (GNU OpenMP reads it once, when numba loads it with the pool); the variable
-    is removed again afterwards. A pool already running (started by other code) is left alone."""
-    from numba.np.ufunc import parallel  # optional kernels: numba may be missing or off
-
-    if getattr(parallel, "_is_initialized", True):  # running, or a numba whose internals moved
-        return
-    added = not any(var in os.environ for var in WAIT_VARS)
-    if added:
-        os.environ["OMP_WAIT_POLICY"] = "passive"
-    try:
-        parallel._launch_threads()
-        if added and parallel.threading_layer() == "omp":
-            _THREADING["wait_policy"] = "passive (set by napari-cluster-seg)"
-    except (ValueError, ImportError):  # no layer could load (e.g. the user asked for a missing one)
-        pass
-    finally:
-        if added:
-            os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 def threading_layer() -> str | None:
     """numba's threading layer in use (``"omp"``, ``"tbb"`` or ``"workqueue"``), or None when the
     kernels are off or no layer could start."""
-    if kernels() is None:
-        return None
-    import numba  # optional kernels: numba may be missing or off
-
-    try:
-        return numba.threading_layer()
-    except ValueError:
-        return None
+    return None if kernels() is None else _numba_threads.layer()
 
 
 def threading_info() -> str:
     """One line for reports: the numba version, threading layer, threads and OpenMP wait policy."""
     if kernels() is None:
         return "numpy only (numba missing, or NAPARI_CLUSTER_SEG_NUMBA=0)"
-    import numba  # optional kernels: numba may be missing or off
-
-    layer = threading_layer()
-    text = f"numba {numba.__version__}, threading layer {layer} ({numba.config.NUMBA_NUM_THREADS} threads"
-    if layer == "omp":
-        user = ", ".join(f"{var}={os.environ[var]}" for var in WAIT_VARS if var in os.environ)
-        text += f", wait policy {_THREADING['wait_policy'] or user or 'OpenMP default'}"
-    return text + ")"
+    return _numba_threads.info()
 
 
 def enabled() -> bool:

@@ -1,0 +1,184 @@
+"""Compiled (numba) kernels of K-means and of the clusters' statistics: nearest centres, Lloyd
+passes, per-label sums and sums of squares.
+
+Imported only through :mod:`._accel` (via :mod:`._kernels`), which falls back to numpy when numba
+is missing. Every kernel is deterministic: parallel loops run over a fixed number of blocks (not of
+threads), each block in order, and partial sums are added block by block.
+
+The row loops have a serial and a parallel build (:func:`_build`); ``_accel`` picks one by the
+number of rows.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+from numba import njit, prange
+
+#: Blocks of the parallel loops that sum (fixed, so sums do not depend on the thread count).
+N_BLOCKS = 16
+
+
+@njit(inline="always")
+def _nearest(points, i, centers):
+    """Index of the centre nearest to row ``i`` (ties: the lower index) and its squared distance."""
+    best = np.inf
+    arg = 0
+    for j in range(centers.shape[0]):
+        d = 0.0
+        for f in range(points.shape[1]):
+            t = points[i, f] - centers[j, f]
+            d += t * t
+        if d < best:
+            best = d
+            arg = j
+    return arg, best
+
+
+def _nearest_all(points, centers, labels, d2):
+    """Nearest centre of every row into ``labels``; squared distances into ``d2`` unless it is empty."""
+    n = points.shape[0]
+    keep = d2.shape[0] > 0
+    for i in prange(n):
+        arg, best = _nearest(points, i, centers)
+        labels[i] = arg
+        if keep:
+            d2[i] = best
+
+
+def _lloyd_pass(points, weights, centers, labels):
+    """One Lloyd assignment: every row's nearest centre into ``labels``; returns the weighted sums
+    of the rows per centre (k, f), the weights per centre (k,) and the weighted sum of squared
+    distances to the nearest centres."""
+    n, nf = points.shape
+    k = centers.shape[0]
+    acc = np.zeros((N_BLOCKS, k, nf + 1))  # per block and centre: weighted sums, then the weight
+    cost = np.zeros(N_BLOCKS)
+    per = (n + N_BLOCKS - 1) // N_BLOCKS
+    for b in prange(N_BLOCKS):
+        for i in range(b * per, min(n, (b + 1) * per)):
+            arg, best = _nearest(points, i, centers)
+            labels[i] = arg
+            w = weights[i]
+            acc[b, arg, nf] += w
+            for f in range(nf):
+                acc[b, arg, f] += w * points[i, f]
+            cost[b] += w * best
+    total_sums, total_w = _add_blocks(acc)
+    total_cost = 0.0
+    for b in range(N_BLOCKS):
+        total_cost += cost[b]
+    return total_sums, total_w, total_cost
+
+
+@njit(inline="always")
+def _add_blocks(acc):
+    """Sums over the blocks of ``acc`` (blocks, k, f + 1), in block order (the same sums whatever the
+    threads did): (k, f) sums and (k,) weights. Plain loops: array expressions in a parallel
+    build become parallel loops of their own, which take seconds more to compile."""
+    nb, k, nf1 = acc.shape
+    sums = np.zeros((k, nf1 - 1))
+    w = np.zeros(k)
+    for b in range(nb):
+        for j in range(k):
+            w[j] += acc[b, j, nf1 - 1]
+            for f in range(nf1 - 1):
+                sums[j, f] += acc[b, j, f]
+    return sums, w
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def group_sums(labels, weights, points, k):
+    """Per label 0..k-1: the total weight and the weighted sums of the rows of ``points``, added in
+    :data:`N_BLOCKS` blocks as :func:`lloyd_pass` adds them (the same sums bit for bit). Serial:
+    one pass over at most a few million rows, not worth a parallel launch (nor its compile)."""
+    n, nf = points.shape
+    acc = np.zeros((N_BLOCKS, k, nf + 1))
+    per = (n + N_BLOCKS - 1) // N_BLOCKS
+    for b in range(N_BLOCKS):
+        for i in range(b * per, min(n, (b + 1) * per)):
+            g = labels[i]
+            w = weights[i]
+            acc[b, g, nf] += w
+            for f in range(nf):
+                acc[b, g, f] += w * points[i, f]
+    total_sums, total_w = _add_blocks(acc)
+    return total_w, total_sums
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def deviation_sums(labels, weights, points, ref, k):
+    """The two passes of a clustering's sum of squares, about the reference ``ref`` (f,) (no
+    cancellation at a large offset): per label 0..k-1 the mean offset ``shift`` (k, f) of the rows
+    from ``ref``; per channel the weighted squares of the rows about their label's mean and about
+    ``ref``. Serial, one row at a time: no (rows, channels) temporaries."""
+    n, nf = points.shape
+    w = np.zeros(k)
+    shift = np.zeros((k, nf))
+    about_ref = np.zeros(nf)
+    for i in range(n):
+        g = labels[i]
+        wi = weights[i]
+        w[g] += wi
+        for f in range(nf):
+            d = points[i, f] - ref[f]
+            shift[g, f] += wi * d
+            about_ref[f] += wi * d * d
+    for g in range(k):
+        for f in range(nf):
+            shift[g, f] /= w[g]
+    about_means = np.zeros(nf)
+    for i in range(n):
+        g = labels[i]
+        for f in range(nf):
+            d = points[i, f] - ref[f] - shift[g, f]
+            about_means[f] += weights[i] * d * d
+    return shift, about_means, about_ref
+
+
+def _build(fn, name: str, parallel: bool):
+    """``fn`` compiled (lazily, cached on disk) under the name ``name``. numba's disk cache keys an
+    entry by the function's name, code and argument types, not by its options: two builds of one
+    function would share entries, and the second build would load the first one's code (a
+    "parallel" build running the serial loop, or the reverse). A copy of the function under its
+    own name gets entries of its own."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = name
+    copy.__doc__ = fn.__doc__
+    return njit(parallel=parallel, cache=True, error_model="numpy")(copy)
+
+
+# Parallel and serial builds of the row loops: for a few thousand rows, waking the thread pool
+# costs more than the loop (and far more while other processes keep the cores busy).
+nearest = _build(_nearest_all, "nearest", True)
+nearest_serial = _build(_nearest_all, "nearest_serial", False)
+lloyd_pass = _build(_lloyd_pass, "lloyd_pass", True)
+lloyd_pass_serial = _build(_lloyd_pass, "lloyd_pass_serial", False)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def weighted_squares(values, ref, weights):
+    """Per channel, the weighted sum of squares of the rows of ``values`` (n, c) about ``ref``."""
+    n, nc = values.shape
+    sq = np.zeros(nc)
+    for i in range(n):
+        for c in range(nc):
+            d = values[i, c] - ref[c]
+            sq[c] += weights[i] * d * d
+    return sq
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def int_label_sums(labels, values, k):
+    """Per label 0..k-1: the number of rows and the per-channel sums of small-integer ``values``
+    (n, c), added in int64 (exact, so in any order: numpy's float sums of the same integers)."""
+    n, nc = values.shape
+    counts = np.zeros(k, np.int64)
+    sums = np.zeros((k, nc), np.int64)
+    for i in range(n):
+        g = labels[i]
+        counts[g] += 1
+        for c in range(nc):
+            sums[g, c] += values[i, c]
+    return counts, sums.astype(np.float64)

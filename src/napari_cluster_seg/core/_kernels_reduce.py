@@ -1,0 +1,174 @@
+"""Compiled (numba) kernels of the pixel reduction: counting values and colours, labelling pixels
+through a lookup table, grid-cell codes and sums, decoding cell codes, gathering rows by colour.
+
+Imported only through :mod:`._accel` (via :mod:`._kernels`), which falls back to numpy when numba
+is missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def count_rgb8(values, table):
+    """``table[code] += 1`` for every uint8 RGB row (code ``r + 256 g + 65536 b``)."""
+    for i in range(values.shape[0]):
+        table[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16] += 1
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def lookup_rgb8(values, lut, out):
+    """``out[i] = lut[code of row i]`` for uint8 RGB rows, in parallel."""
+    for i in prange(values.shape[0]):
+        out[i] = lut[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def count_grey(values, tables):
+    """Histogram of unsigned integer ``values`` (n,): block ``b`` of the rows counts into
+    ``tables[b]``; the caller adds the tables up."""
+    n = values.shape[0]
+    n_tables = tables.shape[0]
+    per = (n + n_tables - 1) // n_tables
+    for b in prange(n_tables):
+        table = tables[b]
+        for i in range(b * per, min(n, (b + 1) * per)):
+            table[values[i]] += 1
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def lookup_grey(values, lut, out):
+    """``out[i] = lut[values[i]]`` for unsigned integer ``values``, in parallel."""
+    for i in prange(values.shape[0]):
+        out[i] = lut[values[i]]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def cell_codes(points, levels, lo, span, out):
+    """Code of the grid cell of every row (``levels`` cells per axis over ``lo + [0, span]``),
+    with exactly the float operations of ``units._cell_codes``. Serial (one pass, as the sums of
+    :mod:`._kernels_kmeans`)."""
+    n, nf = points.shape
+    top = levels - 1
+    for i in range(n):
+        code = 0
+        for f in range(nf):
+            t = (points[i, f] - lo[f]) / span[f] * levels
+            t = min(max(t, 0.0), top)
+            code = code * levels + np.int64(t)
+        out[i] = code
+
+
+@njit(inline="always")
+def _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs):
+    """The grid cell of row ``i`` with exactly ``reduce.Coder``'s operations: per channel a regular
+    cell (``(v - lo) / step``, truncated, clipped) or, where the channel has boundaries
+    (``edges[starts[c]:starts[c + 1]]``, sorted), the number of boundaries <= v (numpy's
+    ``searchsorted(side="right")``; NaN sorts last). ``tabs[c, j]`` counts the boundaries <= ``e0[c]
+    + j * width[c]``: the bins next to v's bound the search to a few boundaries."""
+    code = 0
+    stride = 1
+    nb = tabs.shape[1] - 2
+    for c in range(values.shape[1]):
+        x = np.float64(values[i, c])
+        a = starts[c]
+        m = starts[c + 1] - a
+        if m > 0:
+            if x != x:
+                q = m
+            else:
+                t = (x - e0[c]) / width[c]
+                t = min(max(t, -1.0), nb + 3.0)
+                bin_ = np.int64(t) if t >= 0 else np.int64(-1)
+                left = tabs[c, bin_ - 1] if bin_ >= 1 else 0
+                if bin_ - 1 > nb + 1:
+                    left = tabs[c, nb + 1]
+                right = tabs[c, max(bin_, 0) + 2] if max(bin_, 0) + 2 <= nb + 1 else m
+                while left < right:
+                    mid = (left + right) >> 1
+                    if edges[a + mid] <= x:
+                        left = mid + 1
+                    else:
+                        right = mid
+                q = left
+        else:
+            f = (x - lo[c]) / step[c]
+            top = levels[c] - 1
+            q = 0 if f <= 0.0 else (top if f >= top else np.int64(f))
+        code += q * stride
+        stride *= levels[c]
+    return code
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def cell_sums(values, lo, step, levels, edges, starts, e0, width, tabs, ref, chunk, acc, sq):
+    """Add to ``acc`` (cells, c + 1) the per-channel sums and (last column) the pixel counts of the
+    rows of ``values`` (n, c) per grid cell (:func:`_grid_code`), and to ``sq`` (c,) their squares
+    about ``ref``. Chunk by chunk of ``chunk`` rows, each chunk's sums started from zero and then
+    added, as numpy's per-chunk ``bincount`` (the same sums bit for bit; the squares are added in
+    another order). Serial: one pass instead of a code array and c + 1 bincounts."""
+    n, nc = values.shape
+    part = np.zeros_like(acc)
+    csq = np.zeros(nc)
+    touched = np.empty(min(chunk, acc.shape[0]), np.int64)
+    for start in range(0, n, chunk):
+        m = 0
+        for i in range(start, min(n, start + chunk)):
+            code = _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs)
+            if part[code, nc] == 0.0:
+                touched[m] = code
+                m += 1
+            part[code, nc] += 1.0
+            for c in range(nc):
+                x = np.float64(values[i, c])
+                part[code, c] += x
+                d = x - ref[c]
+                csq[c] += d * d
+        for j in range(m):
+            code = touched[j]
+            for c in range(nc + 1):
+                acc[code, c] += part[code, c]
+                part[code, c] = 0.0
+        for c in range(nc):
+            sq[c] += csq[c]
+            csq[c] = 0.0
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def lookup_grid(values, lo, step, levels, edges, starts, e0, width, tabs, table, out):
+    """``out[i] = table[grid cell of row i]`` (:func:`_grid_code`), in parallel."""
+    for i in prange(values.shape[0]):
+        out[i] = table[_grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs)]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def decode_codes(codes, levels, out):
+    """``out[i, c]``: the digit of channel ``c`` of ``codes[i]`` in the mixed radix ``levels``
+    (channel 0 least significant), as a float."""
+    nc = levels.shape[0]
+    shifts = np.full(nc, -1, np.int64)  # powers of two (uint8 RGB): a mask and a shift
+    for c in range(nc):
+        if levels[c] & (levels[c] - 1) == 0:
+            shifts[c] = 0
+            while (1 << shifts[c]) < levels[c]:
+                shifts[c] += 1
+    for i in range(codes.shape[0]):
+        rem = codes[i]
+        for c in range(nc):
+            if shifts[c] >= 0:
+                out[i, c] = rem & (levels[c] - 1)
+                rem >>= shifts[c]
+            else:
+                out[i, c] = rem % levels[c]
+                rem //= levels[c]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def gather_rgb8(values, index, rows, out):
+    """``out[i] = rows[index[code of row i]]`` for uint8 RGB rows, in parallel."""
+    for i in prange(values.shape[0]):
+        j = index[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16]
+        for c in range(rows.shape[1]):
+            out[i, c] = rows[j, c]
