@@ -262,25 +262,19 @@ def _ward_height(wa, wb, d2):
     return np.sqrt(2 * wa * wb / (wa + wb) * d2)
 
 
-def _greedy_linkage(points, weights, edges, method):
-    """Constrained agglomeration that always merges the closest adjacent pair (a heap)."""
-    points = np.asarray(points, np.float64)
-    weights = np.asarray(weights, np.float64)
-    m = points.shape[0]
-    centroid = {i: points[i].copy() for i in range(m)}
-    weight = {i: float(weights[i]) for i in range(m)}
-    members = {i: np.array([i]) for i in range(m)}
+def _neighbour_sets(m, edges):
+    """Each of the ``m`` units' set of touching units (an edge of a unit to itself is dropped)."""
     neighbours = {i: set() for i in range(m)}
     for a, b in edges:
         if a != b:
             neighbours[int(a)].add(int(b))
             neighbours[int(b)].add(int(a))
+    return neighbours
 
-    def dist(a, b):
-        return _pair_distance(
-            method, centroid[a], weight[a], members[a], centroid[b], weight[b], members[b], points, weights
-        )
 
+def _pair_heap(method, neighbours, points, weights, dist):
+    """The heap (distance, a, b) of every touching pair of units a < b."""
+    m = points.shape[0]
     pairs = np.array([(a, b) for a in range(m) for b in neighbours[a] if a < b], np.intp).reshape(-1, 2)
     if method == "ward":  # all at once: Ward needs only the unit means and weights
         d2 = ((points[pairs[:, 0]] - points[pairs[:, 1]]) ** 2).sum(axis=1)
@@ -289,6 +283,45 @@ def _greedy_linkage(points, weights, edges, method):
         first = [dist(a, b) for a, b in pairs.tolist()]
     heap = list(zip(first, pairs[:, 0].tolist(), pairs[:, 1].tolist()))
     heapq.heapify(heap)
+    return heap
+
+
+def _rewire(neighbours, a, b, new):
+    """Clusters a and b merged into ``new``: their neighbours become ``new``'s (returned)."""
+    near = (neighbours.pop(a) | neighbours.pop(b)) - {a, b}
+    neighbours[new] = near
+    for n in near:
+        neighbours[n].discard(a)
+        neighbours[n].discard(b)
+        neighbours[n].add(new)
+    return near
+
+
+def _distances_to(method, new, near, centroid, weight, dist):
+    """Linkage distances of the clusters ``near`` (a list) to the cluster ``new``."""
+    if method == "ward":  # all neighbours at once: Ward needs only centroids and weights
+        cn = np.array([centroid[n] for n in near])
+        wn = np.array([weight[n] for n in near])
+        return _ward_height(wn, weight[new], ((cn - centroid[new]) ** 2).sum(axis=1))
+    return [dist(n, new) for n in near]
+
+
+def _greedy_linkage(points, weights, edges, method):
+    """Constrained agglomeration that always merges the closest adjacent pair (a heap)."""
+    points = np.asarray(points, np.float64)
+    weights = np.asarray(weights, np.float64)
+    m = points.shape[0]
+    centroid = {i: points[i].copy() for i in range(m)}
+    weight = {i: float(weights[i]) for i in range(m)}
+    members = {i: np.array([i]) for i in range(m)}
+    neighbours = _neighbour_sets(m, edges)
+
+    def dist(a, b):
+        return _pair_distance(
+            method, centroid[a], weight[a], members[a], centroid[b], weight[b], members[b], points, weights
+        )
+
+    heap = _pair_heap(method, neighbours, points, weights, dist)
     Z = []
 
     def merge(a, b, d):
@@ -308,22 +341,9 @@ def _greedy_linkage(points, weights, edges, method):
         if a not in centroid or b not in centroid:
             continue  # a stale entry: one of the two has merged since
         new = merge(a, b, d)
-        near = (neighbours.pop(a) | neighbours.pop(b)) - {a, b}
-        neighbours[new] = near
-        for n in near:
-            neighbours[n].discard(a)
-            neighbours[n].discard(b)
-            neighbours[n].add(new)
-        if near:
-            near = list(near)
-            if method == "ward":  # all neighbours at once: Ward needs only centroids and weights
-                cn = np.array([centroid[n] for n in near])
-                wn = np.array([weight[n] for n in near])
-                dists = _ward_height(wn, weight[new], ((cn - centroid[new]) ** 2).sum(axis=1))
-            else:
-                dists = [dist(n, new) for n in near]
-            for n, d_n in zip(near, dists):
-                heapq.heappush(heap, (float(d_n), n, new))
+        near = list(_rewire(neighbours, a, b, new))
+        for n, d_n in zip(near, _distances_to(method, new, near, centroid, weight, dist) if near else []):
+            heapq.heappush(heap, (float(d_n), n, new))
     # join what the constraint left apart (separate components), nearest first
     roots = sorted(centroid)
     while len(roots) > 1:

@@ -20,15 +20,9 @@ import numpy as np
 from . import _accel
 from ._chunks import CHUNK, n_workers
 from ._params import validate_params
+from .coder import SAMPLE_POINTS, grid_levels
 from .features import BLOCK_PIXELS, n_features
-from .reduce import (
-    COUNT_TABLE_MAX,
-    EXACT_SPACE,
-    GRID_MAX_CHANNELS,
-    SAMPLE_POINTS,
-    SORT_RATIO,
-    grid_levels,
-)
+from .reduce import COUNT_TABLE_MAX, EXACT_SPACE, GRID_MAX_CHANNELS, SORT_RATIO
 from .regions import EXACT_MAX_PIXELS, MAX_SLIC_PIXELS
 
 #: Bytes per distinct point kept from the reduction to the end (raw means, weights, codes,

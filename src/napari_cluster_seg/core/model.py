@@ -31,19 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ._chunks import SquareSums
-from ._model_json import (
-    FORMAT,
-    GRID_KEYS,
-    MAX_NDIM,
-    MODEL_KEYS,
-    NORMALIZER_KEYS,
-    VERSION,
-    as_list,
-    checked_keys,
-    invalid,
-    is_int,
-    number_array,
-)
+from ._model_json import MAX_NDIM, invalid, is_int, model_args, model_dict, number_array
 from ._params import ClusterParams, check_bool, check_spacing, labels_dtype, normalize_axis
 from ._result import ClusterResult
 from ._stats import cluster_stats, pixel_group_means
@@ -407,32 +395,7 @@ class ClusterModel:
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict:
         """Plain-Python form (JSON-serialisable) of the model."""
-        n = self.normalizer
-        grid = None
-        if self.grid is not None:
-            grid = {
-                "levels": int(self.grid.levels),
-                "lo": as_list(self.grid.lo),
-                "span": as_list(self.grid.span),
-                "unit_codes": np.asarray(self.grid.unit_codes, np.int64).tolist(),
-            }
-        return {
-            "format": FORMAT,
-            "version": VERSION,
-            "params": self.params.as_dict(),
-            "n_channels": int(self.n_channels),
-            "ndim": int(self.ndim),
-            "normalizer": {
-                "offset": as_list(n.offset),
-                "scale": as_list(n.scale),
-                "clip_low": as_list(n.clip_low),
-                "clip_high": as_list(n.clip_high),
-            },
-            "kind": self.kind,
-            "points": as_list(self.points),
-            "labels": np.asarray(self.labels, np.int64).tolist(),
-            "grid": grid,
-        }
+        return model_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ClusterModel:
@@ -443,40 +406,7 @@ class ClusterModel:
         type, finite, consistent with each other and with the model's
         channels and features; labels between 1 and ``n_clusters``.
         """
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT!r} file; load a model saved with ClusterModel.save().")
-        version = d.get("version")
-        if not is_int(version) or version != VERSION:
-            raise ValueError(
-                f"model format version {version!r} is not supported by this version "
-                f"(reads version {VERSION}); refit the model or upgrade napari-cluster-seg."
-            )
-        checked_keys(d, MODEL_KEYS, "the model")
-        ndim = d["ndim"]
-        if not is_int(ndim) or not 1 <= ndim <= MAX_NDIM:
-            raise invalid(f"ndim={ndim!r} must be an integer between 1 and {MAX_NDIM}")
-        try:
-            params = ClusterParams.from_dict(d["params"], ndim)
-        except (TypeError, ValueError) as err:
-            raise invalid(f"its options: {err}") from None
-        nd = checked_keys(d["normalizer"], NORMALIZER_KEYS, "the normalizer")
-        clips = [
-            None if nd[key] is None else number_array(nd[key], key, 1) for key in ("clip_low", "clip_high")
-        ]
-        offset, scale = number_array(nd["offset"], "offset", 1), number_array(nd["scale"], "scale", 1)
-        normalizer = Normalizer(offset, scale, *clips)
-        grid = None
-        if d["grid"] is not None:
-            g = checked_keys(d["grid"], GRID_KEYS, "the grid")
-            grid = UnitGrid(
-                g["levels"],
-                number_array(g["lo"], "the grid's lo", 1),
-                number_array(g["span"], "the grid's span", 1),
-                number_array(g["unit_codes"], "the grid's unit_codes", 1, "iu"),
-            )
-        points = number_array(d["points"], "points", 2)
-        labels = number_array(d["labels"], "labels", 1, "iu")
-        return cls(params, d["n_channels"], ndim, normalizer, d["kind"], points, labels, grid)
+        return cls(*model_args(d))
 
     def save(self, path) -> Path:
         """Write the model to a JSON file; returns the path."""

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._chunks import CHUNK, SquareSums, accumulate_chunks, label_sums, reference, square_sums
+from .coder import SAMPLE_POINTS
 from .kmeans import assign_nearest
-from .reduce import SAMPLE_POINTS
 
 
 @dataclass

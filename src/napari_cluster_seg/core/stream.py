@@ -42,18 +42,9 @@ from ._params import OPTIONS, validate_params
 from ._prepare import check_fit_points, fast_kernels, reduced_prepared
 from ._progress import Progress, run_with_progress
 from ._segment import fit_prepared
+from .coder import SAMPLE_POINTS, grid_coder, grid_levels
 from .preprocess import PixelData, channels_last, check_dtype
-from .reduce import (
-    GRID_MAX_CHANNELS,
-    SAMPLE_POINTS,
-    Reduction,
-    check_magnitude,
-    count_codes,
-    exact_coder,
-    exact_reduction,
-    grid_coder,
-    grid_levels,
-)
+from .reduce import GRID_MAX_CHANNELS, Reduction, check_magnitude, count_codes, exact_coder, exact_reduction
 
 #: Blocks merged per task of the tree that merges a batch.
 MERGE_FAN_IN = 8

@@ -12,8 +12,9 @@ from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import QComboBox, QListWidget, QListWidgetItem
 
-from ..core import clusters_to_mask, clusters_to_objects, preprocess
+from ..core import clusters_to_mask, preprocess
 from ._layers import METADATA_KEY, layer_data, transform_kwargs
+from ._objects_data import intensity_for, label_counts, lazy_labels, mask_block, objects_job, table_counts
 from ._state import Lifetime, ResultLayers
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,71 +22,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: At most this many labels are listed (a cluster result has at most 255; an object layer may have more).
 MAX_LISTED = 1000
-RGB_CHANNELS = ("R", "G", "B", "A")
-
-
-def lazy_labels(layer):
-    """Level 0 of a lazy (dask, zarr, multiscale) Labels layer, or None when its data is in memory:
-    lazy labels are never computed on the GUI thread (for an image larger than memory they could
-    not be)."""
-    data = layer.data[0] if layer.multiscale else layer.data
-    data = getattr(data, "__wrapped__", data)  # napari hands plugins its objects behind a proxy
-    return None if isinstance(data, np.ndarray) else data
-
-
-def table_counts(layer):
-    """The labels > 0 and pixel counts of a lazy result's cluster table (``layer.features``), or
-    None when it has none."""
-    table = layer.features
-    if not {"label", "pixels"} <= set(table.columns):
-        return None
-    values, counts = np.asarray(table["label"], np.int64), np.asarray(table["pixels"], np.int64)
-    keep = (values > 0) & (counts > 0)
-    return values[keep], counts[keep]
-
-
-def _mask_block(block, clusters):
-    return clusters_to_mask(block, clusters).astype(np.uint8)
-
-
-def label_counts(data) -> tuple[np.ndarray, np.ndarray]:
-    """The labels > 0 present in ``data`` (ascending) and their pixel counts."""
-    arr = np.asarray(data)
-    if arr.size == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    low, high = int(arr.min()), int(arr.max())
-    if low >= 0 and high < 2**24:  # a dense count is fastest for the usual small label values
-        counts = np.bincount(arr.ravel().astype(np.intp, copy=False), minlength=high + 1)
-        present = np.flatnonzero(counts[1:]) + 1
-        return present, counts[present]
-    values, counts = np.unique(arr, return_counts=True)
-    keep = values > 0
-    return values[keep].astype(np.int64), counts[keep]
-
-
-def intensity_for(image_layer, labels_shape: tuple) -> tuple:
-    """(image, channel_axis, channel_names) of an Image layer for :func:`clusters_to_objects`: an
-    RGB image's channels are R, G, B; an image of the labels' shape is one channel ``intensity``;
-    an image with one axis more has its channels along that axis."""
-    data = layer_data(image_layer)
-    shape = tuple(data.shape)
-    if image_layer.rgb and shape[:-1] == labels_shape:
-        return data, -1, RGB_CHANNELS[: shape[-1]]
-    if shape == labels_shape:
-        return data, None, ("intensity",)
-    if len(shape) == len(labels_shape) + 1:
-        for axis in range(len(shape)):
-            if shape[:axis] + shape[axis + 1 :] == labels_shape:
-                return data, axis, None
-    raise ValueError(
-        f"the image {image_layer.name!r} of shape {shape} does not match the labels of shape "
-        f"{labels_shape}; choose an image of the same shape (or with one channel axis more), or none."
-    )
-
-
-def objects_job(labels, clusters: list, options: dict):
-    """Worker body: the objects of ``clusters`` in ``labels`` (loaded here if lazy)."""
-    return clusters_to_objects(np.asarray(labels), clusters, **options)
 
 
 class _HideFilter(QObject):
@@ -126,6 +62,14 @@ class ClustersToObjectsWidget(Container):
         self._recount = QTimer(self.native, singleShot=True, interval=50)
         self._recount.timeout.connect(self.refresh_clusters)
 
+        self.extend(self._make_controls())
+        self._prefer_active_labels()
+        self._connect(viewer)
+        self._on_split()
+        self._on_labels_layer()
+
+    def _make_controls(self) -> list:
+        """The controls (attributes, see the class docstring), in their order in the widget."""
         self.labels_layer = ComboBox(label="cluster labels", choices=self._labels_choices)
         self.labels_layer.tooltip = "A Labels layer of clusters (the Cluster segmentation widget's result)."
         self.cluster_list = QListWidget()
@@ -159,22 +103,22 @@ class ClustersToObjectsWidget(Container):
         for combo in (self.labels_layer, self.intensity, self.time_axis):  # long layer names do not widen it
             combo.native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.native.setMinimumContentsLength(8)
-        self.extend(
-            [
-                self.labels_layer,
-                list_box,
-                self.pick,
-                self.mask,
-                self.split,
-                self.min_distance,
-                self.min_size,
-                self.intensity,
-                self.time_axis,
-                self.objects,
-                self.status,
-            ]
-        )
-        self._prefer_active_labels()
+        return [
+            self.labels_layer,
+            list_box,
+            self.pick,
+            self.mask,
+            self.split,
+            self.min_distance,
+            self.min_size,
+            self.intensity,
+            self.time_axis,
+            self.objects,
+            self.status,
+        ]
+
+    def _connect(self, viewer):
+        """React to the controls and to layers added, removed or reordered; stop picking when hidden."""
         self.labels_layer.changed.connect(self._on_labels_layer)
         self.pick.changed.connect(self._on_pick)
         self.split.changed.connect(self._on_split)
@@ -186,8 +130,6 @@ class ClustersToObjectsWidget(Container):
         layers.removed.connect(self._forget_layer)
         self._hide_filter = _HideFilter(lambda: setattr(self.pick, "value", False))
         self.native.installEventFilter(self._hide_filter)
-        self._on_split()
-        self._on_labels_layer()
 
     # ----------------------------------------------------------------- choices
     def _labels_choices(self, _widget=None):
@@ -366,7 +308,7 @@ class ClustersToObjectsWidget(Container):
             else:  # a lazy mask: napari computes the tiles it shows
                 import dask.array as da  # lazy layers come with dask
 
-                mask = da.asarray(lazy).map_blocks(_mask_block, clusters, dtype=np.uint8)
+                mask = da.asarray(lazy).map_blocks(mask_block, clusters, dtype=np.uint8)
             meta = {"kind": "mask", "source": layer.name, "clusters": clusters}
             out, note = self._write(layer, "mask", clusters, mask, None, meta, transform_kwargs(layer))
         except Exception as err:  # reported in the status line, never raised to Qt
