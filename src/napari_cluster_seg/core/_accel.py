@@ -87,7 +87,7 @@ def enabled() -> bool:
 
 def rgb8(values: np.ndarray, coder) -> bool:
     """Whether the compiled colour kernels apply: uint8 RGB rows coded exactly from 0 with 256
-    levels per channel (code ``r + 256 g + 65536 b``, as :class:`reduce.Coder` makes it)."""
+    levels per channel (code ``r + 256 g + 65536 b``, as :class:`coder.Coder` makes it)."""
     return (
         kernels() is not None
         and isinstance(values, np.ndarray)

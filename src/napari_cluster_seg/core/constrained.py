@@ -40,7 +40,7 @@ def exact_ward(points, weights, edges):
 
 
 def _exact_ward_python(points, weights, edges, report_every=4096):
-    """Generator: the merges of :func:`._kernels.ward_greedy`, with a heap of all touching pairs
+    """Generator: the merges of :func:`._kernels_hierarchy.ward_greedy`, with a heap of all touching pairs
     (as scikit-learn's ``ward_tree``); yields the fraction done every ``report_every`` merges."""
     m, nf = points.shape
     total = 2 * m - 1
