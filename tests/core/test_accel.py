@@ -147,16 +147,21 @@ def test_cluster_statistics_equal_numpy_at_a_large_offset(normalize):
     np.testing.assert_allclose(got[3], want[3], rtol=1e-12 if normalize == "minmax" else 1e-6)
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3])
 @pytest.mark.parametrize("crowded", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_grid_cell_sums_equal_numpy_chunk_by_chunk(monkeypatch, dtype, crowded):
+def test_grid_cell_sums_equal_numpy_chunk_by_chunk(monkeypatch, dtype, crowded, parts):
     """The compiled one-pass grid reduction of float rows gives numpy's cells, counts and means bit
-    for bit (chunk sums started from zero, as numpy's per-chunk bincounts), over several chunks;
-    also with boundaries (an outlier crowds the regular cells: quantile cuts), and the compiled
-    labelling by cell equals numpy's."""
+    for bit (chunk sums started from zero, as numpy's per-chunk bincounts), over several chunks,
+    summed one at a time or several at once in parallel (``parts``: the sums do not depend on it);
+    also with boundaries (an outlier crowds the regular cells: quantile cuts). The labelling of
+    the reduced pixels by their kept cells, the compiled labelling of other pixels by finding
+    their cells, and numpy's agree."""
     from napari_cluster_seg.core._chunks import channel_range
 
     monkeypatch.setattr(reduce_mod, "CHUNK", 700)  # 3 chunks of 2 * 700 rows and a rest
+    monkeypatch.setattr(reduce_mod, "n_workers", lambda: parts)
+    monkeypatch.setattr(_accel, "PARALLEL_ROWS", 1000)  # the parallel build from 1000 rows
     rng = np.random.default_rng(5)
     values = (rng.random((4500, 3)) * [1, 50, 1e4] - [0, 25, 3]).astype(dtype)
     if crowded:
@@ -167,10 +172,14 @@ def test_grid_cell_sums_equal_numpy_chunk_by_chunk(monkeypatch, dtype, crowded):
     assert (coder.edges is not None) == crowded
     assert reduce_mod._compiled_cells(values, coder)
     red = reduce_mod.reduce_pixels(values, levels=13)
+    assert red.pixel_codes is not None
     table = rng.integers(0, 100, red.coder.space).astype(np.int16)[red.codes]
-    got_labels = red.map_pixels(values, table, np.empty(4500, np.int16))
-    want_labels = numpy_reference(red.map_pixels, values, table, np.empty(4500, np.int16))
-    np.testing.assert_array_equal(got_labels, want_labels)
+    by_codes = red.map_pixels(values, table, np.empty(4500, np.int16))
+    by_cells = red.map_pixels(values.copy(), table, np.empty(4500, np.int16))  # not the rows reduced
+    want_labels = numpy_reference(red.map_pixels, values.copy(), table, np.empty(4500, np.int16))
+    np.testing.assert_array_equal(by_codes, want_labels)
+    np.testing.assert_array_equal(by_cells, want_labels)
+    np.testing.assert_array_equal(red.pixel_codes, numpy_reference(red.coder.codes, values))
     got = reduce_mod._cell_sums(values, coder)
     want = numpy_reference(reduce_mod._cell_sums, values, coder)
     for a, b in zip(got[:3], want[:3]):

@@ -242,15 +242,28 @@ def _grid_args(coder):
     return lo, step, np.asarray(coder.levels, np.int64), flat, starts, e0, width, tabs
 
 
-def cell_sums(values: np.ndarray, coder, ref: np.ndarray, chunk: int):
+def cell_sums(values: np.ndarray, coder, ref: np.ndarray, chunk: int, n_parts: int = 1, codes=None):
     """Pixel counts (cells,), per-channel sums (cells, c) and squares about ``ref`` (c,) of float32 /
-    float64 rows over the grid of ``coder``, in one compiled pass (``reduce._cell_sums``)."""
+    float64 rows over the grid of ``coder``, in one compiled pass (``reduce._cell_sums``): up to
+    ``n_parts`` chunks at once in parallel, each into a table of its own (the same sums whatever
+    ``n_parts``). With ``codes`` (n,) int32, every row's cell is written there too."""
     k = kernels()
     space, c = coder.space, values.shape[1]
-    acc, sq = np.zeros((space, c + 1)), np.zeros(c)
+    n_parts = max(1, min(n_parts, -(-values.shape[0] // chunk)))
+    run = k.cell_sums if values.shape[0] >= PARALLEL_ROWS else k.cell_sums_serial
+    acc, sq, parts = np.zeros((space, c + 1)), np.zeros(c), np.zeros((n_parts, space, c + 1))
+    codes = np.empty(0, np.int32) if codes is None else codes
     with _LOCK:
-        k.cell_sums(values, *_grid_args(coder), ref, chunk, acc, sq)
+        run(values, *_grid_args(coder), ref, chunk, acc, sq, parts, codes)
     return acc[:, c], acc[:, :c], sq
+
+
+def lookup_codes(codes: np.ndarray, table: np.ndarray, out: np.ndarray):
+    """``out[i] = table[codes[i]]`` for int32 cell codes (``cell_sums``'), in parallel."""
+    k = kernels()
+    with _LOCK:
+        k.lookup_grey(codes, table, out)
+    return out
 
 
 def lookup_grid(values: np.ndarray, coder, table: np.ndarray, out: np.ndarray):
@@ -330,9 +343,12 @@ def _build_args():
         "decode_codes": ("decode_codes", (i1, i1, f2)),
         "cell_codes": ("cell_codes", (f2, 1, f1, f1, i1)),
         **{
-            f"cell_sums_f{bits}": ("cell_sums", (z((1, 3), t), *grid, f1, 1, f2, f1))
+            f"{kernel}_f{bits}": (kernel, (z((1, 3), t), *grid, f1, 1, f2, f1, z((1, 1, 1)), z(1, np.int32)))
+            for kernel in ("cell_sums", "cell_sums_serial")
             for bits, t in ((32, np.float32), (64, np.float64))
         },
+        "lookup_codes": ("lookup_grey", (z(1, np.int32), z(1, np.uint8), z(1, np.uint8))),
+        "lookup_codes_i16": ("lookup_grey", (z(1, np.int32), z(1, np.int16), z(1, np.int16))),
         **{
             f"lookup_grid_f{bits}{lut_name}": ("lookup_grid", (z((1, 3), t), *grid, z(1, lut), z(1, lut)))
             for bits, t in ((32, np.float32), (64, np.float64))
@@ -400,7 +416,8 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False, b
         out += ["cell_codes"]  # the grid reduction; the hierarchies' units
     if values.dtype in (np.float32, np.float64) and c <= 4 and not connected:
         bits = 8 * values.dtype.itemsize  # counting pixels into grid cells, labelling them
-        out += [f"cell_sums_f{bits}", f"lookup_grid_f{bits}_i16"] + ([] if tree else [f"lookup_grid_f{bits}"])
+        out += [f"cell_sums_f{bits}" if many else f"cell_sums_serial_f{bits}"]
+        out += ["lookup_codes_i16"] + ([] if tree else ["lookup_codes"])  # by the cells cell_sums wrote
     if c > 4:  # many features: every pixel goes to its nearest centre
         out += ["nearest_f32" if many else "nearest_serial_f32"]
     if method == "divisive" or (method == "kmeans" and c > 1):  # one column: optimal 1D K-means

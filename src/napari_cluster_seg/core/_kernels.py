@@ -28,6 +28,7 @@ from ._kernels_kmeans import (
 from ._kernels_reduce import (
     cell_codes,
     cell_sums,
+    cell_sums_serial,
     count_grey,
     count_rgb8,
     decode_codes,
@@ -45,6 +46,7 @@ __all__ = [
     "MODULES",
     "cell_codes",
     "cell_sums",
+    "cell_sums_serial",
     "count_grey",
     "count_rgb8",
     "decode_codes",

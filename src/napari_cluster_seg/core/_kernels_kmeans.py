@@ -5,16 +5,16 @@ Imported only through :mod:`._accel` (via :mod:`._kernels`), which falls back to
 is missing. Every kernel is deterministic: parallel loops run over a fixed number of blocks (not of
 threads), each block in order, and partial sums are added block by block.
 
-The row loops have a serial and a parallel build (:func:`_build`); ``_accel`` picks one by the
-number of rows.
+The row loops have a serial and a parallel build (:func:`._kernels_reduce.compiled_copy`); ``_accel``
+picks one by the number of rows.
 """
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 from numba import njit, prange
+
+from ._kernels_reduce import compiled_copy
 
 #: Blocks of the parallel loops that sum (fixed, so sums do not depend on the thread count).
 N_BLOCKS = 16
@@ -137,24 +137,12 @@ def deviation_sums(labels, weights, points, ref, k):
     return shift, about_means, about_ref
 
 
-def _build(fn, name: str, parallel: bool):
-    """``fn`` compiled (lazily, cached on disk) under the name ``name``. numba's disk cache keys an
-    entry by the function's name, code and argument types, not by its options: two builds of one
-    function would share entries, and the second build would load the first one's code (a
-    "parallel" build running the serial loop, or the reverse). A copy of the function under its
-    own name gets entries of its own."""
-    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
-    copy.__qualname__ = name
-    copy.__doc__ = fn.__doc__
-    return njit(parallel=parallel, cache=True, error_model="numpy")(copy)
-
-
 # Parallel and serial builds of the row loops: for a few thousand rows, waking the thread pool
 # costs more than the loop (and far more while other processes keep the cores busy).
-nearest = _build(_nearest_all, "nearest", True)
-nearest_serial = _build(_nearest_all, "nearest_serial", False)
-lloyd_pass = _build(_lloyd_pass, "lloyd_pass", True)
-lloyd_pass_serial = _build(_lloyd_pass, "lloyd_pass_serial", False)
+nearest = compiled_copy(_nearest_all, "nearest", True)
+nearest_serial = compiled_copy(_nearest_all, "nearest_serial", False)
+lloyd_pass = compiled_copy(_lloyd_pass, "lloyd_pass", True)
+lloyd_pass_serial = compiled_copy(_lloyd_pass, "lloyd_pass_serial", False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -7,8 +7,22 @@ is missing.
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit, prange
+
+
+def compiled_copy(fn, name: str, parallel: bool):
+    """``fn`` compiled (lazily, cached on disk) under the name ``name``. numba's disk cache keys an
+    entry by the function's name, code and argument types, not by its options: two builds of one
+    function would share entries, and the second build would load the first one's code (a
+    "parallel" build running the serial loop, or the reverse). A copy of the function under its
+    own name gets entries of its own."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = name
+    copy.__doc__ = fn.__doc__
+    return njit(parallel=parallel, cache=True, error_model="numpy")(copy)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -102,38 +116,67 @@ def _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs):
     return code
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def cell_sums(values, lo, step, levels, edges, starts, e0, width, tabs, ref, chunk, acc, sq):
+def _cell_sums(values, lo, step, levels, edges, starts, e0, width, tabs, ref, chunk, acc, sq, parts, codes):
     """Add to ``acc`` (cells, c + 1) the per-channel sums and (last column) the pixel counts of the
     rows of ``values`` (n, c) per grid cell (:func:`_grid_code`), and to ``sq`` (c,) their squares
-    about ``ref``. Chunk by chunk of ``chunk`` rows, each chunk's sums started from zero and then
-    added, as numpy's per-chunk ``bincount`` (the same sums bit for bit; the squares are added in
-    another order). Serial: one pass instead of a code array and c + 1 bincounts."""
+    about ``ref``; write every row's cell into ``codes`` unless it is empty. Chunk by chunk of
+    ``chunk`` rows, each chunk's sums started from zero and then added, as numpy's per-chunk
+    ``bincount`` (the same sums bit for bit; the squares are added in another order).
+    ``parts`` (p, cells, c + 1) of zeros: p chunks are summed at once, each into its own part (in
+    parallel in the parallel build), and the parts are added to ``acc`` in chunk order, so the sums
+    do not depend on p. One pass instead of a code array and c + 1 bincounts."""
     n, nc = values.shape
-    part = np.zeros_like(acc)
-    csq = np.zeros(nc)
-    touched = np.empty(min(chunk, acc.shape[0]), np.int64)
-    for start in range(0, n, chunk):
-        m = 0
-        for i in range(start, min(n, start + chunk)):
-            code = _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs)
-            if part[code, nc] == 0.0:
-                touched[m] = code
-                m += 1
-            part[code, nc] += 1.0
+    n_parts = parts.shape[0]
+    keep = codes.shape[0] > 0
+    n_chunks = (n + chunk - 1) // chunk
+    touched = np.empty((n_parts, min(chunk, acc.shape[0])), np.int64)
+    n_touched = np.zeros(n_parts, np.int64)
+    csq = np.zeros((n_parts, nc))
+    for first in range(0, n_chunks, n_parts):
+        for p in prange(n_parts):
+            if first + p < n_chunks:
+                start = (first + p) * chunk
+                n_touched[p] = _chunk_cells(
+                    values, start, min(n, start + chunk), lo, step, levels, edges, starts, e0, width,
+                    tabs, ref, parts[p], touched[p], csq[p], codes, keep,
+                )  # fmt: skip
+        for p in range(min(n_parts, n_chunks - first)):
+            part = parts[p]
+            for j in range(n_touched[p]):
+                code = touched[p, j]
+                for c in range(nc + 1):
+                    acc[code, c] += part[code, c]
+                    part[code, c] = 0.0
             for c in range(nc):
-                x = np.float64(values[i, c])
-                part[code, c] += x
-                d = x - ref[c]
-                csq[c] += d * d
-        for j in range(m):
-            code = touched[j]
-            for c in range(nc + 1):
-                acc[code, c] += part[code, c]
-                part[code, c] = 0.0
+                sq[c] += csq[p, c]
+                csq[p, c] = 0.0
+
+
+@njit(inline="always")
+def _chunk_cells(values, start, stop, lo, step, levels, edges, starts, e0, width, tabs, ref, part, touched,
+                 csq, codes, keep):  # fmt: skip
+    """Rows ``start:stop`` into ``part`` (:func:`_cell_sums`): returns how many cells they touched
+    (listed in ``touched``); their squares about ``ref`` into ``csq``."""
+    nc = values.shape[1]
+    m = 0
+    for i in range(start, stop):
+        code = _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs)
+        if keep:
+            codes[i] = code
+        if part[code, nc] == 0.0:
+            touched[m] = code
+            m += 1
+        part[code, nc] += 1.0
         for c in range(nc):
-            sq[c] += csq[c]
-            csq[c] = 0.0
+            x = np.float64(values[i, c])
+            part[code, c] += x
+            d = x - ref[c]
+            csq[c] += d * d
+    return m
+
+# The grid reduction: parallel over chunks for many rows, serial for a block or a small image.
+cell_sums = compiled_copy(_cell_sums, "cell_sums", True)
+cell_sums_serial = compiled_copy(_cell_sums, "cell_sums_serial", False)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

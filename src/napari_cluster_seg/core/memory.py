@@ -43,6 +43,8 @@ LINKAGE_MATRICES = 3.3
 #: Bytes per pixel of a frame for the clean-up (region labels, neighbour pairs; measured on random
 #: labels, the worst case).
 CLEANUP_BYTES = 150
+#: Bytes per pixel of the cells a grid reduction keeps until the pixels are labelled.
+PIXEL_CODE_BYTES = 4
 #: Bytes per pixel of the chunks in flight in a pass over the pixels (codes, float64 values).
 CHUNK_PIXEL_BYTES = 16
 #: Bytes per cell of a grid's per-chunk tables (counts, float counts, sums) and per channel.
@@ -192,7 +194,7 @@ def _reduction(img: _Image, params, vc, vb):
     n, c, b = img.n, img.c, img.b
     integer = not (params.features.active or params.smoothing > 0) and img.kind in "uib"
     chunks = _in_flight(n, 2 * CHUNK) * CHUNK_PIXEL_BYTES  # chunk temporaries of a pass
-    table_space = 0  # the code space of the labelling table
+    table_space = codes = 0  # the code space of the labelling table, the pixels' cells
     if vc > GRID_MAX_CHANNELS:  # sampled
         d = min(n, SAMPLE_POINTS)
         reduce = 2 * n * 8  # the sample's population
@@ -202,9 +204,10 @@ def _reduction(img: _Image, params, vc, vb):
         chunks = 0
     else:
         grid_space = grid_levels(vc) ** vc
-        tables = (min(n_workers(), -(-n // (2 * CHUNK))) + (n > 2 * CHUNK)) * grid_space
+        tables = (min(n_workers(), -(-n // (2 * CHUNK))) + 1) * grid_space  # one per chunk in flight, the sum
         grid = tables * (CELL_BYTES + CELL_CHANNEL_BYTES * vc)
         d, table_space, reduce = min(n, grid_space), grid_space, grid
+        codes = n * PIXEL_CODE_BYTES  # every pixel's cell, kept until the pixels are labelled
         if integer:
             space = 256**c if b == 1 and 256**c <= EXACT_SPACE else EXACT_SPACE
             if n * SORT_RATIO <= space:
@@ -214,9 +217,10 @@ def _reduction(img: _Image, params, vc, vb):
             else:
                 exact = max(n * 6, 2**24 * 4)  # the codes (or numba's table of 2**24 counters)
             d, table_space = min(n, space), space
+            codes = codes if b > 1 else 0  # 8-bit colours are counted exactly, wider ranges may be gridded
             reduce = max(exact, grid if b > 1 else 0)  # integers of a wider range are gridded
         d = min(n, d)
-    points = d * (POINT_BYTES + POINT_CHANNEL_BYTES * vc)
+    points = d * (POINT_BYTES + POINT_CHANNEL_BYTES * vc) + codes
     if params.fit_stride > 1:
         m = -(-n // params.fit_stride ** max(img.n_spatial, 1))
         points += 2 * n + m * (vc * vb + 24)

@@ -442,7 +442,10 @@ def _feature_parts(channels, features, pix: PixelData, smoothing, spacing) -> li
 
 
 def _stack_columns(parts: list, n_pix: int) -> np.ndarray:
-    """The blocks side by side as float32 rows of ``n_pix`` pixels."""
+    """The blocks side by side as float32 rows of ``n_pix`` pixels. A single float32 block (the
+    smoothed channels, say: always an array of this module's own) is those rows already."""
+    if len(parts) == 1 and parts[0].dtype == np.float32 and parts[0].flags.c_contiguous:
+        return parts[0].reshape(n_pix, -1)
     values = np.empty((n_pix, sum(p.shape[-1] for p in parts)), np.float32)
     col = 0
     with np.errstate(over="ignore"):  # float64 values beyond float32's range: refused later

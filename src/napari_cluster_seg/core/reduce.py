@@ -30,7 +30,8 @@ remain: the units on which the hierarchical methods build their tree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -82,6 +83,11 @@ class Reduction:
         Sorted codes of the points.
     exact : bool
         True when every pixel equals its point.
+    pixel_codes : ndarray, shape (n,), optional
+        The code of every pixel of the values reduced (a grid reduction keeps
+        them, 4 bytes per pixel): :meth:`map_pixels` of those same values is
+        then one table lookup per pixel instead of finding each pixel's cell
+        again.
     """
 
     raw_points: np.ndarray
@@ -90,6 +96,12 @@ class Reduction:
     coder: Coder
     codes: np.ndarray
     exact: bool
+    pixel_codes: np.ndarray | None = field(default=None, repr=False)
+    _coded: weakref.ref | None = field(default=None, repr=False)
+
+    def keep_pixel_codes(self, values: np.ndarray, codes: np.ndarray) -> None:
+        """Keep ``codes``, the code of every row of ``values`` (the array reduced, by identity)."""
+        self.pixel_codes, self._coded = codes, weakref.ref(values)
 
     @property
     def n_points(self) -> int:
@@ -115,6 +127,8 @@ class Reduction:
         enough, by a sorted search of the codes otherwise.
         """
         table = self._lookup_table(per_point)
+        if table is not None and self._coded is not None and self._coded() is values:
+            return self._map_codes(table, out)
         if table is not None and _accel.rgb8(values, self.coder):
             return _accel.lookup_rgb8(values, table, out)
         if table is not None and _compiled_cells(values, self.coder) and table.dtype in (np.uint8, np.int16):
@@ -130,6 +144,15 @@ class Reduction:
                 out[start:stop] = per_point[self.point_index(chunk)]
 
         for_chunks(work, values.shape[0])
+        return out
+
+
+    def _map_codes(self, table: np.ndarray, out: np.ndarray):
+        """``out[i] = table[pixel_codes[i]]``: labelling the values reduced by their kept codes."""
+        codes = self.pixel_codes
+        if _accel.enabled() and table.dtype in (np.uint8, np.int16):
+            return _accel.lookup_codes(codes, table, out)
+        for_chunks(lambda a, b: np.take(table, codes[a:b], out=out[a:b]), codes.size, chunk=CHUNK * 2)
         return out
 
 
@@ -189,25 +212,29 @@ def _compiled_cells(values, coder) -> bool:
     )
 
 
-def _cell_sums(values, coder):
+def _cell_sums(values, coder, codes=None):
     """One chunked pass: occupied cells (sorted codes), their pixel counts and mean values per
-    channel, and the per-channel :class:`SquareSums` of all pixels (about a reference value)."""
+    channel, and the per-channel :class:`SquareSums` of all pixels (about a reference value);
+    with ``codes`` (n,) int32, the cell of every pixel is written there too."""
     space = coder.space
     c = values.shape[1]
     ref = reference(values)
     if _compiled_cells(values, coder):
-        w, s, sq = _accel.cell_sums(values, coder, ref, CHUNK * 2)
+        n_parts = min(n_workers(), -(-values.shape[0] // (CHUNK * 2)))
+        w, s, sq = _accel.cell_sums(values, coder, ref, CHUNK * 2, n_parts, codes)
         occupied = np.flatnonzero(w)
         w = w[occupied]
         return occupied, w, s[occupied] / w[:, None], SquareSums(ref, sq)
 
     def work(start, stop):
         chunk = values[start:stop]
-        codes = coder.codes(chunk)
-        w = np.bincount(codes, minlength=space).astype(np.float64)
+        chunk_codes = coder.codes(chunk)
+        if codes is not None:
+            codes[start:stop] = chunk_codes
+        w = np.bincount(chunk_codes, minlength=space).astype(np.float64)
         s = np.empty((space, c))
         for i in range(c):
-            s[:, i] = np.bincount(codes, weights=chunk[:, i], minlength=space)
+            s[:, i] = np.bincount(chunk_codes, weights=chunk[:, i], minlength=space)
         return w, s, square_sums(chunk, ref)
 
     w, s, sq = accumulate_chunks(work, values.shape[0], chunk=CHUNK * 2)
@@ -265,15 +292,12 @@ def reduce_pixels(values: np.ndarray, *, levels: int | None = None) -> Reduction
     lo, hi = lo.astype(np.float64), hi.astype(np.float64)
     check_magnitude(lo, hi)
     coder = grid_coder(values, lo, hi, grid_levels(c) if levels is None else levels)
-    occupied, w, raw, total_sq = _cell_sums(values, coder)
-    return Reduction(
-        raw_points=raw,
-        weights=w,
-        total_sq=total_sq,
-        coder=coder,
-        codes=occupied,
-        exact=False,
-    )
+    pixel_codes = np.empty(n, np.int32) if coder.space < 2**31 else None
+    occupied, w, raw, total_sq = _cell_sums(values, coder, pixel_codes)
+    red = Reduction(raw_points=raw, weights=w, total_sq=total_sq, coder=coder, codes=occupied, exact=False)
+    if pixel_codes is not None:
+        red.keep_pixel_codes(values, pixel_codes)
+    return red
 
 
 def _reduce_exact(values: np.ndarray, lo, hi) -> Reduction | None:
