@@ -174,6 +174,7 @@ def _chunk_cells(values, start, stop, lo, step, levels, edges, starts, e0, width
             csq[c] += d * d
     return m
 
+
 # The grid reduction: parallel over chunks for many rows, serial for a block or a small image.
 cell_sums = compiled_copy(_cell_sums, "cell_sums", True)
 cell_sums_serial = compiled_copy(_cell_sums, "cell_sums_serial", False)

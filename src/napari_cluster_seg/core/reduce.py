@@ -146,7 +146,6 @@ class Reduction:
         for_chunks(work, values.shape[0])
         return out
 
-
     def _map_codes(self, table: np.ndarray, out: np.ndarray):
         """``out[i] = table[pixel_codes[i]]``: labelling the values reduced by their kept codes."""
         codes = self.pixel_codes
