@@ -179,6 +179,10 @@ def test_grid_cell_sums_equal_numpy_chunk_by_chunk(monkeypatch, dtype, crowded, 
     want_labels = numpy_reference(red.map_pixels, values.copy(), table, np.empty(4500, np.int16))
     np.testing.assert_array_equal(by_codes, want_labels)
     np.testing.assert_array_equal(by_cells, want_labels)
+    other = values[::-1].copy()  # other rows: their own cells, not the kept ones
+    want_other = numpy_reference(red.map_pixels, other, table, np.empty(4500, np.int16))
+    np.testing.assert_array_equal(red.map_pixels(other, table, np.empty(4500, np.int16)), want_other)
+    np.testing.assert_array_equal(want_other, want_labels[::-1])
     np.testing.assert_array_equal(red.pixel_codes, numpy_reference(red.coder.codes, values))
     got = reduce_mod._cell_sums(values, coder)
     want = numpy_reference(reduce_mod._cell_sums, values, coder)
@@ -501,6 +505,8 @@ _NEEDS_CASES = {
     "connected pixels": "cluster_image(photo[::4, ::4], 3, 'agglomerative', rgb=True, connected=True)",
     "smoothed": "cluster_image(photo, 3, rgb=True, smoothing=1.0)",
     "lab features, smoothed": "cluster_image(photo, 3, rgb=True, color_space='lab', smoothing=1.0)",
+    "streamed float fit": "from napari_cluster_seg.core.stream import fit_stream; import dask.array as da; "
+    "fit_stream(da.from_array(photo.astype(np.float32), chunks=(100, 100, 3)), 3, channel_axis=2)",
 }
 
 

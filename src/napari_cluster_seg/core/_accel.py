@@ -1,16 +1,12 @@
 """Optional compiled kernels: numba when it is installed, numpy otherwise.
 
-napari's recommended install (``pip install "napari[all]"``) already brings
-numba, and napari uses it the same way (an accelerator when importable); ``pip
-install "napari-cluster-seg[fast]"`` adds it to other installs. With it, the
-passes over every pixel or distinct colour (counting, labelling, Lloyd
-iterations), the colour hierarchy's nearest-neighbour chain and the pixel-level
-connected Ward tree are single compiled loops instead of numpy passes or Python
-loops (see ``benchmarks/``). Without it, every caller runs its numpy (or
-Python) code; the results agree up to floating-point
-rounding (compiled distances are sums of squared differences, numpy's are
-expanded dot products), which can move a point that is equally far from two
-centres.
+napari's recommended install (``pip install "napari[all]"``) already brings numba, and
+``pip install "napari-cluster-seg[fast]"`` adds it to others. With it, the passes over every pixel
+or distinct colour (counting, labelling, Lloyd iterations), the colour hierarchy's
+nearest-neighbour chain and the pixel-level connected Ward tree are compiled loops (see
+``benchmarks/``). Without it, every caller runs its numpy (or Python) code; the results agree up to
+floating-point rounding (compiled distances are sums of squared differences, numpy's are expanded
+dot products), which can move a point that is equally far from two centres.
 
 Set the environment variable ``NAPARI_CLUSTER_SEG_NUMBA=0`` to use numpy only.
 
@@ -388,10 +384,11 @@ def _build(name):
     return getattr(module, kernel), tuple(numba.typeof(a) for a in args)
 
 
-def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False, base=None) -> list[str]:
+def needs(values, method="kmeans", connected=False, base=None, reduced=True) -> list[str]:
     """The kernel builds a run on pixel rows ``values`` (n, c) with ``method`` calls (for the common
     argument types; others compile when first called): counting and labelling by the pixel type,
-    the Lloyd loops (serial, and parallel for many rows) and the hierarchies' loops."""
+    the Lloyd loops (serial, and parallel for many rows) and the hierarchies' loops. ``reduced=False``:
+    the rows are points of a reduction made elsewhere (a streamed fit), labelled by their grid cells."""
     if kernels() is None:
         return []
     n, c = values.shape
@@ -416,8 +413,11 @@ def needs(values: np.ndarray, method: str = "kmeans", connected: bool = False, b
         out += ["cell_codes"]  # the grid reduction; the hierarchies' units
     if values.dtype in (np.float32, np.float64) and c <= 4 and not connected:
         bits = 8 * values.dtype.itemsize  # counting pixels into grid cells, labelling them
-        out += [f"cell_sums_f{bits}" if many else f"cell_sums_serial_f{bits}"]
-        out += ["lookup_codes_i16"] + ([] if tree else ["lookup_codes"])  # by the cells cell_sums wrote
+        if reduced:  # by the cells cell_sums wrote
+            out += [f"cell_sums_f{bits}" if many else f"cell_sums_serial_f{bits}", "lookup_codes_i16"]
+            out += [] if tree else ["lookup_codes"]
+        else:  # by finding each row's cell
+            out += [f"lookup_grid_f{bits}_i16"] + ([] if tree else [f"lookup_grid_f{bits}"])
     if c > 4:  # many features: every pixel goes to its nearest centre
         out += ["nearest_f32" if many else "nearest_serial_f32"]
     if method == "divisive" or (method == "kmeans" and c > 1):  # one column: optimal 1D K-means

@@ -7,8 +7,9 @@ namespace :mod:`._accel` loads (``_accel.kernels()``), gathered from one module 
 - :mod:`._kernels_hierarchy`: the nearest-neighbour chain, the connected Ward tree, cutting a tree.
 
 Imported only through :mod:`._accel`, which falls back to numpy when numba is missing. Every kernel
-is deterministic: parallel loops run over a fixed number of blocks (not of threads), each block in
-order, and partial sums are added block by block.
+is deterministic: parallel loops run over a fixed number of blocks (not of threads) or over chunks
+of the rows, each summed from zero into a table of its own, and the partial sums are added in block
+(chunk) order, so no result depends on the number of threads.
 """
 
 from __future__ import annotations

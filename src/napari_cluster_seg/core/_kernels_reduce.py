@@ -22,7 +22,7 @@ def compiled_copy(fn, name: str, parallel: bool):
     copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
     copy.__qualname__ = name
     copy.__doc__ = fn.__doc__
-    return njit(parallel=parallel, cache=True, error_model="numpy")(copy)
+    return njit(parallel=parallel, cache=True, nogil=True, error_model="numpy")(copy)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -77,7 +77,7 @@ def cell_codes(points, levels, lo, span, out):
 
 @njit(inline="always")
 def _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs):
-    """The grid cell of row ``i`` with exactly ``reduce.Coder``'s operations: per channel a regular
+    """The grid cell of row ``i`` with exactly ``coder.Coder``'s operations: per channel a regular
     cell (``(v - lo) / step``, truncated, clipped) or, where the channel has boundaries
     (``edges[starts[c]:starts[c + 1]]``, sorted), the number of boundaries <= v (numpy's
     ``searchsorted(side="right")``; NaN sorts last). ``tabs[c, j]`` counts the boundaries <= ``e0[c]

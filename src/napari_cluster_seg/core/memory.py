@@ -43,7 +43,7 @@ LINKAGE_MATRICES = 3.3
 #: Bytes per pixel of a frame for the clean-up (region labels, neighbour pairs; measured on random
 #: labels, the worst case).
 CLEANUP_BYTES = 150
-#: Bytes per pixel of the cells a grid reduction keeps until the pixels are labelled.
+#: Bytes per pixel of the cells a grid reduction keeps (for labelling the pixels by lookup).
 PIXEL_CODE_BYTES = 4
 #: Bytes per pixel of the chunks in flight in a pass over the pixels (codes, float64 values).
 CHUNK_PIXEL_BYTES = 16
@@ -207,7 +207,7 @@ def _reduction(img: _Image, params, vc, vb):
         tables = (min(n_workers(), -(-n // (2 * CHUNK))) + 1) * grid_space  # one per chunk in flight, the sum
         grid = tables * (CELL_BYTES + CELL_CHANNEL_BYTES * vc)
         d, table_space, reduce = min(n, grid_space), grid_space, grid
-        codes = n * PIXEL_CODE_BYTES  # every pixel's cell, kept until the pixels are labelled
+        codes = n * PIXEL_CODE_BYTES  # every pixel's cell, kept with the reduction for the run
         if integer:
             space = 256**c if b == 1 and 256**c <= EXACT_SPACE else EXACT_SPACE
             if n * SORT_RATIO <= space:
@@ -217,8 +217,9 @@ def _reduction(img: _Image, params, vc, vb):
             else:
                 exact = max(n * 6, 2**24 * 4)  # the codes (or numba's table of 2**24 counters)
             d, table_space = min(n, space), space
-            codes = codes if b > 1 else 0  # 8-bit colours are counted exactly, wider ranges may be gridded
-            reduce = max(exact, grid if b > 1 else 0)  # integers of a wider range are gridded
+            gridded = b > 1 or 256**c > EXACT_SPACE  # integers of a wider range (or 4+ channels) are gridded
+            codes = codes if gridded else 0
+            reduce = max(exact, grid if gridded else 0)
         d = min(n, d)
     points = d * (POINT_BYTES + POINT_CHANNEL_BYTES * vc) + codes
     if params.fit_stride > 1:
