@@ -1,4 +1,7 @@
 import gc
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -85,3 +88,20 @@ def kmeans_and_agglomerative(run_on_astronaut, run_widget):
     run_widget(widget)
     km, ag = viewer.layers["astronaut K-means"], viewer.layers["astronaut agglomerative"]
     return viewer, widget, image, km, ag
+
+
+@pytest.fixture(scope="session")
+def laptop_demo(tmp_path_factory):
+    """The demo command (``python -m napari_cluster_seg.demo``) run once, headless, as the README's
+    screenshot is made (``--compare``) at a laptop's 1366x768: (its stdout, the saved screenshot).
+    Shared by the screenshot and window-size tests: the subprocess (a napari start) is their cost."""
+    from skimage.io import imread
+
+    out = tmp_path_factory.mktemp("demo") / "demo.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "xcb")}
+    command = ["-m", "napari_cluster_seg.demo", "--size", "1366x768", "--compare", "--screenshot", str(out)]
+    proc = subprocess.run(
+        [sys.executable, *command, "--exit"], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout, imread(out)
