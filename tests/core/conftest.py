@@ -20,7 +20,8 @@ def pytest_collection_modifyitems(config, items):
     keep, done = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        both = BOTH_PATHS_FIXTURES.intersection(getattr(item, "fixturenames", ())) or BOTH_PATHS_PARAM in params
+        fixtures = getattr(item, "fixturenames", ())
+        both = BOTH_PATHS_FIXTURES.intersection(fixtures) or BOTH_PATHS_PARAM in params
         (done if both else keep).append(item)
     if done:
         config.hook.pytest_deselected(items=done)
