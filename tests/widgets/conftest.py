@@ -15,10 +15,10 @@ def frozen_import_heap():
     classes, caches) out of the garbage collector's reach with ``gc.freeze()``.
 
     napari runs a full ``gc.collect()`` on every layer removal (and make_napari_viewer on its set-up
-    and tear-down); over the import heap each took ~0.7 s on the CI machine, a third of the widget
-    tests' time. Frozen objects are only skipped by the collector: everything a test creates (its
-    viewer, layers, widgets, workers) is collected as before, so napari's check that no QtViewer
-    outlives its test (make_napari_viewer's tear-down) still sees every leak.
+    and tear-down); over the import heap each took 0.6-0.7 s on the 2-core CI machine (busy), a third
+    of the widget tests' time. Frozen objects are only skipped by the collector: everything a test
+    creates (its viewer, layers, widgets, workers) is collected as before, so napari's check that no
+    QtViewer outlives its test (make_napari_viewer's tear-down) still sees every leak.
     """
     import napari._qt.qt_viewer  # noqa: F401 - the heavy imports a viewer needs
     import napari._vispy.canvas  # noqa: F401
