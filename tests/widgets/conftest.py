@@ -33,6 +33,15 @@ def frozen_import_heap():
     gc.unfreeze()
 
 
+@pytest.fixture(autouse=True)
+def refrozen_heap(frozen_import_heap):
+    """Before each widget test: collect the garbage, then freeze what lives on (what the tests before
+    imported or cached: the core tests' numba builds, scikit-learn, ...). The previous test's viewer is
+    gone by then (its tear-down checked), so nothing a test creates is frozen."""
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture
 def cluster_widget(make_napari_viewer):
     """A viewer and the plugin's widget, docked through the npe2 manifest."""
