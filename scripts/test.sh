@@ -15,6 +15,7 @@ else
 fi
 if [ "$#" -eq 0 ]; then
   # The core once more without the optional numba kernels: its numpy code paths (no display needed).
+  # --numpy-rerun leaves out the tests whose numpy path the first pass ran already (tests/core/conftest.py).
   echo "test: tests/core again with numpy only (NAPARI_CLUSTER_SEG_NUMBA=0)"
-  NAPARI_CLUSTER_SEG_NUMBA=0 .venv/bin/python -m pytest -q tests/core
+  NAPARI_CLUSTER_SEG_NUMBA=0 .venv/bin/python -m pytest -q --numpy-rerun tests/core
 fi

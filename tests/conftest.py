@@ -16,6 +16,15 @@ SHARED_DATA = Path(
 )
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--numpy-rerun",
+        action="store_true",
+        help="scripts/test.sh's second pass of tests/core (NAPARI_CLUSTER_SEG_NUMBA=0): leave out the tests "
+        "that already ran their numpy path in the first pass (see tests/core/conftest.py)",
+    )
+
+
 @pytest.fixture
 def shared_data():
     if not SHARED_DATA.is_dir():

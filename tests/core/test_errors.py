@@ -321,10 +321,15 @@ def test_model_predicts_an_array_like_without_ndim():
     np.testing.assert_array_equal(res.model.predict(Lazy(img)), res.labels)
 
 
-def test_connected_on_a_large_frame_whose_mask_the_downsampling_would_miss():
-    """SLIC runs on every factor-th pixel of frames over 2**20 pixels; a mask of odd pixels only
-    must not leave it an empty image (it picks the phase that keeps the valid pixels)."""
-    img = np.random.default_rng(0).random((1100, 1000)).astype(np.float32)
+def test_connected_on_a_large_frame_whose_mask_the_downsampling_would_miss(monkeypatch):
+    """SLIC runs on every factor-th pixel of frames over MAX_SLIC_PIXELS (2**20) pixels; a mask of odd
+    pixels only must not leave it an empty image (it picks the phase that keeps the valid pixels).
+    The limit is lowered to 2**14 here: the same downsampling (factor 2) on a 140x130 frame instead of
+    a 1100x1000 one."""
+    from napari_cluster_seg.core import regions
+
+    monkeypatch.setattr(regions, "MAX_SLIC_PIXELS", 2**14)
+    img = np.random.default_rng(0).random((140, 130)).astype(np.float32)
     mask = np.zeros(img.shape, bool)
     mask[1::2, 1::2] = True
     res = cluster_image(img, 2, "divisive", connected=True, mask=mask)

@@ -211,21 +211,8 @@ def test_a_view_the_user_set_before_docking_is_kept(make_napari_viewer, qtbot):
     assert widget.view_fit.user_moved()
 
 
-def test_demo_window_keeps_the_requested_laptop_size(tmp_path):
+def test_demo_window_keeps_the_requested_laptop_size(laptop_demo):
     """The demo (two results, compared, with the plot dock) at 1366x768 comes out 1366x768."""
-    import os
-    import subprocess
-    import sys
-
-    from skimage.io import imread
-
-    out = tmp_path / "demo.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "xcb")}
-    command = ["-m", "napari_cluster_seg.demo", "--size", "1366x768", "--compare", "--screenshot", str(out)]
-    proc = subprocess.run(
-        [sys.executable, *command, "--exit"], capture_output=True, text=True, timeout=300, env=env
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "window 1366x768 fits the requested 1366x768" in proc.stdout, proc.stdout
-    shot = imread(out)
+    stdout, shot = laptop_demo
+    assert "window 1366x768 fits the requested 1366x768" in stdout, stdout
     assert shot.shape[:2] == (768, 1366) and shot[..., :3].std() > 20
