@@ -422,3 +422,20 @@ def test_feature_centres_and_inertia_at_an_offset_of_one_ulp(numba, connected, m
     applied = res.model.apply(img)
     means = np.array([feats[applied.labels == i].mean() for i in (1, 2)])
     np.testing.assert_allclose(applied.feature_centers[:, 0], means, atol=1e-12)
+
+
+def test_weighted_quantiles_are_the_inverted_cdf_with_one_sort():
+    """Both percentile bounds come from one sort of each channel: the smallest value whose
+    cumulative weight reaches each fraction, ties and zero weights included."""
+    from napari_cluster_seg.core.normalize import weighted_quantile, weighted_quantiles
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 20, 500).astype(np.float64)
+    weights = rng.integers(0, 4, 500).astype(np.float64)
+    qs = [0.0, 0.01, 0.37, 0.5, 0.99, 1.0]
+    got = weighted_quantiles(values, weights, qs)
+    for q, value in zip(qs, got):
+        distinct = np.unique(values)
+        cum = np.array([weights[values <= v].sum() for v in distinct])
+        assert value == distinct[np.argmax(cum >= q * weights.sum())]
+        assert weighted_quantile(values, weights, q) == value

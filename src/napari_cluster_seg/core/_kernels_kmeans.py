@@ -157,16 +157,25 @@ def weighted_squares(values, ref, weights):
     return sq
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def int_label_sums(labels, values, k):
     """Per label 0..k-1: the number of rows and the per-channel sums of small-integer ``values``
-    (n, c), added in int64 (exact, so in any order: numpy's float sums of the same integers)."""
+    (n, c), added in int64 (exact, so in any order: numpy's float sums of the same integers), the
+    rows in :data:`N_BLOCKS` blocks in parallel."""
     n, nc = values.shape
+    per = (n + N_BLOCKS - 1) // N_BLOCKS
+    acc = np.zeros((N_BLOCKS, k, nc + 1), np.int64)  # per block and label: sums, then the count
+    for b in prange(N_BLOCKS):
+        for i in range(b * per, min(n, (b + 1) * per)):
+            g = labels[i]
+            acc[b, g, nc] += 1
+            for c in range(nc):
+                acc[b, g, c] += values[i, c]
     counts = np.zeros(k, np.int64)
     sums = np.zeros((k, nc), np.int64)
-    for i in range(n):
-        g = labels[i]
-        counts[g] += 1
-        for c in range(nc):
-            sums[g, c] += values[i, c]
+    for b in range(N_BLOCKS):
+        for g in range(k):
+            counts[g] += acc[b, g, nc]
+            for c in range(nc):
+                sums[g, c] += acc[b, g, c]
     return counts, sums.astype(np.float64)

@@ -56,10 +56,19 @@ class Normalizer:
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
     """The smallest value whose cumulative weight reaches fraction ``q`` (inverted CDF)."""
+    return weighted_quantiles(values, weights, [q])[0]
+
+
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs) -> list[float]:
+    """:func:`weighted_quantile` for each fraction of ``qs``, with one sort of ``values``."""
     order = np.argsort(values, kind="stable")
     cum = np.cumsum(weights[order])
-    i = int(np.searchsorted(cum, q * cum[-1], side="left"))
-    return float(values[order][min(i, values.size - 1)])
+    sorted_values = values[order]
+    out = []
+    for q in qs:
+        i = int(np.searchsorted(cum, q * cum[-1], side="left"))
+        out.append(float(sorted_values[min(i, values.size - 1)]))
+    return out
 
 
 def fit_normalizer(points: np.ndarray, weights: np.ndarray, how: str, percentiles=(1.0, 99.0)) -> Normalizer:
@@ -82,8 +91,8 @@ def fit_normalizer(points: np.ndarray, weights: np.ndarray, how: str, percentile
         offset = weights @ points / total
         scale = np.sqrt(weights @ (points - offset) ** 2 / total)
     else:  # percentile
-        lo = np.array([weighted_quantile(points[:, i], weights, percentiles[0] / 100) for i in range(c)])
-        hi = np.array([weighted_quantile(points[:, i], weights, percentiles[1] / 100) for i in range(c)])
+        bounds = [weighted_quantiles(points[:, i], weights, np.asarray(percentiles) / 100) for i in range(c)]
+        lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
         clip_low, clip_high = lo, hi
         offset, scale = lo, hi - lo
     scale = np.where(scale > 0, scale, 1.0)
