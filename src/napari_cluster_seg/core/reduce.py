@@ -220,8 +220,7 @@ def _cell_sums(values, coder, codes=None):
     c = values.shape[1]
     ref = reference(values)
     if _compiled_cells(values, coder):
-        n_parts = min(n_workers(), -(-values.shape[0] // (CHUNK * 2)))
-        w, s, sq = _accel.cell_sums(values, coder, ref, CHUNK * 2, n_parts, codes)
+        w, s, sq = _accel.cell_sums(values, coder, ref, CHUNK * 2, n_workers(), codes)
         occupied = np.flatnonzero(w)
         w = w[occupied]
         return occupied, w, s[occupied] / w[:, None], SquareSums(ref, sq)
