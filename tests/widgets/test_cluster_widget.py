@@ -279,6 +279,29 @@ def test_cancel_stops_the_run_and_keeps_previous_result(cluster_widget, run_widg
     assert widget.run.enabled and not widget.cancel.enabled
 
 
+def test_cancel_as_the_job_returns_still_says_cancelled(cluster_widget, qtbot):
+    """Cancel pressed while the body ends: the worker then emits neither its value nor `aborted`
+    (the race that left "cancelling ..." on the status line); the status must still say so."""
+    import threading
+
+    from napari_cluster_seg.core import Progress
+
+    viewer, widget = cluster_widget
+    event, results = threading.Event(), []
+
+    def body():
+        yield Progress("waiting for Cancel", 0.0)
+        event.wait(30)  # the body returns right after Cancel sets the event: no step in between
+        return "value"
+
+    widget._jobs.start_task(body, (), results.append, "waiting ...", cancel_event=event)
+    qtbot.waitUntil(lambda: "waiting for Cancel" in widget.status.value, timeout=WORKER_TIMEOUT_MS)
+    widget.cancel.clicked()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WORKER_TIMEOUT_MS)
+    assert results == [] and "cancelled" in widget.status.value
+    assert widget.run.enabled and not widget.cancel.enabled
+
+
 def test_viewer_stays_responsive_while_running(cluster_widget, qtbot):
     """The work runs in a thread: the Qt event loop keeps processing events meanwhile."""
     from qtpy.QtCore import QTimer

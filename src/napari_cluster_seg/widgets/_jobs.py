@@ -99,6 +99,7 @@ class JobRunner:
         self.guard = guard
         self.worker = None
         self.cancel_event = None
+        self.cancelled_status, self.job_ended = "", True
         # the first Run then starts at once instead of waiting ~1.5 s for scikit-learn and friends
         self.warm_up_thread = threading.Thread(target=warm_up, name="napari-cluster-seg warm-up", daemon=True)
         self.warm_up_thread.start()
@@ -139,12 +140,13 @@ class JobRunner:
         )
         guard, view = self.guard, self.view
         worker.yielded.connect(guard(self._on_progress))
-        worker.returned.connect(guard(on_done))
-        worker.errored.connect(guard(view.report_error))
-        worker.aborted.connect(guard(lambda: view.set_status(cancelled)))
+        worker.returned.connect(guard(self._ended(on_done)))
+        worker.errored.connect(guard(self._ended(view.report_error)))
+        worker.aborted.connect(guard(self._ended(lambda: view.set_status(cancelled))))
         worker.finished.connect(guard(self._on_finished))
         self.worker = worker
         self.cancel_event = cancel_event
+        self.cancelled_status, self.job_ended = cancelled, False
         view.set_busy(True)
         view.set_status(status)
         worker.start()
@@ -156,7 +158,18 @@ class JobRunner:
         if pbar is not None:
             pbar.set_description(f"Cluster segmentation: {step.stage}")
 
+    def _ended(self, slot):
+        def ended(*args):
+            self.job_ended = True
+            slot(*args)
+
+        return ended
+
     def _on_finished(self):
+        if not self.job_ended:
+            # Cancel came as the body returned: the worker then emits neither `returned` (it drops
+            # the value of an aborted job) nor `aborted` (its loop had already ended)
+            self.view.set_status(self.cancelled_status)
         self.worker = None
         self.cancel_event = None
         self.view.set_busy(False)
