@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_cluster_seg import cluster_image
-from napari_cluster_seg.core import _accel, units
+from napari_cluster_seg.core import _accel, _builds, units
 from napari_cluster_seg.core import reduce as reduce_mod
 from napari_cluster_seg.core.kmeans import assign_nearest, weighted_kmeans
 
@@ -489,9 +489,9 @@ def test_serial_and_parallel_builds_do_not_share_disk_cache_entries(tmp_path):
     """numba keys its disk cache by function and argument types, not by options: without names of
     their own, the parallel build of a loop loaded the serial build's code from the cache."""
     code = """
-from napari_cluster_seg.core import _accel
-_accel.prepare("nearest_serial_f64")
-_accel.prepare("nearest_f64")
+from napari_cluster_seg.core import _accel, _builds
+_builds.prepare("nearest_serial_f64")
+_builds.prepare("nearest_f64")
 d = _accel.kernels().nearest
 print(sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values()))
 """
@@ -520,15 +520,15 @@ def test_a_run_announces_every_kernel_build_it_loads(case):
 import numpy as np, numba
 from skimage import data, transform
 from napari_cluster_seg import cluster_image
-from napari_cluster_seg.core import _accel
+from napari_cluster_seg.core import _accel, _builds
 
 photo = (transform.resize(data.astronaut(), (300, 300), preserve_range=True) + 0.5).astype(np.uint8)
-needs, announced = _accel.needs, []
-_accel.needs = lambda *a, **k: announced.extend(needs(*a, **k)) or needs(*a, **k)
-smoothing_needs = _accel.smoothing_needs
-_accel.smoothing_needs = lambda *a: announced.extend(smoothing_needs(*a)) or smoothing_needs(*a)
+needs, announced = _builds.needs, []
+_builds.needs = lambda *a, **k: announced.extend(needs(*a, **k)) or needs(*a, **k)
+smoothing_needs = _builds.smoothing_needs
+_builds.smoothing_needs = lambda *a: announced.extend(smoothing_needs(*a)) or smoothing_needs(*a)
 {_NEEDS_CASES[case]}
-expected = {{(id(_accel._build(n)[0]), _accel._build(n)[1]) for n in announced}}
+expected = {{(id(_builds._build(n)[0]), _builds._build(n)[1]) for n in announced}}
 from napari_cluster_seg.core import _feature_kernels
 for k in (_accel.kernels(), _feature_kernels):
     for name in dir(k):
@@ -571,7 +571,7 @@ def test_every_kernel_of_every_kernel_module_has_a_build_that_warm_up_loads():
     kernels = _accel.kernels()
     modules = [*kernels.MODULES, _feature_kernels]
     assert len(kernels.MODULES) == 3
-    built = {id(_accel._build(name)[0]) for name in _accel._build_args()}
+    built = {id(_builds._build(name)[0]) for name in _builds._build_args()}
     found, missing = 0, []
     for module in modules:
         for name, value in vars(module).items():
@@ -587,13 +587,13 @@ def test_every_kernel_of_every_kernel_module_has_a_build_that_warm_up_loads():
 def test_warm_up_compiles_nothing_but_loads_what_the_disk_cache_holds(tmp_path):
     code = """
 import time
-from napari_cluster_seg.core import _accel, warm_up
+from napari_cluster_seg.core import _builds, warm_up
 warm_up()
-print(len(_accel.pending(list(_accel._BUILDS))), len(_accel._BUILDS))
+print(len(_builds.pending(list(_builds._BUILDS))), len(_builds._BUILDS))
 """
     env = {"NUMBA_CACHE_DIR": str(tmp_path)}
     pending, total = map(int, _subprocess(code, env).split())
     assert pending == total  # an empty cache: nothing loaded, nothing compiled
-    _subprocess('from napari_cluster_seg.core import _accel\n_accel.prepare("roots_after")', env)
+    _subprocess('from napari_cluster_seg.core import _builds\n_builds.prepare("roots_after")', env)
     pending, total = map(int, _subprocess(code, env).split())
     assert pending == total - 1

@@ -11,10 +11,10 @@ dot products), which can move a point that is equally far from two centres.
 Set the environment variable ``NAPARI_CLUSTER_SEG_NUMBA=0`` to use numpy only.
 
 **Compiling.** Each kernel build compiles on its first use (1-6 s each, the
-few a run needs: :func:`needs`), and numba caches it on disk, so later
+few a run needs: :func:`._builds.needs`), and numba caches it on disk, so later
 sessions load it in a fraction of a second. A run compiles what it needs before
 it starts and says so in a progress stage ("preparing fast kernels (first run
-only, ~N s)"); :func:`warm_up` loads only builds already in the disk cache and
+only, ~N s)"); :func:`._builds.warm_up` loads only builds already in the disk cache and
 never compiles, so it cannot hold up a run.
 
 **Threads.** numba's thread pool starts when the kernels load, with threads that sleep between
@@ -35,7 +35,8 @@ import numpy as np
 
 from . import _numba_threads
 
-_LOCK = threading.RLock()
+#: Held while any kernel runs or compiles (numba's workqueue pool must not be entered twice at once).
+KERNEL_LOCK = threading.RLock()
 #: Fewest rows for which the row loops run in parallel.
 PARALLEL_ROWS = 2**16
 _UNSET = object()
@@ -46,7 +47,7 @@ def kernels():
     """The compiled-kernel module, or None (numba missing or disabled)."""
     global _module
     if _module is _UNSET:
-        with _LOCK:
+        with KERNEL_LOCK:
             if _module is _UNSET:
                 _module = _load()
     return _module
@@ -101,7 +102,7 @@ def count_rgb8(values: np.ndarray):
     counters (64 MB) filled in one compiled pass."""
     k = kernels()
     table = np.zeros(2**24, np.uint32 if values.shape[0] < 2**32 else np.uint64)
-    with _LOCK:
+    with KERNEL_LOCK:
         k.count_rgb8(values, table)
     occupied = np.flatnonzero(table != 0)
     return occupied, table[occupied].astype(np.int64)
@@ -110,7 +111,7 @@ def count_rgb8(values: np.ndarray):
 def lookup_rgb8(values: np.ndarray, lut: np.ndarray, out: np.ndarray):
     """``out[i] = lut[code of values[i]]`` for uint8 RGB rows, in parallel."""
     k = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         k.lookup_rgb8(values, lut, out)
     return out
 
@@ -122,7 +123,7 @@ def gather_rgb8(values: np.ndarray, occupied: np.ndarray, rows: np.ndarray) -> n
     index = np.empty(2**24, np.int32)  # only the occupied entries are read
     index[occupied] = np.arange(occupied.size, dtype=np.int32)
     out = np.empty((values.shape[0], rows.shape[1]), np.float32)
-    with _LOCK:
+    with KERNEL_LOCK:
         k.gather_rgb8(values, index, np.ascontiguousarray(rows, np.float32), out)
     return out
 
@@ -130,7 +131,7 @@ def gather_rgb8(values: np.ndarray, occupied: np.ndarray, rows: np.ndarray) -> n
 def int_label_sums(labels: np.ndarray, values: np.ndarray, k: int):
     """Counts (k,) and exact per-channel sums (k, c) of uint8 / uint16 rows per int16 label."""
     kern = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         return kern.int_label_sums(labels, values, k)
 
 
@@ -151,7 +152,7 @@ def count_grey(values: np.ndarray) -> np.ndarray:
     """Counts of every value 0..max of one column of uint8 / uint16 ``values`` (n, 1)."""
     k = kernels()
     tables = np.zeros((4, 1 << (8 * values.dtype.itemsize)), np.int64)
-    with _LOCK:
+    with KERNEL_LOCK:
         k.count_grey(values[:, 0], tables)
     counts = tables.sum(axis=0)
     nonzero = np.flatnonzero(counts)
@@ -161,7 +162,7 @@ def count_grey(values: np.ndarray) -> np.ndarray:
 def lookup_grey(values: np.ndarray, lut: np.ndarray, out: np.ndarray):
     """``out[i] = lut[values[i, 0]]``, in parallel."""
     k = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         k.lookup_grey(values[:, 0], lut, out)
     return out
 
@@ -173,7 +174,7 @@ def nearest(points: np.ndarray, centers: np.ndarray, labels: np.ndarray, d2: np.
     run = k.nearest if points.shape[0] >= PARALLEL_ROWS else k.nearest_serial
     if d2 is None:
         d2 = np.empty(0, points.dtype)
-    with _LOCK:
+    with KERNEL_LOCK:
         run(points, centers, labels, d2)
 
 
@@ -183,7 +184,7 @@ def lloyd_pass(points: np.ndarray, weights: np.ndarray, centers: np.ndarray):
     k = kernels()
     run = k.lloyd_pass if points.shape[0] >= PARALLEL_ROWS else k.lloyd_pass_serial
     labels = np.empty(points.shape[0], np.intp)
-    with _LOCK:
+    with KERNEL_LOCK:
         sums, wsum, cost = run(points, weights, centers, labels)
     return labels, sums, wsum, float(cost)
 
@@ -191,7 +192,7 @@ def lloyd_pass(points: np.ndarray, weights: np.ndarray, centers: np.ndarray):
 def group_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, k: int):
     """Total weight (k,) and weighted sums of ``points`` (k, f) per label 0..k-1."""
     kern = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         return kern.group_sums(labels, weights, points, k)
 
 
@@ -199,7 +200,7 @@ def deviation_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, 
     """Per label 0..k-1 the mean offset (k, f) of float64 ``points`` from ``ref``; per channel the
     weighted squares about the labels' means and about ``ref`` (``_stats.cluster_stats``' passes)."""
     kern = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         labels = np.asarray(labels, np.intp)
         return kern.deviation_sums(labels, weights, points, np.asarray(ref, np.float64), k)
 
@@ -208,7 +209,7 @@ def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray
     """Grid-cell codes of float64 rows, as ``units._cell_codes`` computes them."""
     k = kernels()
     out = np.empty(points.shape[0], np.int64)
-    with _LOCK:
+    with KERNEL_LOCK:
         k.cell_codes(points, levels, np.asarray(lo, np.float64), np.asarray(span, np.float64), out)
     return out
 
@@ -249,7 +250,7 @@ def cell_sums(values: np.ndarray, coder, ref: np.ndarray, chunk: int, n_parts: i
     run = k.cell_sums if values.shape[0] >= PARALLEL_ROWS else k.cell_sums_serial
     acc, sq, parts = np.zeros((space, c + 1)), np.zeros(c), np.zeros((n_parts, space, c + 1))
     codes = np.empty(0, np.int32) if codes is None else codes
-    with _LOCK:
+    with KERNEL_LOCK:
         run(values, *_grid_args(coder), ref, chunk, acc, sq, parts, codes)
     return acc[:, c], acc[:, :c], sq
 
@@ -257,7 +258,7 @@ def cell_sums(values: np.ndarray, coder, ref: np.ndarray, chunk: int, n_parts: i
 def lookup_codes(codes: np.ndarray, table: np.ndarray, out: np.ndarray):
     """``out[i] = table[codes[i]]`` for int32 cell codes (``cell_sums``'), in parallel."""
     k = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         k.lookup_grey(codes, table, out)
     return out
 
@@ -265,7 +266,7 @@ def lookup_codes(codes: np.ndarray, table: np.ndarray, out: np.ndarray):
 def lookup_grid(values: np.ndarray, coder, table: np.ndarray, out: np.ndarray):
     """``out[i] = table[grid cell of row i]`` for float32 / float64 rows, in parallel."""
     k = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         k.lookup_grid(values, *_grid_args(coder), table, out)
     return out
 
@@ -273,7 +274,7 @@ def lookup_grid(values: np.ndarray, coder, table: np.ndarray, out: np.ndarray):
 def weighted_squares(values: np.ndarray, ref: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Per channel, the weighted sum of squares of float64 rows about ``ref``, in one pass."""
     k = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         return k.weighted_squares(values, np.asarray(ref, np.float64), weights)
 
 
@@ -281,7 +282,7 @@ def decode_codes(codes: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """The cell coordinates (m, c) of ``codes`` in the radix ``levels``, as float64, in one pass."""
     k = kernels()
     out = np.empty((codes.shape[0], levels.shape[0]))
-    with _LOCK:
+    with KERNEL_LOCK:
         k.decode_codes(np.asarray(codes, np.int64), np.asarray(levels, np.int64), out)
     return out
 
@@ -290,210 +291,19 @@ def nn_chain(D: np.ndarray, w: np.ndarray, method: str):
     """The merges (slots a < b, heights, in merge order) of the nearest-neighbour chain on the
     float64 distance matrix ``D`` and weights ``w`` (both modified)."""
     k = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         return k.nn_chain(D, w, k.LINKAGE_CODES[method])
 
 
 def ward_greedy(points: np.ndarray, weights: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """The merges of ``regions._exact_ward_python`` (identical ones), compiled."""
     k = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         return k.ward_greedy(points, weights, edges[:, 0], edges[:, 1])
 
 
 def roots_after(Z: np.ndarray, m: int, n_merges: int) -> np.ndarray:
     """``hierarchy.roots_after``, in one compiled pass."""
     k = kernels()
-    with _LOCK:
+    with KERNEL_LOCK:
         return k.roots_after(Z, m, n_merges)
-
-
-# ------------------------------------------------------------------ compiling
-#: Kernel builds: name -> (kernel in ``_kernels``, tiny arguments of the types the wrappers above
-#: pass it; only their types matter). Several builds of one kernel differ in argument types.
-def _build_args():
-    z = np.zeros
-    rgb, f2, f1, i1 = z((1, 3), np.uint8), z((1, 3)), z(1), z(1, np.int64)
-    grey_args = {}
-    for name, dtype in (("8", np.uint8), ("16", np.uint16)):
-        grey_args[f"count_grey{name}"] = ("count_grey", (z(1, dtype), z((1, 1), np.int64)))
-        for lut_name, lut in (("", np.uint8), ("_i16", np.int16)):
-            grey_args[f"lookup_grey{name}{lut_name}"] = ("lookup_grey", (z(1, dtype), z(1, lut), z(1, lut)))
-    edge = z((2, 2), np.int64)[:, 0]  # a column of the edge list: not contiguous
-    grid = (f1, f1, i1, f1, i1, f1, f1, z((1, 1), np.int64))  # _grid_args
-    return {
-        "count_rgb8": ("count_rgb8", (rgb, z(1, np.uint32))),
-        "lookup_rgb8": ("lookup_rgb8", (rgb, z(1, np.uint8), z(1, np.uint8))),
-        "lookup_rgb8_i16": ("lookup_rgb8", (rgb, z(1, np.int16), z(1, np.int16))),
-        **{
-            f"int_label_sums_u{bits}": ("int_label_sums", (z(1, np.int16), z((1, 3), t), 1))
-            for bits, t in ((8, np.uint8), (16, np.uint16))
-        },
-        "gather_rgb8": ("gather_rgb8", (rgb, z(1, np.int32), z((1, 3), np.float32), z((1, 3), np.float32))),
-        **grey_args,
-        "lloyd_pass": ("lloyd_pass", (f2, f1, f2, z(1, np.intp))),
-        "lloyd_pass_serial": ("lloyd_pass_serial", (f2, f1, f2, z(1, np.intp))),
-        "group_sums": ("group_sums", (i1, f1, f2, 1)),
-        "deviation_sums": ("deviation_sums", (i1, f1, f2, f1, 1)),
-        "weighted_squares": ("weighted_squares", (f2, f1, f1)),
-        "decode_codes": ("decode_codes", (i1, i1, f2)),
-        "cell_codes": ("cell_codes", (f2, 1, f1, f1, i1)),
-        **{
-            f"{kernel}_f{bits}": (kernel, (z((1, 3), t), *grid, f1, 1, f2, f1, z((1, 1, 1)), z(1, np.int32)))
-            for kernel in ("cell_sums", "cell_sums_serial")
-            for bits, t in ((32, np.float32), (64, np.float64))
-        },
-        "lookup_codes": ("lookup_grey", (z(1, np.int32), z(1, np.uint8), z(1, np.uint8))),
-        "lookup_codes_i16": ("lookup_grey", (z(1, np.int32), z(1, np.int16), z(1, np.int16))),
-        **{
-            f"lookup_grid_f{bits}{lut_name}": ("lookup_grid", (z((1, 3), t), *grid, z(1, lut), z(1, lut)))
-            for bits, t in ((32, np.float32), (64, np.float64))
-            for lut_name, lut in (("", np.uint8), ("_i16", np.int16))
-        },
-        **{
-            f"{kernel}_f{bits}": (kernel, (z((1, 3), t), z((1, 3), t), z(1, np.intp), z(0, t)))
-            for kernel in ("nearest", "nearest_serial")
-            for bits, t in ((32, np.float32), (64, np.float64))
-        },
-        "nn_chain": ("nn_chain", (z((1, 1)), f1, 0)),
-        "smooth_first_axis": ("features.smooth_first_axis", (z((1, 1, 1), np.float32),) * 2 + (f1,)),
-        "smooth_axis_inplace": ("features.smooth_axis_inplace", (z((1, 1, 1), np.float32), f1)),
-        "ward_greedy": ("ward_greedy", (f2, f1, edge, edge)),
-        "roots_after": ("roots_after", (z((1, 4)), 0, 0)),
-    }
-
-
-#: Seconds each kernel took to compile on a 2-core machine (numba 0.68), for the progress message.
-COMPILE_SECONDS = {}
-_BUILDS: dict | None = None
-
-
-def _build(name):
-    """(dispatcher, argument types) of the build ``name``."""
-    global _BUILDS
-    import numba  # optional kernels: numba may be missing or off
-
-    if _BUILDS is None:
-        _BUILDS = _build_args()
-    kernel, args = _BUILDS[name]
-    module = kernels()
-    if kernel.startswith("features."):  # the feature path's kernels (Gaussian smoothing)
-        from . import _feature_kernels as module  # optional kernels: numba may be missing or off
-
-        kernel = kernel[len("features.") :]
-    return getattr(module, kernel), tuple(numba.typeof(a) for a in args)
-
-
-def needs(values, method="kmeans", connected=False, base=None, reduced=True) -> list[str]:
-    """The kernel builds a run on pixel rows ``values`` (n, c) with ``method`` calls (for the common
-    argument types; others compile when first called): counting and labelling by the pixel type,
-    the Lloyd loops (serial, and parallel for many rows) and the hierarchies' loops. ``reduced=False``:
-    the rows are points of a reduction made elsewhere (a streamed fit), labelled by their grid cells."""
-    if kernels() is None:
-        return []
-    n, c = values.shape
-    many = n >= PARALLEL_ROWS
-    tree = method != "kmeans"
-    out = []
-    if values.dtype == np.uint8 and c == 3 and not connected:
-        out += ["count_rgb8"] if many else []
-        out += ["lookup_rgb8_i16" if tree else "lookup_rgb8"]
-    elif values.dtype in (np.uint8, np.uint16) and c == 1 and not connected:
-        bits = 8 * values.dtype.itemsize
-        out += [f"count_grey{bits}", f"lookup_grey{bits}" + ("_i16" if tree else "")]
-    out += ["group_sums", "deviation_sums", "weighted_squares"]  # the clusters' statistics
-    if base is not None and base.dtype in (np.uint8, np.uint16) and method == "kmeans" and not connected:
-        out += [f"int_label_sums_u{8 * base.dtype.itemsize}"]  # the channel means under features
-    if values.dtype.kind in "iu" and (c > 1 or values.dtype.itemsize > 2) and not connected:
-        out += ["decode_codes"]  # the distinct colours of an exact reduction
-    if connected:
-        pixel_tree = method == "agglomerative" and n <= PARALLEL_ROWS
-        return out + (["ward_greedy", "roots_after"] if pixel_tree else [])
-    if values.dtype.kind == "f" or c > 3 or tree:
-        out += ["cell_codes"]  # the grid reduction; the hierarchies' units
-    if values.dtype in (np.float32, np.float64) and c <= 4 and not connected:
-        bits = 8 * values.dtype.itemsize  # counting pixels into grid cells, labelling them
-        if reduced:  # by the cells cell_sums wrote
-            out += [f"cell_sums_f{bits}" if many else f"cell_sums_serial_f{bits}", "lookup_codes_i16"]
-            out += [] if tree else ["lookup_codes"]
-        else:  # by finding each row's cell
-            out += [f"lookup_grid_f{bits}_i16"] + ([] if tree else [f"lookup_grid_f{bits}"])
-    if c > 4:  # many features: every pixel goes to its nearest centre
-        out += ["nearest_f32" if many else "nearest_serial_f32"]
-    if method == "divisive" or (method == "kmeans" and c > 1):  # one column: optimal 1D K-means
-        out += ["lloyd_pass_serial"] + (["lloyd_pass", "cell_codes"] if many and method == "kmeans" else [])
-    if method == "agglomerative":
-        out += ["nn_chain", "roots_after"]
-    return list(dict.fromkeys(out))
-
-
-def smoothing_needs(smoothing: float, color_space: str = "rgb", n_pixels: int = 0) -> list[str]:
-    """The kernel builds the pixels' preparation calls: Gaussian smoothing (``smoothing`` > 0, with
-    or without features) and the colour conversion of a million pixels or more, colour by colour
-    (``features.convert_color``); announced before the pixels are prepared."""
-    if kernels() is None:
-        return []
-    out = ["smooth_first_axis", "smooth_axis_inplace"] if smoothing and smoothing > 0 else []
-    if color_space != "rgb" and n_pixels >= 2**20:
-        out += ["count_rgb8", "gather_rgb8"]
-    return out
-
-
-def _in_disk_cache(dispatcher, sig) -> bool:
-    """Whether numba's disk cache holds ``dispatcher``'s code for ``sig`` (numba's own index; any
-    surprise in numba's internals counts as no)."""
-    try:
-        cache = dispatcher._cache
-        return cache._index_key(sig, dispatcher.targetctx.codegen()) in cache._cache_file._load_index()
-    except Exception:  # noqa: BLE001 - a private API: no means "will compile", which is only slower
-        return False
-
-
-def pending(builds) -> list[str]:
-    """The builds of ``builds`` not loaded in this process yet."""
-    if kernels() is None:
-        return []
-    out = []
-    for name in builds:
-        dispatcher, sig = _build(name)
-        if sig not in dispatcher.overloads:
-            out.append(name)
-    return out
-
-
-def to_compile(builds) -> list[str]:
-    """The builds of ``builds`` that neither this process nor numba's disk cache has: they compile."""
-    out = []
-    for name in pending(builds):
-        if not _in_disk_cache(*_build(name)):
-            out.append(name)
-    return out
-
-
-def compile_seconds(builds) -> float:
-    """About how long compiling ``builds`` takes (:data:`COMPILE_SECONDS`, 2 s for others)."""
-    return sum(COMPILE_SECONDS.get(_build_args_of(name)[0], 2.0) for name in builds)
-
-
-def _build_args_of(name):
-    _build(name)
-    return _BUILDS[name]
-
-
-def prepare(build: str) -> None:
-    """Load the build ``build`` from numba's disk cache, or compile it (and cache it)."""
-    dispatcher, sig = _build(build)
-    with _LOCK:
-        dispatcher.compile(sig)
-
-
-def warm_up(compile: bool = False) -> None:
-    """Load every build numba's disk cache holds (about 1 s in all); with ``compile``, compile the
-    others too (about a minute). Without, nothing compiles: a run compiles the builds it needs
-    (:func:`needs`) and says so."""
-    if kernels() is None:
-        return
-    _build("nn_chain")
-    for name in pending(list(_BUILDS)):
-        if compile or _in_disk_cache(*_build(name)):
-            prepare(name)

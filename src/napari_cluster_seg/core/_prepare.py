@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _accel
+from . import _builds
 from ._chunks import channel_range
 from ._params import OPTIONS, ClusterParams, validate_params
 from ._progress import Progress
@@ -55,7 +55,7 @@ def prepare(image, *, mask, max_bytes, **options):
     space = params.features.color_space if params.features is not None and params.features.active else "rgb"
     channels = image.shape[params.channel_axis] if params.channel_axis is not None else 1
     pixels = int(np.prod(image.shape)) // channels
-    yield from fast_kernels(_accel.smoothing_needs(params.smoothing, space, pixels))
+    yield from fast_kernels(_builds.smoothing_needs(params.smoothing, space, pixels))
     yield Progress("preparing pixels" + (" (smoothing)" if params.smoothing else ""), 0.05)
     pix = pixels_for(
         image,
@@ -67,7 +67,7 @@ def prepare(image, *, mask, max_bytes, **options):
         features=params.features,
         spacing=params.spacing,
     )
-    yield from fast_kernels(_accel.needs(pix.values, params.method, params.connected, pix.base))
+    yield from fast_kernels(_builds.needs(pix.values, params.method, params.connected, pix.base))
     base_normalizer = _base_normalizer(pix, params)
     if params.connected and params.normalize in ("none", "minmax"):
         # superpixels need no reduction: the channel ranges are all the normalisation needs
@@ -162,13 +162,13 @@ def check_fit_points(prep: Prepared) -> None:
 def fast_kernels(builds):
     """Generator: load the numba kernel builds a run needs, compiling (once per install, a
     progress stage each) those numba's disk cache does not hold yet."""
-    todo = _accel.to_compile(builds)
+    todo = _builds.to_compile(builds)
     for i, build in enumerate(todo):
-        left = _accel.compile_seconds(todo[i:])
+        left = _builds.compile_seconds(todo[i:])
         yield Progress(f"preparing fast kernels {i + 1}/{len(todo)} (first run only, ~{left:.0f} s)", 0.05)
-        _accel.prepare(build)
-    for build in _accel.pending(builds):
-        _accel.prepare(build)
+        _builds.prepare(build)
+    for build in _builds.pending(builds):
+        _builds.prepare(build)
 
 
 def range_normalizer(lo, hi, how, *, floats: bool):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from . import _accel
+from . import _builds
 from ._fit_connected import build_connected_tree
 from ._fit_hierarchy import build_units_tree
 from ._fit_kmeans import fit_kmeans
@@ -254,4 +254,4 @@ def warm_up(compile: bool = False) -> None:
 
     for name in LAZY_IMPORTS:
         importlib.import_module(name)
-    _accel.warm_up(compile)
+    _builds.warm_up(compile)

@@ -239,7 +239,7 @@ def _smooth_compiled(kernels, image_cl: np.ndarray, sigma: float, time_axis: int
         return arr.reshape(int(np.prod(shape[:axis])), shape[axis], -1)
 
     axes = [ax for ax in range(src.ndim - 1) if ax != time_axis]
-    with _accel._LOCK:
+    with _accel.KERNEL_LOCK:
         kernels.smooth_first_axis(along(src, axes[0]), along(out, axes[0]), w)
         for ax in axes[1:]:
             kernels.smooth_axis_inplace(along(out, ax), w)

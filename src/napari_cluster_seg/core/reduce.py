@@ -202,7 +202,7 @@ def _sorted_runs(codes: np.ndarray):
 def _compiled_cells(values, coder) -> bool:
     """Whether :func:`_accel.cell_sums` counts these rows (and :func:`_accel.lookup_codes` labels them
     by the cells it kept, or :func:`_accel.lookup_grid` rows reduced elsewhere): contiguous float32
-    / float64 rows on a grid (the builds :func:`_accel.needs` announces)."""
+    / float64 rows on a grid (the builds :func:`._builds.needs` announces)."""
     return (
         _accel.enabled()
         and coder.step is not None

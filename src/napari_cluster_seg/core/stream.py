@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _accel
+from . import _builds
 from ._chunks import SquareSums, n_workers, square_sums
 from ._params import OPTIONS, validate_params
 from ._prepare import check_fit_points, fast_kernels, reduced_prepared
@@ -276,7 +276,7 @@ def iter_fit_stream(image, n_clusters=3, method="kmeans", *, scheduler=None, **o
     red = yield from _reduce_blocks(blocks, dtype, n_channels, scheduler)
     rows = _point_rows(red, dtype)
     pix = PixelData(values=rows, shape=(rows.shape[0],), valid=None, time_axis=None, ndim=arr.ndim)
-    yield from fast_kernels(_accel.needs(rows, params.method, False, reduced=False))
+    yield from fast_kernels(_builds.needs(rows, params.method, False, reduced=False))
     prep = reduced_prepared(params, pix, red, np.random.default_rng(params.random_state))
     check_fit_points(prep)
     result = yield from fit_prepared(prep)
