@@ -205,6 +205,19 @@ def deviation_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, 
         return kern.deviation_sums(labels, weights, points, np.asarray(ref, np.float64), k)
 
 
+def grid_group_sums(points: np.ndarray, weights: np.ndarray, levels: int, lo, span):
+    """Total weight (m,) and weighted sums (m, c) of float64 rows per occupied cell of a
+    ``levels``-per-axis grid (``units._cell_codes``' cells, in code order), in one pass: the sums
+    :func:`cell_codes`, the cells' ranks and :func:`group_sums` give."""
+    k = kernels()
+    space = levels ** points.shape[1]
+    with KERNEL_LOCK:
+        _, w, sums = k.grid_group_sums(
+            points, weights, levels, np.asarray(lo, np.float64), np.asarray(span, np.float64), space
+        )
+    return w, sums
+
+
 def cell_codes(points: np.ndarray, levels: int, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
     """Grid-cell codes of float64 rows, as ``units._cell_codes`` computes them."""
     k = kernels()

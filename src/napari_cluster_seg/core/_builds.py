@@ -43,6 +43,7 @@ def _build_args():
         "weighted_squares": ("weighted_squares", (f2, f1, f1)),
         "decode_codes": ("decode_codes", (i1, i1, f2)),
         "cell_codes": ("cell_codes", (f2, 1, f1, f1, i1)),
+        "grid_group_sums": ("grid_group_sums", (f2, f1, 1, f1, f1, 1)),
         **{
             f"{kernel}_f{bits}": (kernel, (z((1, 3), t), *grid, f1, 1, f2, f1, z((1, 1, 1)), z(1, np.int32)))
             for kernel in ("cell_sums", "cell_sums_serial")
@@ -126,7 +127,9 @@ def needs(values, method="kmeans", connected=False, base=None, reduced=True) -> 
     if c > 4:  # many features: every pixel goes to its nearest centre
         out += ["nearest_f32" if many else "nearest_serial_f32"]
     if method == "divisive" or (method == "kmeans" and c > 1):  # one column: optimal 1D K-means
-        out += ["lloyd_pass_serial"] + (["lloyd_pass", "cell_codes"] if many and method == "kmeans" else [])
+        out += ["lloyd_pass_serial"] + (["lloyd_pass"] if many and method == "kmeans" else [])
+    if method == "kmeans" and c > 1 and n > 2**14:  # the coresets' grids (over 4 * SEED_POINTS points)
+        out += ["grid_group_sums"]
     if method == "agglomerative":
         out += ["nn_chain", "roots_after"]
     return list(dict.fromkeys(out))

@@ -18,6 +18,7 @@ from . import _kernels_hierarchy, _kernels_kmeans, _kernels_reduce
 from ._kernels_hierarchy import LINKAGE_CODES, nn_chain, roots_after, ward_greedy
 from ._kernels_kmeans import (
     deviation_sums,
+    grid_group_sums,
     group_sums,
     int_label_sums,
     lloyd_pass,
@@ -53,6 +54,7 @@ __all__ = [
     "decode_codes",
     "deviation_sums",
     "gather_rgb8",
+    "grid_group_sums",
     "group_sums",
     "int_label_sums",
     "lloyd_pass",

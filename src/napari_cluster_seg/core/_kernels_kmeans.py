@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._kernels_reduce import compiled_copy
+from ._kernels_reduce import cell_code, compiled_copy
 
 #: Blocks of the parallel loops that sum (fixed, so sums do not depend on the thread count).
 N_BLOCKS = 16
@@ -105,6 +105,46 @@ def group_sums(labels, weights, points, k):
                 acc[b, g, f] += w * points[i, f]
     total_sums, total_w = _add_blocks(acc)
     return total_w, total_sums
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def grid_group_sums(points, weights, levels, lo, span, space):
+    """The occupied cells (sorted codes) of a ``levels``-per-axis grid (:func:`cell_codes`' cells,
+    ``space`` of them) and, per cell, the total weight and the weighted sums of its rows: what
+    :func:`cell_codes`, the cells' ranks and :func:`group_sums` give, bit for bit (the same
+    :data:`N_BLOCKS` blocks, each block's sums added in block order), in one serial pass with one
+    table of ``space`` cells."""
+    n, nf = points.shape
+    total = np.zeros((space, nf + 1))
+    acc = np.zeros((space, nf + 1))  # one block's sums, then the weight
+    last = np.full(space, -1, np.int64)  # the last block that had the cell
+    touched = np.empty(space, np.int64)
+    per = (n + N_BLOCKS - 1) // N_BLOCKS
+    for b in range(N_BLOCKS):
+        m = 0
+        for i in range(b * per, min(n, (b + 1) * per)):
+            g = cell_code(points, i, levels, lo, span)
+            if last[g] != b:
+                last[g] = b
+                touched[m] = g
+                m += 1
+            w = weights[i]
+            acc[g, nf] += w
+            for f in range(nf):
+                acc[g, f] += w * points[i, f]
+        for t in range(m):  # a block that misses a cell would add 0.0: nothing
+            g = touched[t]
+            for f in range(nf + 1):
+                total[g, f] += acc[g, f]
+                acc[g, f] = 0.0
+    cells = np.flatnonzero(last >= 0)
+    sums = np.empty((cells.size, nf))
+    w = np.empty(cells.size)
+    for j in range(cells.size):
+        w[j] = total[cells[j], nf]
+        for f in range(nf):
+            sums[j, f] = total[cells[j], f]
+    return cells, w, sums
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -64,15 +64,19 @@ def cell_codes(points, levels, lo, span, out):
     """Code of the grid cell of every row (``levels`` cells per axis over ``lo + [0, span]``),
     with exactly the float operations of ``units._cell_codes``. Serial (one pass, as the sums of
     :mod:`._kernels_kmeans`)."""
-    n, nf = points.shape
-    top = levels - 1
-    for i in range(n):
-        code = 0
-        for f in range(nf):
-            t = (points[i, f] - lo[f]) / span[f] * levels
-            t = min(max(t, 0.0), top)
-            code = code * levels + np.int64(t)
-        out[i] = code
+    for i in range(points.shape[0]):
+        out[i] = cell_code(points, i, levels, lo, span)
+
+
+@njit(inline="always")
+def cell_code(points, i, levels, lo, span):
+    """The grid cell of row ``i`` (:func:`cell_codes`)."""
+    code = 0
+    for f in range(points.shape[1]):
+        t = (points[i, f] - lo[f]) / span[f] * levels
+        t = min(max(t, 0.0), levels - 1)
+        code = code * levels + np.int64(t)
+    return code
 
 
 @njit(inline="always")

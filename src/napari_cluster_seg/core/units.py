@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _accel
-from ._chunks import channel_range, dense_ranks, group_means
+from ._chunks import GROUP_SUMS_MAX, channel_range, dense_ranks, group_means
 
 
 def _cell_codes(points: np.ndarray, levels: int, lo, span) -> np.ndarray:
@@ -43,8 +43,11 @@ def grid_group(points: np.ndarray, weights: np.ndarray, levels: int):
     lo, hi = channel_range(points)
     span = hi - lo
     span[span <= 0] = 1.0
-    codes = _cell_codes(points, levels, lo, span)
     space = levels ** points.shape[1]
+    if _compiled_grid(points, weights, space):  # the same sums, in one pass
+        w, sums = _accel.grid_group_sums(points, weights, levels, lo, span)
+        return sums / w[:, None], w
+    codes = _cell_codes(points, levels, lo, span)
     if space <= max(2**16, 4 * codes.size):  # a dense cell -> point table (not a sorted search)
         inverse = dense_ranks(codes, space)[1]
     else:
@@ -52,6 +55,18 @@ def grid_group(points: np.ndarray, weights: np.ndarray, levels: int):
         inverse = inverse.ravel()
     m = int(inverse.max()) + 1
     return group_means(points, weights, inverse, m)
+
+
+def _compiled_grid(points, weights, space) -> bool:
+    """Whether :func:`_accel.grid_group_sums` groups these points (float64 rows, a grid of at most
+    :data:`GROUP_SUMS_MAX` cells: the cells :func:`group_sums` would add up compiled too)."""
+    return (
+        _accel.enabled()
+        and space <= GROUP_SUMS_MAX
+        and points.dtype == np.float64
+        and points.flags.c_contiguous
+        and np.asarray(weights).dtype == np.float64
+    )
 
 
 def coarsen(points: np.ndarray, weights: np.ndarray, max_units: int):
