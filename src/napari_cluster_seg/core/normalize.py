@@ -40,6 +40,11 @@ class Normalizer:
             out /= self.scale.astype(work)
         return out.astype(dtype, copy=False)
 
+    @property
+    def identity(self) -> bool:
+        """Whether it leaves every value as it is (``normalize="none"``, no coordinates scaled)."""
+        return self.clip_low is None and not np.any(self.offset) and bool(np.all(self.scale == 1))
+
     def _beyond_float32(self) -> bool:
         """Whether float32 arithmetic could overflow or underflow with these parameters: an offset,
         scale or clip bound beyond :data:`FLOAT32_SAFE` (values of +-3.4e38 about an offset of -+1e38
