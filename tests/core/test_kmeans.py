@@ -61,7 +61,7 @@ def test_1d_optimum_on_larger_histogram_beats_lloyd():
     for k in (2, 3, 5, 8):
         _, opt = kmeans_1d_optimal(x, w, k)
         fit = weighted_kmeans(x[:, None], w, k, rng=np.random.default_rng(0), n_init=3)
-        _, _, lloyd = run_with_progress(fit)
+        lloyd = run_with_progress(fit).wcss
         assert opt <= lloyd * (1 + 1e-12)
 
 
@@ -70,7 +70,7 @@ def test_weighted_kmeans_equals_kmeans_on_repeated_points():
     rng = np.random.default_rng(0)
     pts = np.concatenate([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))])
     w = rng.integers(1, 10, 40).astype(float)
-    centers, labels, wcss = run_with_progress(weighted_kmeans(pts, w, 2, rng=np.random.default_rng(1)))
+    centers, labels, wcss, _ = run_with_progress(weighted_kmeans(pts, w, 2, rng=np.random.default_rng(1)))
     for c in range(2):
         sel = labels == c
         np.testing.assert_allclose(centers[c], np.average(pts[sel], axis=0, weights=w[sel]))

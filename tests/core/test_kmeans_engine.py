@@ -130,3 +130,38 @@ def test_large_code_spaces_are_counted_exactly_by_sorting_in_parts(monkeypatch, 
     expected, expected_counts = np.unique(coder.codes(values), return_counts=True)
     np.testing.assert_array_equal(occupied, expected)
     np.testing.assert_array_equal(counts, expected_counts)
+
+
+@pytest.mark.parametrize("normalize", ["none", "minmax", "zscore", "percentile"])
+@pytest.mark.parametrize("kind", ["rgb8", "float"])
+def test_statistics_from_the_labelling_pass_equal_the_two_pass_statistics(normalize, kind):
+    """With the kernels, the last Lloyd pass's sums give the clusters' means, counts and WCSS
+    (``assigned_stats``); they agree with ``cluster_stats``' passes over the points to rounding, for
+    exact reductions and grid cells (whose spread within is added), affine or clipping normalisers."""
+    pytest.importorskip("numba")
+    from napari_cluster_seg.core import _accel
+    from napari_cluster_seg.core._fit_kmeans import fit_centers
+    from napari_cluster_seg.core._params import validate_params
+    from napari_cluster_seg.core._progress import run_with_progress
+    from napari_cluster_seg.core._stats import assigned_stats, cluster_stats
+    from napari_cluster_seg.core.normalize import fit_normalizer
+
+    if not _accel.enabled():
+        pytest.skip("the compiled kernels are off")
+    rng = np.random.default_rng(3)
+    values = rng.normal(120, 40, (300_000, 3)).clip(0, 255)
+    values[:1000] = [250, 10, 10]  # beyond the percentiles: clipped
+    values = values.astype(np.uint8) if kind == "rgb8" else values * 1e3 + 5e6  # a large offset
+    red = reduce_mod.reduce_pixels(values)
+    assert red.exact == (kind == "rgb8") and red.n_points > 2**16  # the coreset path
+    normalizer = fit_normalizer(red.raw_points, red.weights, normalize, (1.0, 99.0))
+    points = normalizer(red.raw_points)
+    params = validate_params(2, n_clusters=4)
+    fit = run_with_progress(fit_centers(points, red.weights, params, np.random.default_rng(0)))
+    assert fit.sums is not None
+    got = assigned_stats(fit, red, normalizer)
+    want = cluster_stats(red.raw_points, red.weights, fit.labels, 4, red.total_sq, normalizer)
+    np.testing.assert_array_equal(got[1], want[1])  # counts
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)  # means, input units
+    np.testing.assert_allclose(got[3], want[3], rtol=1e-9, atol=1e-12)  # feature means
+    assert got[2] == pytest.approx(want[2], rel=1e-9)

@@ -181,7 +181,7 @@ def test_no_valid_pixels(method):
 # K-means never returns an empty cluster when the points allow k
 def test_weighted_kmeans_fills_a_cluster_emptied_by_the_last_update():
     points = np.array([[0.0], [1.0], [10.0], [11.0]])
-    centers, labels, _ = run(
+    centers, labels, *_ = run(
         weighted_kmeans(
             points, np.ones(4), 3, rng=np.random.default_rng(0), init=[[0.0], [0.5], [100.0]], max_iter=1
         )

@@ -151,7 +151,7 @@ def _sampled_units(prep: Prepared):
     red, pix, rng = prep.red, prep.pix, prep.rng
     n_units = min(prep.params.max_units, SAMPLED_UNITS, red.n_points)
     pick = rng.choice(red.n_points, min(red.n_points, SAMPLED_UNIT_FIT), replace=False)
-    units, _, _ = yield from as_progress(
+    units, *_ = yield from as_progress(
         weighted_kmeans(prep.points[pick], red.weights[pick], n_units, rng=rng, max_iter=10),
         "grouping pixels into units (K-means)",
         0.3,

@@ -9,7 +9,7 @@ import numpy as np
 from ._params import ClusterParams, labels_dtype
 from ._prepare import Prepared, pixel_transform
 from ._progress import Progress, as_progress
-from ._stats import check_clusters, cluster_stats, pixel_group_means, rank_lut
+from ._stats import assigned_stats, check_clusters, cluster_stats, pixel_group_means, rank_lut
 from .kmeans import kmeans_1d_optimal, nearest_center, scaled, weighted_kmeans
 from .model import ClusterModel
 from .sample import PixelSample, label_pixels
@@ -66,10 +66,15 @@ def _contiguous(points, weights):
 
 @dataclass
 class CenterFit:
-    """K-means centres (sorted by their coordinates) and the nearest centre of every point."""
+    """K-means centres (sorted by their coordinates) and the nearest centre of every point; with
+    ``sums``, the weight (k,) and weighted sums (k, f) of every centre's points and ``cost``, their
+    weighted squared distances to the centres, from the pass that labelled them (all points, their
+    fit weights: :func:`assigned_stats` needs no further pass)."""
 
     centers: np.ndarray
     labels: np.ndarray
+    sums: tuple | None = None
+    cost: float = float("nan")
 
 
 @dataclass
@@ -117,22 +122,24 @@ def fit_centers(points, fit_w, params: ClusterParams, rng, coresets: Coresets | 
             0.4 + 0.5 * j / len(inits),
             0.4 + 0.5 * (j + 1) / len(inits),
         )
-        if best is None or run[2] < best[2]:
+        if best is None or run.wcss < best.wcss:
             best = run
-    centers, labels = best[0], best[1]
     if fit_pts is not c.pts:
-        centers, labels, _ = yield from scaled(
-            weighted_kmeans(c.pts, c.w, k, rng=rng, init=centers, max_iter=REFINE_PASSES, sort_centers=True),
+        best = yield from scaled(
+            weighted_kmeans(
+                c.pts, c.w, k, rng=rng, init=best.centers, max_iter=REFINE_PASSES, sort_centers=True
+            ),
             0.9,
             1.0,
         )
-    order = np.lexsort(centers.T[::-1])
+    order = np.lexsort(best.centers.T[::-1])
     rank = np.empty(k, np.intp)
     rank[order] = np.arange(k)
-    centers = centers[order]
-    return CenterFit(
-        centers, rank[labels] if c.use.size == points.shape[0] else nearest_center(points, centers)
-    )
+    centers = best.centers[order]
+    if c.use.size < points.shape[0]:  # some points had no fit weight: label them all
+        return CenterFit(centers, nearest_center(points, centers))
+    sums = None if best.sums is None else (best.sums[0][order], best.sums[1][order])
+    return CenterFit(centers, rank[best.labels], sums, best.wcss)
 
 
 def _optimal_1d(pts, w, k):
@@ -159,7 +166,7 @@ def _seedings(c: Coresets, params: ClusterParams, rng):
             (yield from scaled(weighted_kmeans(seed_pts, seed_w, k, rng=rng), i * step, (i + 1) * step))
         )
     # the best coreset solution is not always the best on all points: keep two
-    return [r[0] for r in sorted(runs, key=lambda r: r[2])[:2]]
+    return [r.centers for r in sorted(runs, key=lambda r: r.wcss)[:2]]
 
 
 def fit_kmeans(prep: Prepared):
@@ -172,7 +179,7 @@ def fit_kmeans(prep: Prepared):
     if isinstance(prep.red, PixelSample):  # many features: every pixel to its nearest centre
         internal, raw, counts, wcss = _label_sampled(prep, fit.centers)
     else:
-        internal, raw, counts, wcss, features = _label_points(prep, fit.labels)
+        internal, raw, counts, wcss, features = _label_points(prep, fit)
     check_clusters(counts, raw, wcss, pix.n_channels)
     if internal is None:  # clustered on the channel values: order from the points, label by lookup
         base_means = raw
@@ -208,13 +215,16 @@ def _label_sampled(prep: Prepared, centers):
     return internal, raw, counts, wcss
 
 
-def _label_points(prep: Prepared, point_labels):
+def _label_points(prep: Prepared, fit: CenterFit):
     """Statistics from the labelled points: (internal pixel labels (None: not needed), cluster
     means, counts, wcss, feature means)."""
-    red, pix, k = prep.red, prep.pix, prep.params.n_clusters
-    raw, counts, wcss, features = cluster_stats(
-        red.raw_points, red.weights, point_labels, k, red.total_sq, prep.normalizer
-    )
+    red, pix, k, point_labels = prep.red, prep.pix, prep.params.n_clusters, fit.labels
+    if fit.sums is not None and prep.fit_w is red.weights:  # the labelling pass summed them
+        raw, counts, wcss, features = assigned_stats(fit, red, prep.normalizer)
+    else:
+        raw, counts, wcss, features = cluster_stats(
+            red.raw_points, red.weights, point_labels, k, red.total_sq, prep.normalizer
+        )
     internal = None
     if pix.base is not None:  # features: the channel means need one more pass over the pixels
         internal = red.map_pixels(pix.values, point_labels.astype(np.int16), np.empty(pix.n_valid, np.int16))

@@ -75,6 +75,31 @@ def cluster_stats(raw_points, weights, labels, k, total_sq: SquareSums, normaliz
     return means, np.rint(wsum).astype(np.int64), wcss, features
 
 
+def assigned_stats(fit, red, normalizer):
+    """:func:`cluster_stats` of the points of ``red`` (a reduction) from the pass that labelled
+    them, with no pass over the points but (for clipping) one: ``fit.sums`` holds the weight (k,)
+    and weighted sums (k, f) of every cluster's normalised points, ``fit.cost`` their weighted
+    squared distances to ``fit.centers``. The points' sum of squares about their cluster's mean is
+    ``cost - sum_j W_j |mean_j - c_j|**2``, well conditioned: the centres sit at (or next to) the
+    means. The spread within the points (grid cells) is added as :func:`cluster_stats` adds it."""
+    wsum, sums = fit.sums
+    scale = normalizer.scale
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty cluster: the caller refuses it
+        nmeans = sums / wsum[:, None]
+        wcss = max(fit.cost - float(wsum @ ((nmeans - fit.centers) ** 2).sum(axis=1)), 0.0)
+        if not red.exact:
+            wcss += float(np.sum(_spread_within_points(red.raw_points, red.weights, red.total_sq) / scale**2))
+        if normalizer.clip_low is not None:  # clipping is not affine: the means of the values
+            k = wsum.size
+            means = group_sums(red.raw_points, red.weights, fit.labels, k)[1] / wsum[:, None]
+            features = normalizer(means)
+        elif normalizer.identity:
+            means = features = nmeans
+        else:
+            means, features = nmeans * scale + normalizer.offset, nmeans
+    return means, np.rint(wsum).astype(np.int64), wcss, features
+
+
 def _compiled_stats(raw_points, weights, labels, k, total_sq: SquareSums, normalizer, means):
     """(wcss, feature means) of :func:`cluster_stats` by the compiled kernel: the same two passes
     about the reference, fused over the channels (the points' squares about the reference give the

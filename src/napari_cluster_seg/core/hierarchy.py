@@ -271,7 +271,7 @@ class BisectingTree(Tree):
             while True:
                 next(gen)
         except StopIteration as stop:
-            _, lab, _ = stop.value
+            lab = stop.value.labels
         moved, stay = members[lab == 1], members[lab == 0]
         if moved.size == 0 or stay.size == 0:  # degenerate split: peel one unit off
             moved, stay = members[-1:], members[:-1]

@@ -15,6 +15,8 @@ iteration (assignment, new sums and the cost in one pass) run as compiled loops.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import _accel
@@ -191,13 +193,26 @@ def _lloyd_step(points, weights, centers):
     return labels, new, nonempty
 
 
+class KMeansRun(NamedTuple):
+    """What :func:`weighted_kmeans` returns: the centres, every point's nearest centre, the weighted
+    sum of squared distances to those centres, and ``sums``: the weight (k,) and weighted sums
+    (k, f) of every centre's points, from the same final pass (None without the compiled kernels,
+    or when a centre was moved after it): the clusters' statistics need no further pass."""
+
+    centers: np.ndarray
+    labels: np.ndarray
+    wcss: float
+    sums: tuple | None = None
+
+
 def _assign_with_cost(points, weights, centers):
-    """Nearest-centre labels and the weighted sum of squared distances to those centres."""
+    """Nearest-centre labels, the weighted sum of squared distances to those centres and (compiled
+    only, else None) the weight and weighted sums of every centre's points."""
     if _accel.enabled():
-        labels, _, _, cost = _accel.lloyd_pass(points, weights, centers)
-        return labels, cost
+        labels, sums, wsum, cost = _accel.lloyd_pass(points, weights, centers)
+        return labels, cost, (wsum, sums)
     labels, d2 = assign_nearest(points, centers, return_distances=True)
-    return labels, float(np.dot(weights, d2))
+    return labels, float(np.dot(weights, d2)), None
 
 
 def _update_centers(points, weights, labels, centers):
@@ -224,7 +239,7 @@ def fill_empty_clusters(points, weights, centers, labels, wcss):
             break
         centers = centers.copy()
         centers[empty[: far.size]] = points[far]
-        labels, wcss = _assign_with_cost(points, weights, centers)
+        labels, wcss, _ = _assign_with_cost(points, weights, centers)
     return centers, labels, wcss
 
 
@@ -234,7 +249,7 @@ def weighted_kmeans(
     """Weighted K-means (k-means++ seeding, Lloyd iterations); a generator.
 
     Yields the fraction done (0..1) after every iteration, so a caller can
-    stop early, and returns ``(centers, labels, wcss)`` through
+    stop early, and returns a :class:`KMeansRun` ``(centers, labels, wcss, sums)`` through
     ``StopIteration.value`` (use ``yield from``). Of ``n_init`` seedings the
     one with the lowest weighted within-cluster sum of squares wins; ``init``
     (k, n_features) replaces the seeding with given centres.
@@ -275,9 +290,11 @@ def weighted_kmeans(
                 break
         if sort_centers:
             centers = centers[np.lexsort(centers.T[::-1])]
-        labels, wcss = _assign_with_cost(points, weights, centers)
-        centers, labels, wcss = fill_empty_clusters(points, weights, centers, labels, wcss)
-        if best is None or wcss < best[2]:
-            best = (centers, labels, wcss)
+        labels, wcss, sums = _assign_with_cost(points, weights, centers)
+        if sums is None or not np.all(sums[0] > 0):  # (every centre with weight has points)
+            centers, labels, wcss = fill_empty_clusters(points, weights, centers, labels, wcss)
+            sums = None  # a centre may have moved after the pass
+        if best is None or wcss < best.wcss:
+            best = KMeansRun(centers, labels, wcss, sums)
         yield (run + 1) / runs
     return best
