@@ -269,6 +269,18 @@ def test_tree_cuts_equal_numpy_s():
         np.testing.assert_array_equal(tree.cut(k), numpy_reference(tree.cut, k))
 
 
+def test_occupied_codes_list_a_table_as_flatnonzero_does():
+    kern = _accel.kernels()
+    rng = np.random.default_rng(9)
+    for n, density in ((2**24, 0.2), (1000, 0.5), (63, 1.0), (5, 0.0)):  # fewer entries than blocks
+        table = (rng.random(n) < density).astype(np.uint32) * rng.integers(1, 2**32 - 1, n, dtype=np.uint32)
+        codes, counts = kern.occupied_codes(table)
+        want = np.flatnonzero(table)
+        np.testing.assert_array_equal(codes, want)
+        np.testing.assert_array_equal(counts, table[want].astype(np.int64))
+        assert codes.dtype == counts.dtype == np.int64
+
+
 def test_cell_codes_are_exactly_numpy_s():
     rng = np.random.default_rng(4)
     points = rng.random((_accel.PARALLEL_ROWS + 10000, 3)) * [10, 1, 1000]

@@ -99,13 +99,12 @@ def rgb8(values: np.ndarray, coder) -> bool:
 
 def count_rgb8(values: np.ndarray):
     """Distinct codes (sorted) of uint8 RGB rows and their counts, with one table of 2**24
-    counters (64 MB) filled in one compiled pass."""
+    counters (64 MB) filled in one compiled pass and listed in parallel."""
     k = kernels()
     table = np.zeros(2**24, np.uint32 if values.shape[0] < 2**32 else np.uint64)
     with KERNEL_LOCK:
         k.count_rgb8(values, table)
-    occupied = np.flatnonzero(table != 0)
-    return occupied, table[occupied].astype(np.int64)
+        return k.occupied_codes(table)
 
 
 def lookup_rgb8(values: np.ndarray, lut: np.ndarray, out: np.ndarray):

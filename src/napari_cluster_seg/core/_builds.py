@@ -28,6 +28,7 @@ def _build_args():
     grid = (f1, f1, i1, f1, i1, f1, f1, z((1, 1), np.int64))  # _grid_args
     return {
         "count_rgb8": ("count_rgb8", (rgb, z(1, np.uint32))),
+        "occupied_codes": ("occupied_codes", (z(1, np.uint32),)),
         "lookup_rgb8": ("lookup_rgb8", (rgb, z(1, np.uint8), z(1, np.uint8))),
         "lookup_rgb8_i16": ("lookup_rgb8", (rgb, z(1, np.int16), z(1, np.int16))),
         **{
@@ -102,7 +103,7 @@ def needs(values, method="kmeans", connected=False, base=None, reduced=True) -> 
     tree = method != "kmeans"
     out = []
     if values.dtype == np.uint8 and c == 3 and not connected:
-        out += ["count_rgb8"] if many else []
+        out += ["count_rgb8", "occupied_codes"] if many else []
         out += ["lookup_rgb8_i16" if tree else "lookup_rgb8"]
     elif values.dtype in (np.uint8, np.uint16) and c == 1 and not connected:
         bits = 8 * values.dtype.itemsize
@@ -143,7 +144,7 @@ def smoothing_needs(smoothing: float, color_space: str = "rgb", n_pixels: int = 
         return []
     out = ["smooth_first_axis", "smooth_axis_inplace"] if smoothing and smoothing > 0 else []
     if color_space != "rgb" and n_pixels >= 2**20:
-        out += ["count_rgb8", "gather_rgb8"]
+        out += ["count_rgb8", "occupied_codes", "gather_rgb8"]
     return out
 
 

@@ -38,6 +38,7 @@ from ._kernels_reduce import (
     lookup_grey,
     lookup_grid,
     lookup_rgb8,
+    occupied_codes,
 )
 
 #: The stage modules, for tests and tools that walk every kernel.
@@ -64,6 +65,7 @@ __all__ = [
     "lookup_rgb8",
     "nearest",
     "nearest_serial",
+    "occupied_codes",
     "nn_chain",
     "roots_after",
     "ward_greedy",

@@ -32,6 +32,38 @@ def count_rgb8(values, table):
         table[np.int64(values[i, 0]) | np.int64(values[i, 1]) << 8 | np.int64(values[i, 2]) << 16] += 1
 
 
+#: Blocks of :func:`occupied_codes` (each lists its part of the table in order: any thread count).
+TABLE_BLOCKS = 64
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def occupied_codes(table):
+    """The indices of the nonzero entries of ``table`` (sorted) and those entries as int64: what
+    ``np.flatnonzero`` and a gather give, with the blocks of the table counted, then listed, in
+    parallel."""
+    n = table.shape[0]
+    per = (n + TABLE_BLOCKS - 1) // TABLE_BLOCKS
+    found = np.zeros(TABLE_BLOCKS + 1, np.int64)
+    for b in prange(TABLE_BLOCKS):
+        m = 0
+        for i in range(b * per, min(n, (b + 1) * per)):
+            if table[i] != 0:
+                m += 1
+        found[b + 1] = m
+    for b in range(TABLE_BLOCKS):
+        found[b + 1] += found[b]
+    codes = np.empty(found[TABLE_BLOCKS], np.int64)
+    counts = np.empty(found[TABLE_BLOCKS], np.int64)
+    for b in prange(TABLE_BLOCKS):
+        j = found[b]
+        for i in range(b * per, min(n, (b + 1) * per)):
+            if table[i] != 0:
+                codes[j] = i
+                counts[j] = table[i]
+                j += 1
+    return codes, counts
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def lookup_rgb8(values, lut, out):
     """``out[i] = lut[code of row i]`` for uint8 RGB rows, in parallel."""
