@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._params import ClusterParams, labels_dtype
-from ._prepare import Prepared, pixel_transform
+from ._prepare import Prepared, pixel_transform, positive_rows
 from ._progress import Progress, as_progress
 from ._stats import assigned_stats, check_clusters, cluster_stats, pixel_group_means, rank_lut
 from .kmeans import kmeans_1d_optimal, nearest_center, scaled, weighted_kmeans
@@ -26,12 +26,12 @@ SEED_POINTS = 4096
 @dataclass
 class Coresets:
     """What every K-means fit on a set of points starts from, whatever k: the points with positive
-    fit weight (rows ``use``), the coreset Lloyd converges on and the smaller one the seedings
+    fit weight (``n_used`` of them), the coreset Lloyd converges on and the smaller one the seedings
     are tried on (None when there are too few points for it). ``max_k``: the largest k the
     coreset serves (a regular grid that outliers crowd into a few cells is replaced by an
     adaptive one when it holds fewer than ``max(4 k, 256)`` points)."""
 
-    use: np.ndarray
+    n_used: int
     pts: np.ndarray
     w: np.ndarray
     fit: tuple
@@ -43,8 +43,8 @@ def kmeans_coresets(points, fit_w, k: int = 2) -> Coresets:
     # Large point sets: try the n_init seedings on a small coreset (points merged on a coarse
     # grid), run Lloyd to convergence on a larger one, then finish with REFINE_PASSES Lloyd
     # iteration(s) on all points: as good as Lloyd on all points (tested), far cheaper.
-    use = np.flatnonzero(fit_w > 0)
-    pts, w = (points[use], fit_w[use]) if use.size < fit_w.size else _contiguous(points, fit_w)
+    use = positive_rows(fit_w)
+    pts, w = _contiguous(points, fit_w) if use is None else (points[use], fit_w[use])
     n_feat = pts.shape[1]
     fit, seed, max_k = (pts, w), None, float("inf")
     if n_feat > 1 and pts.shape[0] > FIT_POINTS:
@@ -56,7 +56,7 @@ def kmeans_coresets(points, fit_w, k: int = 2) -> Coresets:
             max_k = fit[0].shape[0] // 4
     if n_feat > 1 and fit[0].shape[0] > 4 * SEED_POINTS:
         seed = grid_group(fit[0], fit[1], max(2, int(SEED_POINTS ** (1 / n_feat))))
-    return Coresets(use, pts, w, fit, seed, max_k)
+    return Coresets(pts.shape[0], pts, w, fit, seed, max_k)
 
 
 def _contiguous(points, weights):
@@ -136,7 +136,7 @@ def fit_centers(points, fit_w, params: ClusterParams, rng, coresets: Coresets | 
     rank = np.empty(k, np.intp)
     rank[order] = np.arange(k)
     centers = best.centers[order]
-    if c.use.size < points.shape[0]:  # some points had no fit weight: label them all
+    if c.n_used < points.shape[0]:  # some points had no fit weight: label them all
         return CenterFit(centers, nearest_center(points, centers))
     sums = None if best.sums is None else (best.sums[0][order], best.sums[1][order])
     return CenterFit(centers, rank[best.labels], sums, best.wcss)

@@ -152,15 +152,23 @@ def check_fit_points(prep: Prepared) -> None:
     k distinct points *after normalisation* (clipping merges values; a pixel sample repeats
     them), else no clustering has k non-empty clusters."""
     params, k = prep.params, prep.params.n_clusters
-    use = np.flatnonzero(prep.fit_w > 0)
+    use = positive_rows(prep.fit_w)
+    n_used = prep.fit_w.size if use is None else use.size
     # a strided subset of the fit points first (no copy of all of them); all only when it is short
-    step = max(1, use.size // (16 * k))
-    n_distinct = n_distinct_rows(prep.points[use[::step]], k)
+    step = max(1, n_used // (16 * k))
+    n_distinct = n_distinct_rows(prep.points[::step] if use is None else prep.points[use[::step]], k)
     if n_distinct < k and step > 1:
-        n_distinct = n_distinct_rows(prep.points[use], k)
+        n_distinct = n_distinct_rows(prep.points if use is None else prep.points[use], k)
     if n_distinct < k:
         exact = prep.red.exact and prep.normalizer.clip_low is None
         raise too_many_clusters(k, n_distinct, prep.pix.n_channels, exact, params.normalize)
+
+
+def positive_rows(weights: np.ndarray) -> np.ndarray | None:
+    """The rows of positive weight, or None when that is every row (the usual case: no index
+    array of millions of entries)."""
+    positive = weights > 0
+    return None if positive.all() else np.flatnonzero(positive)
 
 
 def fast_kernels(builds):
