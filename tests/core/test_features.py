@@ -286,7 +286,13 @@ def test_model_transform_gives_the_normalised_features_with_nan_for_invalid_pixe
 
 @pytest.mark.parametrize(
     ("shape", "time_axis", "sigma"),
-    [((50, 37, 3), None, 1.0), ((5, 40, 33, 2), 0, 1.5), ((7, 9, 11, 1), None, 0.7), ((30, 3), None, 1.0)],
+    [
+        ((50, 37, 3), None, 1.0),
+        ((5, 40, 33, 2), 0, 1.5),
+        ((7, 9, 11, 1), None, 0.7),
+        ((30, 3), None, 1.0),
+        ((9, 2, 3), None, 1.5),  # an axis shorter than the kernel radius
+    ],
 )
 def test_smoothing_equals_scipy_bit_for_bit(shape, time_axis, sigma):
     """The compiled smoothing (when numba runs) and the scipy path give scipy's numbers exactly."""
