@@ -307,3 +307,19 @@ def test_smoothing_equals_scipy_bit_for_bit(shape, time_axis, sigma):
         [ndimage.gaussian_filter(img[..., c], sigmas, mode="nearest") for c in range(shape[-1])], -1
     )
     np.testing.assert_array_equal(got, want)
+
+
+def test_hsv_of_subnormal_and_negative_values_is_that_of_black():
+    """Subnormal channel values (whose saturation would depend on the floating-point mode) and
+    the negative values of signed integers convert as 0: finite features, no warning."""
+    import warnings
+
+    tiny = np.finfo(np.float32).tiny
+    rows = np.array([[[1e-40, 0, 0], [0, 1e-42, 5e-41], [0.5, 0.25, 0.0]]], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hsv = convert_color(rows, "hsv")
+        signed = convert_color(np.array([[[-5, -100, 0]]], np.int8), "hsv")
+    np.testing.assert_array_equal(hsv[0, :2], 0.0)
+    np.testing.assert_array_equal(signed, 0.0)
+    assert np.all(np.isfinite(hsv)) and hsv[0, 2, 0] > tiny  # a normal colour keeps its saturation

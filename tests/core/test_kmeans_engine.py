@@ -134,7 +134,8 @@ def test_large_code_spaces_are_counted_exactly_by_sorting_in_parts(monkeypatch, 
 
 @pytest.mark.parametrize("normalize", ["none", "minmax", "zscore", "percentile"])
 @pytest.mark.parametrize("kind", ["rgb8", "float"])
-def test_statistics_from_the_labelling_pass_equal_the_two_pass_statistics(normalize, kind):
+@pytest.mark.parametrize("n", [300_000, 20_000])  # the coreset path; Lloyd on every point
+def test_statistics_from_the_labelling_pass_equal_the_two_pass_statistics(normalize, kind, n):
     """With the kernels, the last Lloyd pass's sums give the clusters' means, counts and WCSS
     (``assigned_stats``); they agree with ``cluster_stats``' passes over the points to rounding, for
     exact reductions and grid cells (whose spread within is added), affine or clipping normalisers."""
@@ -149,11 +150,11 @@ def test_statistics_from_the_labelling_pass_equal_the_two_pass_statistics(normal
     if not _accel.enabled():
         pytest.skip("the compiled kernels are off")
     rng = np.random.default_rng(3)
-    values = rng.normal(120, 40, (300_000, 3)).clip(0, 255)
+    values = rng.normal(120, 40, (n, 3)).clip(0, 255)
     values[:1000] = [250, 10, 10]  # beyond the percentiles: clipped
     values = values.astype(np.uint8) if kind == "rgb8" else values * 1e3 + 5e6  # a large offset
     red = reduce_mod.reduce_pixels(values)
-    assert red.exact == (kind == "rgb8") and red.n_points > 2**16  # the coreset path
+    assert red.exact == (kind == "rgb8") and (red.n_points > 2**16) == (n > 2**16)
     normalizer = fit_normalizer(red.raw_points, red.weights, normalize, (1.0, 99.0))
     points = normalizer(red.raw_points)
     params = validate_params(2, n_clusters=4)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._accel import KERNEL_LOCK, PARALLEL_ROWS, kernels
+from . import _accel
+from ._accel import kernels
 
 
 #: Kernel builds: name -> (kernel in ``_kernels``, tiny arguments of the types the wrappers of :mod:`._accel`
@@ -99,7 +100,7 @@ def needs(values, method="kmeans", connected=False, base=None, reduced=True) -> 
     if kernels() is None:
         return []
     n, c = values.shape
-    many = n >= PARALLEL_ROWS
+    many = n >= _accel.PARALLEL_ROWS
     tree = method != "kmeans"
     out = []
     if values.dtype == np.uint8 and c == 3 and not connected:
@@ -114,7 +115,7 @@ def needs(values, method="kmeans", connected=False, base=None, reduced=True) -> 
     if values.dtype.kind in "iu" and (c > 1 or values.dtype.itemsize > 2) and not connected:
         out += ["decode_codes"]  # the distinct colours of an exact reduction
     if connected:
-        pixel_tree = method == "agglomerative" and n <= PARALLEL_ROWS
+        pixel_tree = method == "agglomerative" and n <= _accel.PARALLEL_ROWS
         return out + (["ward_greedy", "roots_after"] if pixel_tree else [])
     if values.dtype.kind == "f" or c > 3 or tree:
         out += ["cell_codes"]  # the grid reduction; the hierarchies' units
@@ -192,7 +193,7 @@ def _build_args_of(name):
 def prepare(build: str) -> None:
     """Load the build ``build`` from numba's disk cache, or compile it (and cache it)."""
     dispatcher, sig = _build(build)
-    with KERNEL_LOCK:
+    with _accel.KERNEL_LOCK:
         dispatcher.compile(sig)
 
 

@@ -232,8 +232,9 @@ def _hsv_cone(unit: np.ndarray) -> np.ndarray:
     """(S cos H, S sin H, V) of RGB rows in [0, 1], float32."""
     from skimage.color import rgb2hsv  # heavy: loaded on first use (LAZY_IMPORTS)
 
-    # subnormal values as 0: under flush-to-zero (a mode other libraries may set in the process)
-    # rgb2hsv would divide by them as zeros and give NaN hues
+    # subnormal values (and the negative ones of signed integers) as 0: the saturation of a colour
+    # of subnormal values would otherwise depend on the floating-point mode (flush-to-zero, which
+    # other libraries may set in the process, makes rgb2hsv divide by them as zeros)
     unit = np.where(unit < np.finfo(np.float32).tiny, np.float32(0), unit)
     hsv = rgb2hsv(unit[:, np.newaxis, :])[:, 0]
     angle = 2 * np.pi * hsv[:, 0]

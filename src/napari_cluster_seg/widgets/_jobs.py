@@ -176,7 +176,7 @@ class JobRunner:
 
     def cancel(self):
         """Ask the running job to stop at its next step."""
-        if self.worker is not None:
+        if self.worker is not None and not self.job_ended:  # (ended: its result is already shown)
             self.view.set_status("cancelling ...")
             self.worker.quit()
             if self.cancel_event is not None:
