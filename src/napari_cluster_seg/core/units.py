@@ -43,7 +43,7 @@ def grid_group(points: np.ndarray, weights: np.ndarray, levels: int):
     lo, hi = channel_range(points)
     span = hi - lo
     span[span <= 0] = 1.0
-    space = levels ** points.shape[1]
+    space, weights = levels ** points.shape[1], np.asarray(weights)
     if _compiled_grid(points, weights, space):  # the same sums, in one pass
         w, sums = _accel.grid_group_sums(points, weights, levels, lo, span)
         return sums / w[:, None], w
@@ -58,14 +58,16 @@ def grid_group(points: np.ndarray, weights: np.ndarray, levels: int):
 
 
 def _compiled_grid(points, weights, space) -> bool:
-    """Whether :func:`_accel.grid_group_sums` groups these points (float64 rows, a grid of at most
+    """Whether :func:`_accel.grid_group_sums` groups these points (contiguous float64 rows and
+    weights, the types of its announced build; a grid of at most
     :data:`GROUP_SUMS_MAX` cells: the cells :func:`group_sums` would add up compiled too)."""
     return (
         _accel.enabled()
         and space <= GROUP_SUMS_MAX
         and points.dtype == np.float64
         and points.flags.c_contiguous
-        and np.asarray(weights).dtype == np.float64
+        and weights.dtype == np.float64
+        and weights.flags.c_contiguous
     )
 
 
