@@ -252,19 +252,35 @@ def _grid_args(coder):
 
 
 def cell_sums(values: np.ndarray, coder, ref: np.ndarray, chunk: int, n_parts: int = 1, codes=None):
-    """Pixel counts (cells,), per-channel sums (cells, c) and squares about ``ref`` (c,) of float32 /
-    float64 rows over the grid of ``coder``, in one compiled pass (``reduce._cell_sums``): up to
-    ``n_parts`` chunks at once in parallel, each into a table of its own (the same sums whatever
-    ``n_parts``). With ``codes`` (n,) int32, every row's cell is written there too."""
+    """The occupied cells (sorted), their pixel counts, per-channel sums (cells, c) and the squares
+    about ``ref`` (c,) of float32 / float64 rows over the grid of ``coder``, in one compiled pass
+    (``reduce._cell_sums``): up to ``n_parts`` chunks at once in parallel, each into a table of its
+    own (the same sums whatever ``n_parts``). With ``codes`` (n,) int32, every row's cell is written
+    there too; for many rows the cells are then found first, in parallel, and the sums go into
+    tables of the occupied cells only (the same sums)."""
     k = kernels()
     space, c = coder.space, values.shape[1]
     n_parts = max(1, min(n_parts, -(-values.shape[0] // chunk)))
+    grid = _grid_args(coder)
+    if codes is not None and values.shape[0] >= PARALLEL_ROWS:
+        present = np.zeros(space, np.uint8)
+        with KERNEL_LOCK:
+            k.grid_cells(values, *grid, codes, present)
+        occupied = np.flatnonzero(present)
+        rank = np.empty(space, np.int32)  # only the occupied entries are read
+        rank[occupied] = np.arange(occupied.size, dtype=np.int32)
+        m = occupied.size
+        acc, sq, parts = np.zeros((m, c + 1)), np.zeros(c), np.zeros((n_parts, m, c + 1))
+        with KERNEL_LOCK:
+            k.coded_sums(values, codes, rank, ref, chunk, acc, sq, parts)
+        return occupied, acc[:, c], acc[:, :c], sq
     run = k.cell_sums if values.shape[0] >= PARALLEL_ROWS else k.cell_sums_serial
     acc, sq, parts = np.zeros((space, c + 1)), np.zeros(c), np.zeros((n_parts, space, c + 1))
     codes = np.empty(0, np.int32) if codes is None else codes
     with KERNEL_LOCK:
-        run(values, *_grid_args(coder), ref, chunk, acc, sq, parts, codes)
-    return acc[:, c], acc[:, :c], sq
+        run(values, *grid, ref, chunk, acc, sq, parts, codes)
+    occupied = np.flatnonzero(acc[:, c])
+    return occupied, acc[occupied, c], acc[occupied, :c], sq
 
 
 def lookup_codes(codes: np.ndarray, table: np.ndarray, out: np.ndarray):

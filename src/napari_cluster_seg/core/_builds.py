@@ -51,6 +51,17 @@ def _build_args():
             for kernel in ("cell_sums", "cell_sums_serial")
             for bits, t in ((32, np.float32), (64, np.float64))
         },
+        **{
+            f"grid_cells_f{bits}": ("grid_cells", (z((1, 3), t), *grid, z(1, np.int32), z(1, np.uint8)))
+            for bits, t in ((32, np.float32), (64, np.float64))
+        },
+        **{
+            f"coded_sums_f{bits}": (
+                "coded_sums",
+                (z((1, 3), t), *(z(1, np.int32),) * 2, f1, 1, f2, f1, z((1, 1, 1))),
+            )
+            for bits, t in ((32, np.float32), (64, np.float64))
+        },
         "lookup_codes": ("lookup_grey", (z(1, np.int32), z(1, np.uint8), z(1, np.uint8))),
         "lookup_codes_i16": ("lookup_grey", (z(1, np.int32), z(1, np.int16), z(1, np.int16))),
         **{
@@ -121,8 +132,9 @@ def needs(values, method="kmeans", connected=False, base=None, reduced=True) -> 
         out += ["cell_codes"]  # the grid reduction; the hierarchies' units
     if values.dtype in (np.float32, np.float64) and c <= 4 and not connected:
         bits = 8 * values.dtype.itemsize  # counting pixels into grid cells, labelling them
-        if reduced:  # by the cells cell_sums wrote
-            out += [f"cell_sums_f{bits}" if many else f"cell_sums_serial_f{bits}", "lookup_codes_i16"]
+        if reduced:  # by the cells found first (grid_cells) or as they are summed (cell_sums)
+            sums = [f"grid_cells_f{bits}", f"coded_sums_f{bits}"] if many else [f"cell_sums_serial_f{bits}"]
+            out += [*sums, "lookup_codes_i16"]
             out += [] if tree else ["lookup_codes"]
         else:  # by finding each row's cell
             out += [f"lookup_grid_f{bits}_i16"] + ([] if tree else [f"lookup_grid_f{bits}"])

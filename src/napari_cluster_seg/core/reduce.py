@@ -220,10 +220,8 @@ def _cell_sums(values, coder, codes=None):
     c = values.shape[1]
     ref = reference(values)
     if _compiled_cells(values, coder):
-        w, s, sq = _accel.cell_sums(values, coder, ref, CHUNK * 2, n_workers(), codes)
-        occupied = np.flatnonzero(w)
-        w = w[occupied]
-        return occupied, w, s[occupied] / w[:, None], SquareSums(ref, sq)
+        occupied, w, s, sq = _accel.cell_sums(values, coder, ref, CHUNK * 2, n_workers(), codes)
+        return occupied, w, s / w[:, None], SquareSums(ref, sq)
 
     def work(start, stop):
         chunk = values[start:stop]
