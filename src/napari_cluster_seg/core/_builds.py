@@ -26,7 +26,6 @@ def _build_args():
         for lut_name, lut in (("", np.uint8), ("_i16", np.int16)):
             grey_args[f"lookup_grey{name}{lut_name}"] = ("lookup_grey", (z(1, dtype), z(1, lut), z(1, lut)))
     edge = z((2, 2), np.int64)[:, 0]  # a column of the edge list: not contiguous
-    grid = (f1, f1, i1, f1, i1, f1, f1, z((1, 1), np.int64))  # _grid_args
     return {
         "count_rgb8": ("count_rgb8", (rgb, z(1, np.uint32))),
         "occupied_codes": ("occupied_codes", (z(1, np.uint32),)),
@@ -46,29 +45,9 @@ def _build_args():
         "decode_codes": ("decode_codes", (i1, i1, f2)),
         "cell_codes": ("cell_codes", (f2, 1, f1, f1, i1)),
         "grid_group_sums": ("grid_group_sums", (f2, f1, 1, f1, f1, 1)),
-        **{
-            f"{kernel}_f{bits}": (kernel, (z((1, 3), t), *grid, f1, 1, f2, f1, z((1, 1, 1)), z(1, np.int32)))
-            for kernel in ("cell_sums", "cell_sums_serial")
-            for bits, t in ((32, np.float32), (64, np.float64))
-        },
-        **{
-            f"grid_cells_f{bits}": ("grid_cells", (z((1, 3), t), *grid, z(1, np.int32), z(1, np.uint8)))
-            for bits, t in ((32, np.float32), (64, np.float64))
-        },
-        **{
-            f"coded_sums_f{bits}": (
-                "coded_sums",
-                (z((1, 3), t), *(z(1, np.int32),) * 2, f1, 1, f2, f1, z((1, 1, 1))),
-            )
-            for bits, t in ((32, np.float32), (64, np.float64))
-        },
+        **_grid_builds(),
         "lookup_codes": ("lookup_grey", (z(1, np.int32), z(1, np.uint8), z(1, np.uint8))),
         "lookup_codes_i16": ("lookup_grey", (z(1, np.int32), z(1, np.int16), z(1, np.int16))),
-        **{
-            f"lookup_grid_f{bits}{lut_name}": ("lookup_grid", (z((1, 3), t), *grid, z(1, lut), z(1, lut)))
-            for bits, t in ((32, np.float32), (64, np.float64))
-            for lut_name, lut in (("", np.uint8), ("_i16", np.int16))
-        },
         **{
             f"{kernel}_f{bits}": (kernel, (z((1, 3), t), z((1, 3), t), z(1, np.intp), z(0, t)))
             for kernel in ("nearest", "nearest_serial")
@@ -80,6 +59,24 @@ def _build_args():
         "ward_greedy": ("ward_greedy", (f2, f1, edge, edge)),
         "roots_after": ("roots_after", (z((1, 4)), 0, 0)),
     }
+
+
+def _grid_builds():
+    """The builds of the grid reduction's kernels (float32 and float64 rows): one-pass cell sums,
+    the cells found first and summed into the occupied cells, and the labelling by cells."""
+    z = np.zeros
+    f2, f1, i1, codes = z((1, 3)), z(1), z(1, np.int64), z(1, np.int32)
+    grid = (f1, f1, i1, f1, i1, f1, f1, z((1, 1), np.int64))  # _grid_args
+    out = {}
+    for bits, t in ((32, np.float32), (64, np.float64)):
+        rows = z((1, 3), t)
+        for kernel in ("cell_sums", "cell_sums_serial"):
+            out[f"{kernel}_f{bits}"] = (kernel, (rows, *grid, f1, 1, f2, f1, z((1, 1, 1)), codes))
+        out[f"grid_cells_f{bits}"] = ("grid_cells", (rows, *grid, codes, z(1, np.uint8)))
+        out[f"coded_sums_f{bits}"] = ("coded_sums", (rows, codes, codes, f1, 1, f2, f1, z((1, 1, 1))))
+        for lut_name, lut in (("", np.uint8), ("_i16", np.int16)):
+            out[f"lookup_grid_f{bits}{lut_name}"] = ("lookup_grid", (rows, *grid, z(1, lut), z(1, lut)))
+    return out
 
 
 #: Seconds each kernel took to compile on a 2-core machine (numba 0.68), for the progress message.
