@@ -204,8 +204,12 @@ def _reduction(img: _Image, params, vc, vb):
         chunks = 0
     else:
         grid_space = grid_levels(vc) ** vc
-        tables = (min(n_workers(), -(-n // (2 * CHUNK))) + 1) * grid_space  # one per chunk in flight, the sum
-        grid = tables * (CELL_BYTES + CELL_CHANNEL_BYTES * vc)
+        # the tables: one per chunk in flight and the sum, over the whole grid, or (compiled, float
+        # rows, the cells kept) over the occupied cells only, with a presence and a rank per cell
+        compact = _accel.enabled() and not integer and n >= _accel.PARALLEL_ROWS
+        cells = min(n, grid_space) if compact else grid_space
+        tables = (min(n_workers(), -(-n // (2 * CHUNK))) + 1) * cells
+        grid = tables * (CELL_BYTES + CELL_CHANNEL_BYTES * vc) + (5 * grid_space if compact else 0)
         d, table_space, reduce = min(n, grid_space), grid_space, grid
         codes = n * PIXEL_CODE_BYTES  # every pixel's cell, kept with the reduction for the run
         if integer:
