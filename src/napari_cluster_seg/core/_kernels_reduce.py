@@ -176,16 +176,40 @@ def _cell_sums(values, lo, step, levels, edges, starts, e0, width, tabs, ref, ch
                     values, start, min(n, start + chunk), lo, step, levels, edges, starts, e0, width,
                     tabs, ref, parts[p], touched[p], csq[p], codes, keep,
                 )  # fmt: skip
-        for p in range(min(n_parts, n_chunks - first)):
-            part = parts[p]
-            for j in range(n_touched[p]):
-                code = touched[p, j]
-                for c in range(nc + 1):
-                    acc[code, c] += part[code, c]
-                    part[code, c] = 0.0
-            for c in range(nc):
-                sq[c] += csq[p, c]
-                csq[p, c] = 0.0
+        _merge_parts(parts, touched, n_touched, min(n_parts, n_chunks - first), acc, sq, csq)
+
+
+@njit(inline="always")
+def _merge_parts(parts, touched, n_touched, count, acc, sq, csq):
+    """Add the first ``count`` parts (chunks in order) to ``acc`` at the cells each touched, and
+    their squares to ``sq``, zeroing them for the next chunks."""
+    for p in range(count):
+        part = parts[p]
+        for j in range(n_touched[p]):
+            g = touched[p, j]
+            for c in range(part.shape[1]):
+                acc[g, c] += part[g, c]
+                part[g, c] = 0.0
+        for c in range(sq.shape[0]):
+            sq[c] += csq[p, c]
+            csq[p, c] = 0.0
+
+
+@njit(inline="always")
+def _add_row(values, i, g, ref, part, touched, m, csq):
+    """Row ``i`` into row ``g`` of ``part`` (its count last), listed in ``touched`` (``m`` so far)
+    when it is the first of its cell; its squares about ``ref`` into ``csq``. Returns the new m."""
+    nc = values.shape[1]
+    if part[g, nc] == 0.0:
+        touched[m] = g
+        m += 1
+    part[g, nc] += 1.0
+    for c in range(nc):
+        x = np.float64(values[i, c])
+        part[g, c] += x
+        d = x - ref[c]
+        csq[c] += d * d
+    return m
 
 
 @njit(inline="always")
@@ -193,21 +217,12 @@ def _chunk_cells(values, start, stop, lo, step, levels, edges, starts, e0, width
                  csq, codes, keep):  # fmt: skip
     """Rows ``start:stop`` into ``part`` (:func:`_cell_sums`): returns how many cells they touched
     (listed in ``touched``); their squares about ``ref`` into ``csq``."""
-    nc = values.shape[1]
     m = 0
     for i in range(start, stop):
         code = _grid_code(values, i, lo, step, levels, edges, starts, e0, width, tabs)
         if keep:
             codes[i] = code
-        if part[code, nc] == 0.0:
-            touched[m] = code
-            m += 1
-        part[code, nc] += 1.0
-        for c in range(nc):
-            x = np.float64(values[i, c])
-            part[code, c] += x
-            d = x - ref[c]
-            csq[c] += d * d
+        m = _add_row(values, i, code, ref, part, touched, m, csq)
     return m
 
 
@@ -236,30 +251,11 @@ def coded_sums(values, codes, rank, ref, chunk, acc, sq, parts):
     for first in range(0, n_chunks, n_parts):
         for p in prange(n_parts):
             if first + p < n_chunks:
-                part = parts[p]
-                m = 0
+                part, listed, squares, m = parts[p], touched[p], csq[p], 0
                 for i in range((first + p) * chunk, min(n, (first + p + 1) * chunk)):
-                    g = rank[codes[i]]
-                    if part[g, nc] == 0.0:
-                        touched[p, m] = g
-                        m += 1
-                    part[g, nc] += 1.0
-                    for c in range(nc):
-                        x = np.float64(values[i, c])
-                        part[g, c] += x
-                        d = x - ref[c]
-                        csq[p, c] += d * d
+                    m = _add_row(values, i, rank[codes[i]], ref, part, listed, m, squares)
                 n_touched[p] = m
-        for p in range(min(n_parts, n_chunks - first)):
-            part = parts[p]
-            for j in range(n_touched[p]):
-                g = touched[p, j]
-                for c in range(nc + 1):
-                    acc[g, c] += part[g, c]
-                    part[g, c] = 0.0
-            for c in range(nc):
-                sq[c] += csq[p, c]
-                csq[p, c] = 0.0
+        _merge_parts(parts, touched, n_touched, min(n_parts, n_chunks - first), acc, sq, csq)
 
 
 # The grid reduction: parallel over chunks for many rows, serial for a block or a small image.
