@@ -60,6 +60,9 @@ def inputs():
     stack = (smooth((6, 24, 20), 4) * 1000).astype(np.uint16)
     tc = np.stack([smooth((3, 20, 22), s) for s in (5, 6)], axis=-1).astype(np.float32)
     big = (smooth((300, 260), 7) * 255).astype(np.uint8)  # > 2**16 pixels: connected via superpixels
+    # 2**20 pixels with camera-like noise: K-means from the colour cells (core.cells)
+    noise = np.random.default_rng(14).normal(0, 8, (1024, 1024, 3))
+    noisy = np.clip(np.stack([smooth((1024, 1024), s) for s in (15, 16, 17)], -1) * 255 + noise, 0, 255)
     mask = np.ones(grey.shape, bool)
     mask[:, :8] = False
     mask[20:30, 20:30] = False
@@ -72,6 +75,7 @@ def inputs():
         "stack": stack,
         "tc": tc,
         "big": big,
+        "noisy_rgb": noisy.astype(np.uint8),
         "mask": mask,
         "other8": (smooth((30, 50), 8) * 255).astype(np.uint8),
         "other_rgb": (np.stack([smooth((20, 24), s) for s in (9, 10, 11)], -1) * 255).astype(np.uint8),
@@ -154,6 +158,7 @@ def cases():
         )
     out.append(("grey8-seed7-divisive", "grey8", "other8", 4, "divisive", {"random_state": 7}))
     out.append(("rgb-seed7-kmeans", "rgb", "other_rgb", 4, "kmeans", {"rgb": True, "random_state": 7}))
+    out.append(("noisy-rgb-cells-kmeans", "noisy_rgb", "rgb", 5, "kmeans", {"rgb": True}))
     out.append(("grey8-toosmall-maxbytes", "grey8", None, 3, "kmeans", {"max_bytes": 1000}))
     out.append(("grey8-k300", "grey8", None, 300, "kmeans", {}))
     out.append(("grey8-bad-connected", "grey8", None, 3, "kmeans", {"connected": True}))

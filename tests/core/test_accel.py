@@ -434,9 +434,12 @@ rng = np.random.default_rng(0)
 photo = transform.resize(data.astronaut(), (400, 400), preserve_range=True)
 photo = np.clip(photo + rng.normal(0, 6, photo.shape) + 0.5, 0, 255).astype(np.uint8)  # > 65,536 colours
 grey = (rng.poisson(data.camera().astype(float) * 8) + 100).astype(np.uint16)
+big = np.repeat(np.repeat(photo, 3, axis=0), 3, axis=1)[:1024, :1024]  # 2**20 pixels: the colour cells
+big = np.clip(big + rng.normal(0, 6, big.shape) + 0.5, 0, 255).astype(np.uint8)
 out = {}
 for name, image, k, kw in [
     ("kmeans3", photo, 3, dict(rgb=True)),
+    ("cells5", big, 5, dict(rgb=True)),
     ("kmeans8", photo, 8, dict(rgb=True, normalize="none")),
     ("grey", grey, 4, {}),
     ("agglomerative", photo, 5, dict(method="agglomerative", rgb=True)),
@@ -542,6 +545,12 @@ print(sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values()))
 
 _NEEDS_CASES = {
     "rgb kmeans": "cluster_image(photo, 3, rgb=True)",
+    "noisy rgb kmeans (colour cells)": "big = np.repeat(np.repeat(photo, 4, 0), 4, 1)[:1024, :1024]; "
+    "big = np.clip(big + np.random.default_rng(0).normal(0, 8, big.shape), 0, 255).astype(np.uint8); "
+    "cluster_image(big, 3, rgb=True)",
+    "noisy rgb kmeans, few colours": "pal = np.random.default_rng(0).integers(0, 256, (12, 3)); "
+    "pick = np.random.default_rng(1).integers(0, 12, (1024, 1024)); "
+    "cluster_image(pal.astype(np.uint8)[pick], 3, rgb=True)",
     "grey uint16 kmeans": "cluster_image(data.camera().astype(np.uint16) * 200, 3)",
     "rgb agglomerative": "cluster_image(photo, 3, 'agglomerative', rgb=True).cut(5)",
     "rgb divisive": "cluster_image(photo, 3, 'divisive', rgb=True)",
@@ -611,7 +620,7 @@ def test_every_kernel_of_every_kernel_module_has_a_build_that_warm_up_loads():
 
     kernels = _accel.kernels()
     modules = [*kernels.MODULES, _feature_kernels]
-    assert len(kernels.MODULES) == 3
+    assert len(kernels.MODULES) == 4
     built = {id(_builds._build(name)[0]) for name in _builds._build_args()}
     found, missing = 0, []
     for module in modules:

@@ -127,6 +127,40 @@ def gather_rgb8(values: np.ndarray, occupied: np.ndarray, rows: np.ndarray) -> n
     return out
 
 
+def rgb8_cells(values: np.ndarray):
+    """Per colour cell (:mod:`._kernels_cells`) of uint8 RGB rows: the pixel count and channel sums
+    (32768, 4), and the channel histograms (3, 256), int64, in one parallel pass."""
+    k = kernels()
+    parts = k.n_parts()
+    table, hist = np.zeros((parts, 2**15, 4), np.int64), np.zeros((parts, 3, 256), np.int64)
+    with KERNEL_LOCK:
+        k.rgb8_cells(values, table, hist)
+    return table.sum(axis=0), hist.sum(axis=0)
+
+
+def rgb8_candidates(cells: np.ndarray, tabs: np.ndarray, centers: np.ndarray, margin: float, space: int):
+    """For every colour cell (32768 of them, ``space``), the centres that may be nearest to one of
+    its colours (k columns, int16; in index order) and their number (one: every colour of the cell
+    is nearest to that centre by more than ``margin``); only ``cells`` are filled in."""
+    k = kernels()
+    cand = np.zeros((space, centers.shape[0]), np.int16)
+    n_cand = np.zeros(space, np.int16)
+    with KERNEL_LOCK:
+        k.rgb8_candidates(np.asarray(cells, np.int64), tabs, centers, float(margin), cand, n_cand)
+    return cand, n_cand
+
+
+def rgb8_assign(values: np.ndarray, tabs, centers, cand, n_cand, lut: np.ndarray, out: np.ndarray):
+    """A Lloyd assignment of uint8 RGB rows among their cells' candidate centres
+    (:func:`rgb8_candidates`): the count and raw channel sums (k, 4) int64 of the rows whose cell
+    has several; ``out[i] = lut[nearest centre of row i]`` unless ``out`` is empty."""
+    k = kernels()
+    acc = np.zeros((k.n_parts(), centers.shape[0], 4), np.int64)
+    with KERNEL_LOCK:
+        k.rgb8_assign(values, tabs, centers, cand, n_cand, acc, lut, out)
+    return acc.sum(axis=0)
+
+
 def int_label_sums(labels: np.ndarray, values: np.ndarray, k: int):
     """Counts (k,) and exact per-channel sums (k, c) of uint8 / uint16 rows per int16 label."""
     kern = kernels()

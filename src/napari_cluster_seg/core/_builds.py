@@ -20,6 +20,7 @@ from ._accel import kernels
 def _build_args():
     z = np.zeros
     rgb, f2, f1, i1 = z((1, 3), np.uint8), z((1, 3)), z(1), z(1, np.int64)
+    i3 = z((1, 1, 4), np.int64)
     grey_args = {}
     for name, dtype in (("8", np.uint8), ("16", np.uint16)):
         grey_args[f"count_grey{name}"] = ("count_grey", (z(1, dtype), z((1, 1), np.int64)))
@@ -34,6 +35,15 @@ def _build_args():
         **{
             f"int_label_sums_u{bits}": ("int_label_sums", (z(1, np.int16), z((1, 3), t), 1))
             for bits, t in ((8, np.uint8), (16, np.uint16))
+        },
+        "rgb8_cells": ("rgb8_cells", (rgb, i3, z((1, 3, 256), np.int64))),
+        "rgb8_candidates": ("rgb8_candidates", (i1, z((3, 1)), f2, 0.0, z((1, 1), np.int16), z(1, np.int16))),
+        **{
+            f"rgb8_assign{name}": (
+                "rgb8_assign",
+                (rgb, z((3, 1)), f2, z((1, 1), np.int16), z(1, np.int16), i3, z(1, t), z(1, t)),
+            )
+            for name, t in (("", np.uint8), ("_u16", np.uint16))
         },
         "gather_rgb8": ("gather_rgb8", (rgb, z(1, np.int32), z((1, 3), np.float32), z((1, 3), np.float32))),
         **grey_args,
@@ -100,17 +110,20 @@ def _build(name):
     return getattr(module, kernel), tuple(numba.typeof(a) for a in args)
 
 
-def needs(values, method="kmeans", connected=False, base=None, reduced=True) -> list[str]:
+def needs(values, method="kmeans", connected=False, base=None, reduced=True, cells=False) -> list[str]:
     """The kernel builds a run on pixel rows ``values`` (n, c) with ``method`` calls (for the common
     argument types; others compile when first called): counting and labelling by the pixel type,
     the Lloyd loops (serial, and parallel for many rows) and the hierarchies' loops. ``reduced=False``:
-    the rows are points of a reduction made elsewhere (a streamed fit), labelled by their grid cells."""
+    the rows are points of a reduction made elsewhere (a streamed fit), labelled by their grid cells.
+    ``cells``: K-means on uint8 RGB rows starts from the colour cells (:mod:`.cells`)."""
     if kernels() is None:
         return []
     n, c = values.shape
     many = n >= _accel.PARALLEL_ROWS
     tree = method != "kmeans"
     out = []
+    if cells:  # the colour cells, the fit on them (its seedings' coreset), passes over the pixels
+        return ["rgb8_cells", "rgb8_candidates", "rgb8_assign", "lloyd_pass_serial", "grid_group_sums"]
     if values.dtype == np.uint8 and c == 3 and not connected:
         out += ["count_rgb8", "occupied_codes"] if many else []
         out += ["lookup_rgb8_i16" if tree else "lookup_rgb8"]

@@ -6,12 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._chunks import for_chunks
+from ._fit_cells import PixelFit, fit_pixels
 from ._params import ClusterParams, labels_dtype
-from ._prepare import Prepared, pixel_transform, positive_rows
+from ._prepare import Prepared, pixel_transform, positive_rows, reduced_prepared
 from ._progress import Progress, as_progress
 from ._stats import assigned_stats, check_clusters, cluster_stats, pixel_group_means, rank_lut
+from .cells import CellReduction
 from .kmeans import kmeans_1d_optimal, nearest_center, scaled, weighted_kmeans
 from .model import ClusterModel
+from .reduce import reduce_pixels
 from .sample import PixelSample, label_pixels
 from .units import coarsen, grid_group
 
@@ -175,6 +179,15 @@ def fit_kmeans(prep: Prepared):
     fit = yield from as_progress(
         fit_centers(prep.points, prep.fit_w, params, prep.rng), "fitting K-means", 0.3, 0.5
     )
+    if isinstance(prep.red, CellReduction):  # fitted on the colour cells: finish on the pixels
+        done = yield from fit_pixels(pix.values, prep.red, prep.normalizer, fit.centers)
+        if done is not None:
+            return _pixel_result(prep, done)
+        # a cluster lost its pixels (rare): the distinct colours, counted exactly, fitted afresh
+        rng = np.random.default_rng(params.random_state)
+        prep = reduced_prepared(params, pix, reduce_pixels(pix.values), rng, prep.base_normalizer)
+        fitting = fit_centers(prep.points, prep.fit_w, params, prep.rng)
+        fit = yield from as_progress(fitting, "fitting K-means", 0.5, 0.8)
     yield Progress("labelling", 0.85)
     if isinstance(prep.red, PixelSample):  # many features: every pixel to its nearest centre
         internal, raw, counts, wcss = _label_sampled(prep, fit.centers)
@@ -196,6 +209,19 @@ def fit_kmeans(prep: Prepared):
     if isinstance(prep.red, PixelSample):
         features = prep.normalizer(raw)
     return KMeansFit(out, base_means[order], counts[order], wcss, model, features[order])
+
+
+def _pixel_result(prep: Prepared, done: PixelFit) -> KMeansFit:
+    """The :class:`KMeansFit` of a fit finished on every pixel (:func:`._fit_cells.fit_pixels`)."""
+    params = prep.params
+    check_clusters(done.counts, done.means, done.wcss, prep.pix.n_channels)
+    lut, order = rank_lut(done.means, params, prep.base_normalizer)
+    out = done.labels
+    for_chunks(lambda a, b: np.take(lut, out[a:b], out=out[a:b]), out.size)
+    n_channels = prep.pix.base_values.shape[1]
+    model = ClusterModel(params, n_channels, prep.pix.ndim, prep.normalizer, "centers", done.centers, lut)
+    features = prep.normalizer(done.means)
+    return KMeansFit(out, done.means[order], done.counts[order], done.wcss, model, features[order])
 
 
 def _label_sampled(prep: Prepared, centers):

@@ -4,6 +4,7 @@ namespace :mod:`._accel` loads (``_accel.kernels()``), gathered from one module 
 - :mod:`._kernels_reduce`: counting, lookup tables, grid-cell codes and sums, decoding, gathering;
 - :mod:`._kernels_kmeans`: nearest centres, Lloyd passes (serial and parallel builds), per-label
   sums and sums of squares;
+- :mod:`._kernels_cells`: K-means on uint8 colour pixels by colour cells;
 - :mod:`._kernels_hierarchy`: the nearest-neighbour chain, the connected Ward tree, cutting a tree.
 
 Imported only through :mod:`._accel`, which falls back to numpy when numba is missing. Every kernel
@@ -14,7 +15,8 @@ of the rows, each summed from zero into a table of its own, and the partial sums
 
 from __future__ import annotations
 
-from . import _kernels_hierarchy, _kernels_kmeans, _kernels_reduce
+from . import _kernels_cells, _kernels_hierarchy, _kernels_kmeans, _kernels_reduce
+from ._kernels_cells import n_parts, rgb8_assign, rgb8_candidates, rgb8_cells
 from ._kernels_hierarchy import LINKAGE_CODES, nn_chain, roots_after, ward_greedy
 from ._kernels_kmeans import (
     deviation_sums,
@@ -44,7 +46,7 @@ from ._kernels_reduce import (
 )
 
 #: The stage modules, for tests and tools that walk every kernel.
-MODULES = (_kernels_reduce, _kernels_kmeans, _kernels_hierarchy)
+MODULES = (_kernels_reduce, _kernels_kmeans, _kernels_cells, _kernels_hierarchy)
 
 __all__ = [
     "LINKAGE_CODES",
@@ -67,10 +69,14 @@ __all__ = [
     "lookup_grey",
     "lookup_grid",
     "lookup_rgb8",
+    "n_parts",
     "nearest",
     "nearest_serial",
     "occupied_codes",
     "nn_chain",
+    "rgb8_assign",
+    "rgb8_candidates",
+    "rgb8_cells",
     "roots_after",
     "ward_greedy",
     "weighted_squares",

@@ -11,6 +11,7 @@ from ._chunks import channel_range
 from ._params import OPTIONS, ClusterParams, validate_params
 from ._progress import Progress
 from ._stats import too_many_clusters
+from .cells import CellReduction, histogram_normalizer, reduce_cells, use_cells
 from .normalize import Normalizer, fit_normalizer, fix_coordinates
 from .preprocess import (
     PixelData,
@@ -42,8 +43,10 @@ class Prepared:
     base_normalizer: Normalizer  # orders multichannel clusters by their channel means
 
 
-def prepare(image, *, mask, max_bytes, **options):
-    """Generator: load, validate, prepare and reduce the pixels; returns a :class:`Prepared`."""
+def prepare(image, *, mask, max_bytes, cells=False, **options):
+    """Generator: load, validate, prepare and reduce the pixels; returns a :class:`Prepared`.
+    ``cells``: K-means on a large uint8 RGB image may start from its colour cells (:mod:`.cells`;
+    a fit's choice: the k-scan compares k on the colours)."""
     yield Progress("loading image", 0.0)
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
@@ -67,7 +70,8 @@ def prepare(image, *, mask, max_bytes, **options):
         features=params.features,
         spacing=params.spacing,
     )
-    yield from fast_kernels(_builds.needs(pix.values, params.method, params.connected, pix.base))
+    cells = cells and use_cells(pix.values, params, pix)
+    yield from fast_kernels(_builds.needs(pix.values, params.method, params.connected, pix.base, cells=cells))
     base_normalizer = _base_normalizer(pix, params)
     if params.connected and params.normalize in ("none", "minmax"):
         # superpixels need no reduction: the channel ranges are all the normalisation needs
@@ -75,7 +79,16 @@ def prepare(image, *, mask, max_bytes, **options):
         normalizer = range_normalizer(lo, hi, params.normalize, floats=pix.values.dtype.kind == "f")
         normalizer = fix_coordinates(normalizer, pix.n_coordinates)
         return Prepared(params, pix, None, normalizer, None, None, rng, base_normalizer or normalizer)
-    prep = yield from _reduce(params, pix, rng, base_normalizer)
+    prep = None
+    if cells:
+        yield Progress("counting colour cells", 0.15)
+        red = reduce_cells(pix.values)
+        if red is not None:
+            prep = reduced_prepared(params, pix, red, rng, base_normalizer)
+        else:  # few colours: counted exactly
+            yield from fast_kernels(_builds.needs(pix.values, params.method, params.connected, pix.base))
+    if prep is None:
+        prep = yield from _reduce(params, pix, rng, base_normalizer)
     if not params.connected:
         check_fit_points(prep)
     return prep
@@ -120,7 +133,10 @@ def reduced_prepared(params: ClusterParams, pix: PixelData, red, rng, base_norma
     """A :class:`Prepared` from pixels already reduced to ``red``: normalised from its weighted
     points, with ``fit_w`` (default: every pixel) as the fit's weights. The seam where the merged
     reduction of a lazy image's blocks (:mod:`.stream`) joins the in-memory path."""
-    normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
+    if isinstance(red, CellReduction):  # the pixels' own channel ranges, not the cells' means'
+        normalizer = histogram_normalizer(red.hist, params.normalize)
+    else:
+        normalizer = fit_normalizer(red.raw_points, red.weights, params.normalize, params.percentiles)
     normalizer = fix_coordinates(normalizer, pix.n_coordinates)
     raw = red.raw_points
     # normalize="none": the points are the float64 values themselves (a copy of millions of colours

@@ -29,7 +29,7 @@ def iter_cluster_image(image, n_clusters=3, method="kmeans", *, mask=None, max_b
     :func:`cluster_image` with ``progress=`` for a callback.
     """
     prep = yield from prepare(
-        image, mask=mask, max_bytes=max_bytes, n_clusters=n_clusters, method=method, **options
+        image, mask=mask, max_bytes=max_bytes, cells=True, n_clusters=n_clusters, method=method, **options
     )
     result = yield from fit_prepared(prep)
     yield Progress("done", 1.0)
