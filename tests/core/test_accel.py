@@ -648,3 +648,23 @@ print(len(_builds.pending(list(_builds._BUILDS))), len(_builds._BUILDS))
     _subprocess('from napari_cluster_seg.core import _builds\n_builds.prepare("roots_after")', env)
     pending, total = map(int, _subprocess(code, env).split())
     assert pending == total - 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_optimal_1d_kmeans_layer_equals_numpy_bit_for_bit(seed):
+    """The compiled layer of the 1D dynamic programme takes the numpy layer's steps: the same labels
+    and cost bit for bit, ties (evenly spaced, equal weights: many equal costs) included."""
+    from napari_cluster_seg.core.kmeans import kmeans_1d_optimal
+
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(2, 3000))
+    if seed % 2:
+        x, w = np.arange(m, dtype=np.float64), np.ones(m)
+    else:
+        x, w = np.unique(rng.normal(0, 1e3, m)), rng.integers(1, 1000, m).astype(np.float64)
+        w = w[: x.size]
+    for k in (1, 2, 3, min(7, x.size), x.size):
+        labels, cost = kmeans_1d_optimal(x, w, k)
+        ref_labels, ref_cost = numpy_reference(kmeans_1d_optimal, x, w, k)
+        np.testing.assert_array_equal(labels, ref_labels)
+        assert cost == ref_cost

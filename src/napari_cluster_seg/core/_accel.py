@@ -222,6 +222,16 @@ def lloyd_pass(points: np.ndarray, weights: np.ndarray, centers: np.ndarray):
     return labels, sums, wsum, float(cost)
 
 
+def kmeans_1d_layer(D: np.ndarray, W, S, Q, c: int):
+    """One layer ``c`` of the 1D K-means dynamic programme (``kmeans.kmeans_1d_optimal``): the
+    least costs (m,) and the smallest optimal starts (m,) of the last cluster, compiled."""
+    k = kernels()
+    D_new, arg = np.full(D.shape[0], np.inf), np.zeros(D.shape[0], np.intp)
+    with KERNEL_LOCK:
+        k.kmeans_1d_layer(D, W, S, Q, c, D_new, arg)
+    return D_new, arg
+
+
 def group_sums(labels: np.ndarray, weights: np.ndarray, points: np.ndarray, k: int):
     """Total weight (k,) and weighted sums of ``points`` (k, f) per label 0..k-1."""
     kern = kernels()

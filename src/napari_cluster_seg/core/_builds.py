@@ -50,6 +50,7 @@ def _build_args():
         "lloyd_pass": ("lloyd_pass", (f2, f1, f2, z(1, np.intp))),
         "lloyd_pass_serial": ("lloyd_pass_serial", (f2, f1, f2, z(1, np.intp))),
         "group_sums": ("group_sums", (i1, f1, f2, 1)),
+        "kmeans_1d_layer": ("kmeans_1d_layer", (f1, f1, f1, f1, 1, f1, z(1, np.intp))),
         "deviation_sums": ("deviation_sums", (i1, f1, f2, f1, 1)),
         "weighted_squares": ("weighted_squares", (f2, f1, f1)),
         "decode_codes": ("decode_codes", (i1, i1, f2)),
@@ -150,6 +151,8 @@ def needs(values, method="kmeans", connected=False, base=None, reduced=True, cel
             out += [f"lookup_grid_f{bits}_i16"] + ([] if tree else [f"lookup_grid_f{bits}"])
     if c > 4:  # many features: every pixel goes to its nearest centre
         out += ["nearest_f32" if many else "nearest_serial_f32"]
+    if method == "kmeans" and c == 1:  # the optimal 1D K-means' dynamic programme
+        out += ["kmeans_1d_layer"]
     if method == "divisive" or (method == "kmeans" and c > 1):  # one column: optimal 1D K-means
         out += ["lloyd_pass_serial"] + (["lloyd_pass"] if many and method == "kmeans" else [])
     if method == "kmeans" and c > 1 and n > 2**14:  # the coresets' grids (over 4 * SEED_POINTS points)

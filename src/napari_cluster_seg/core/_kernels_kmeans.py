@@ -219,3 +219,37 @@ def int_label_sums(labels, values, k):
             for c in range(nc):
                 sums[g, c] += acc[b, g, c]
     return counts, sums.astype(np.float64)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def kmeans_1d_layer(D, W, S, Q, c, D_new, arg):
+    """One layer of ``kmeans.kmeans_1d_optimal``'s dynamic programme: for every ``i >= c``,
+    ``D_new[i] = min_j D[j - 1] + cost(j, i)`` over ``c <= j <= i`` and ``arg[i]``, the smallest
+    such ``j``, by the same divide and conquer (the optimal ``j`` never decreases with ``i``) and
+    the same float operations as its numpy version: the same results bit for bit."""
+    m = D.shape[0]
+    stack = np.empty((2 * 64 + 2, 4), np.int64)  # depth-first: at most ~2 log2(m) pending ranges
+    stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = c, m - 1, c, m - 1
+    top = 1
+    while top > 0:
+        top -= 1
+        ilo, ihi, jlo, jhi = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
+        mid = (ilo + ihi) // 2
+        best = np.inf
+        best_j = m
+        for j in range(jlo, min(mid, jhi) + 1):
+            dw = W[mid + 1] - W[j]
+            ds = S[mid + 1] - S[j]
+            cost = max((Q[mid + 1] - Q[j]) - ds * ds / dw, 0.0)
+            total = D[j - 1] + cost
+            if total < best:
+                best = total
+                best_j = j
+        D_new[mid] = best
+        arg[mid] = best_j
+        if mid + 1 <= ihi:
+            stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = mid + 1, ihi, best_j, jhi
+            top += 1
+        if ilo <= mid - 1:
+            stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = ilo, mid - 1, jlo, best_j
+            top += 1

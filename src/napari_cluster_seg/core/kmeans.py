@@ -82,6 +82,9 @@ def kmeans_1d_optimal(x, w, k):
     D = _segment_cost(W, S, Q, np.zeros(m, np.intp), idx)
     back = np.zeros((k, m), np.intp)
     for c in range(1, k):
+        if _accel.enabled():  # the same layer, compiled (the same results bit for bit)
+            D, back[c] = _accel.kmeans_1d_layer(D, W, S, Q, c)
+            continue
         D_new = np.full(m, np.inf)
         arg = np.zeros(m, np.intp)
         # Tasks: solve i in [ilo, ihi] knowing the optimal j lies in [jlo, jhi].
