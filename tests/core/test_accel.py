@@ -557,6 +557,10 @@ _NEEDS_CASES = {
     "connected pixels": "cluster_image(photo[::4, ::4], 3, 'agglomerative', rgb=True, connected=True)",
     "smoothed": "cluster_image(photo, 3, rgb=True, smoothing=1.0)",
     "lab features, smoothed": "cluster_image(photo, 3, rgb=True, color_space='lab', smoothing=1.0)",
+    "streamed noisy rgb (colour cells)": "from napari_cluster_seg.core.stream import fit_stream; "
+    "import dask.array as da; big = np.repeat(np.repeat(photo, 4, 0), 4, 1)[:1024, :1024]; "
+    "big = np.clip(big + np.random.default_rng(0).normal(0, 8, big.shape), 0, 255).astype(np.uint8); "
+    "fit_stream(da.from_array(big, chunks=(256, 256, 3)), 3, rgb=True)",
     "streamed float fit": "from napari_cluster_seg.core.stream import fit_stream; import dask.array as da; "
     "fit_stream(da.from_array(photo.astype(np.float32), chunks=(100, 100, 3)), 3, channel_axis=2)",
 }
@@ -577,6 +581,8 @@ needs, announced = _builds.needs, []
 _builds.needs = lambda *a, **k: announced.extend(needs(*a, **k)) or needs(*a, **k)
 smoothing_needs = _builds.smoothing_needs
 _builds.smoothing_needs = lambda *a: announced.extend(smoothing_needs(*a)) or smoothing_needs(*a)
+cell_fit_needs = _builds.cell_fit_needs  # (the colour cells' fit: announced once they are counted)
+_builds.cell_fit_needs = lambda *a: announced.extend(cell_fit_needs(*a)) or cell_fit_needs(*a)
 {_NEEDS_CASES[case]}
 expected = {{(id(_builds._build(n)[0]), _builds._build(n)[1]) for n in announced}}
 from napari_cluster_seg.core import _feature_kernels
@@ -606,7 +612,8 @@ print(sum("preparing fast kernels" in s for s in stages), stages[1:3])
 """
     env = {"NUMBA_CACHE_DIR": str(tmp_path)}
     first = _subprocess(code, env)
-    assert first.startswith("5 ") and "first run only" in first  # count, lookup, sums, deviations, squares
+    # count, lookup, sums, deviations, squares, the 1D dynamic programme's layer
+    assert first.startswith("6 ") and "first run only" in first
     assert _subprocess(code, env).startswith("0 ")
 
 

@@ -48,6 +48,15 @@ def exact_colours(monkeypatch, *args, **kwargs):
         return cluster_image(*args, **kwargs)
 
 
+def drain(gen):
+    """The value a generator returns (its progress dropped)."""
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        return stop.value
+
+
 def nearest(values, tabs, centers):
     """Every row's nearest centre by the kernels' arithmetic (ties: the lower index), by brute force."""
     x = [tabs[c][values[:, c]] for c in range(3)]
@@ -126,7 +135,8 @@ def test_a_pass_labels_every_pixel_with_its_nearest_centre(monkeypatch, accel, s
     tabs = cells.value_tables(normalizer)
     lut = np.arange(k).astype(np.uint8)
     out = np.empty(values.shape[0], np.uint8)
-    counts, sums = _fit_cells.pixel_pass(values, red, tabs, centers, lut, out)
+    assign = _fit_cells.memory_assign(values)
+    counts, sums = drain(_fit_cells.pixel_pass(red, assign, tabs, centers, lut, out))
     expected = nearest(values, tabs, centers)
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(counts, np.bincount(expected, minlength=k))
@@ -156,7 +166,6 @@ def test_few_colours_are_counted_exactly(spy, monkeypatch):
 def test_a_cluster_left_without_pixels_falls_back_to_the_exact_colours(photo, monkeypatch):
     def lost(*args):
         yield from ()
-        return None
 
     monkeypatch.setattr(_fit_kmeans, "fit_pixels", lost)
     res = cluster_image(photo, 3, rgb=True, random_state=0)
@@ -193,3 +202,83 @@ def test_normalisation_from_the_histograms_equals_that_of_the_colours(photo, how
     norm = cells.histogram_normalizer(cells.reduce_cells(values).hist, how)
     np.testing.assert_allclose(norm.offset, ref.offset, rtol=1e-12)
     np.testing.assert_allclose(norm.scale, ref.scale, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ streamed, progress, fallbacks
+def _same_fit(fit, res):
+    assert fit.inertia == res.inertia
+    np.testing.assert_array_equal(fit.centers, res.centers)
+    np.testing.assert_array_equal(fit.counts, res.counts)
+    assert fit.model.to_dict() == res.model.to_dict()
+
+
+@pytest.mark.parametrize("layout", ["rgb", "channels first", "rgba"])
+def test_a_streamed_fit_is_cluster_image_s_from_the_cells_too(photo, spy, layout):
+    """A lazy noisy photo is fitted from its colour cells block by block: the same model, centres,
+    counts and inertia as the loaded image, and the same labels through the lazy labelling."""
+    da = pytest.importorskip("dask.array")
+    from napari_cluster_seg.core import label_lazy
+    from napari_cluster_seg.core.stream import fit_stream
+
+    image, options, chunks = photo, dict(rgb=True), (300, 256, 3)
+    if layout == "channels first":
+        image, options, chunks = (
+            np.ascontiguousarray(np.moveaxis(photo, -1, 0)),
+            dict(channel_axis=0),
+            (3, 256, 300),
+        )
+    elif layout == "rgba":
+        image, chunks = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)]), (300, 256, 4)
+    res = cluster_image(image, 4, random_state=2, **options)
+    lazy = da.from_array(image, chunks=chunks)
+    fit = fit_stream(lazy, 4, random_state=2, **options)
+    assert len(spy) == 2
+    _same_fit(fit, res)
+    np.testing.assert_array_equal(label_lazy(fit.model, lazy).compute(), res.labels)
+
+
+def test_a_distributed_client_fits_from_the_cells_the_same(photo):
+    distributed = pytest.importorskip("distributed")
+    da = pytest.importorskip("dask.array")
+    from napari_cluster_seg.core.stream import fit_stream
+
+    res = cluster_image(photo, 3, rgb=True)
+    with distributed.LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster:
+        with distributed.Client(cluster, set_as_default=False) as client:
+            fit = fit_stream(da.from_array(photo, chunks=(512, 512, 3)), 3, rgb=True, scheduler=client)
+    _same_fit(fit, res)
+
+
+def test_streamed_fallbacks_equal_cluster_image_s(photo, monkeypatch):
+    """Too few occupied cells, or a cluster left without pixels: the streamed fit goes to the exact
+    colours as cluster_image does."""
+    da = pytest.importorskip("dask.array")
+    from napari_cluster_seg.core.stream import fit_stream
+
+    palette = np.random.default_rng(0).integers(0, 256, (12, 3)).astype(np.uint8)
+    few = palette[np.random.default_rng(1).integers(0, 12, (1024, 1024))]
+    _same_fit(
+        fit_stream(da.from_array(few, chunks=(256, 256, 3)), 4, rgb=True), cluster_image(few, 4, rgb=True)
+    )
+
+    def lost(*args):
+        yield from ()
+
+    monkeypatch.setattr(_fit_kmeans, "fit_pixels", lost)
+    fit = fit_stream(da.from_array(photo, chunks=(256, 256, 3)), 3, rgb=True)
+    _same_fit(fit, exact_colours(monkeypatch, photo, 3, rgb=True))
+
+
+@pytest.mark.parametrize("lose_a_cluster", [False, True])
+def test_progress_only_goes_forward(photo, monkeypatch, lose_a_cluster):
+    if lose_a_cluster:
+
+        def lost(*args):
+            yield from ()
+
+        monkeypatch.setattr(_fit_kmeans, "fit_pixels", lost)
+    stages = []
+    cluster_image(photo, 3, rgb=True, progress=lambda stage, frac: stages.append((stage, frac)))
+    fractions = [f for _, f in stages]
+    assert fractions[-1] == 1.0 and fractions == sorted(fractions), stages
+    assert any("colour cells" in stage for stage, _ in stages)

@@ -72,7 +72,9 @@ def test_table_equals_regionprops_in_physical_units_with_intensity():
         labels, [2], image=image, channel_axis=-1, channel_names="RGB", scale=(0.5, 0.25), units=("um", "um")
     )
     ref = regionprops_table(
-        objs.labels, intensity_image=image, properties=("label", "area", "centroid", "intensity_mean"),
+        objs.labels,
+        intensity_image=image,
+        properties=("label", "area", "centroid", "intensity_mean"),
         spacing=(0.5, 0.25),
     )
     np.testing.assert_array_equal(objs.table["label"], ref["label"])
@@ -150,8 +152,9 @@ def test_from_a_clustering_result():
         (lambda: clusters_to_objects(np.ones((4, 4), int), 1, image=np.ones((5, 4))), ValueError, "match"),
         (lambda: clusters_to_objects(np.ones((4, 4), int), 1, time_axis=3), ValueError, "not an axis"),
         (
-            lambda: clusters_to_objects(np.ones((4, 4), int), 1, image=np.ones((4, 4, 3)), channel_axis=2,
-                                        channel_names=["a"]),
+            lambda: clusters_to_objects(
+                np.ones((4, 4), int), 1, image=np.ones((4, 4, 3)), channel_axis=2, channel_names=["a"]
+            ),
             ValueError,
             "name each",
         ),

@@ -19,7 +19,7 @@ def tile(i: int) -> np.ndarray:
     order = [(0, 1, 2), (2, 0, 1), (1, 2, 0), (0, 2, 1)][i % 4]
     rows = np.repeat(np.array(order), 8)
     rows = np.roll(rows, i % 5)
-    return (np.array([30, 120, 220], np.uint8)[rows][:, None].repeat(16, 1) + np.uint8(i % 3))
+    return np.array([30, 120, 220], np.uint8)[rows][:, None].repeat(16, 1) + np.uint8(i % 3)
 
 
 @pytest.mark.parametrize("reuse_ids", [False, True], ids=["natural", "forced-id-reuse"])

@@ -48,9 +48,7 @@ def test_closing_the_viewer_during_a_run_neither_raises_nor_aborts(tmp_path):
     script = tmp_path / "close_during_run.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env
-    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "closed during the run" in proc.stdout and "worker finished after" in proc.stdout, out[-3000:]

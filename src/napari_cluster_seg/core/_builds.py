@@ -123,8 +123,8 @@ def needs(values, method="kmeans", connected=False, base=None, reduced=True, cel
     many = n >= _accel.PARALLEL_ROWS
     tree = method != "kmeans"
     out = []
-    if cells:  # the colour cells, the fit on them (its seedings' coreset), passes over the pixels
-        return ["rgb8_cells", "rgb8_candidates", "rgb8_assign", "lloyd_pass_serial", "grid_group_sums"]
+    if cells:  # the colour cells first; the rest once enough cells are occupied (cell_fit_needs)
+        return ["rgb8_cells"]
     if values.dtype == np.uint8 and c == 3 and not connected:
         out += ["count_rgb8", "occupied_codes"] if many else []
         out += ["lookup_rgb8_i16" if tree else "lookup_rgb8"]
@@ -160,6 +160,16 @@ def needs(values, method="kmeans", connected=False, base=None, reduced=True, cel
     if method == "agglomerative":
         out += ["nn_chain", "roots_after"]
     return list(dict.fromkeys(out))
+
+
+def cell_fit_needs(k: int) -> list[str]:
+    """The builds K-means from the colour cells calls once they are counted: the fit on the cells
+    (its seedings' coreset), the candidate centres and the passes over the pixels (labels of
+    ``labels_dtype(k)``)."""
+    if kernels() is None:
+        return []
+    assign = "rgb8_assign_u16" if k >= 256 else "rgb8_assign"
+    return ["lloyd_pass_serial", "grid_group_sums", "rgb8_candidates", assign]
 
 
 def smoothing_needs(smoothing: float, color_space: str = "rgb", n_pixels: int = 0) -> list[str]:

@@ -20,7 +20,8 @@ from . import _accel
 from ._chunks import accumulate_chunks
 from ._params import labels_dtype
 from ._progress import Progress
-from .cells import CellReduction, cell_codes, value_tables
+from .cells import LEVELS, CellReduction, cell_codes, value_tables
+from .kmeans import CHUNK_DISTANCES
 
 #: Lloyd iterations over the pixels after converging on the cells (then the final assignment).
 PIXEL_PASSES = 1
@@ -42,44 +43,75 @@ class PixelFit:
     wcss: float
 
 
-def fit_pixels(values: np.ndarray, red: CellReduction, normalizer, centers: np.ndarray):
+def fit_pixels(red: CellReduction, normalizer, centers: np.ndarray, assign, n_rows: int | None):
     """Generator: from ``centers`` (normalised, fitted on the cells of ``red``), :data:`PIXEL_PASSES`
-    Lloyd iterations over the uint8 RGB rows ``values`` and the final assignment with the centres
-    sorted; returns a :class:`PixelFit`, or None when a cluster ends up without pixels."""
+    Lloyd iterations over the pixels and the final assignment with the centres sorted, each pass
+    ``assign(plan, lut, out)`` (:func:`memory_assign`, or block by block); returns a
+    :class:`PixelFit` (with the labels of the ``n_rows`` pixels; None: not in memory, no labels),
+    or None when a cluster ends up without pixels."""
     tabs = value_tables(normalizer)
     k = centers.shape[0]
     for i in range(PIXEL_PASSES):
         yield Progress("refining on every pixel", 0.6 + 0.2 * i / PIXEL_PASSES)
-        counts, sums = pixel_pass(values, red, tabs, centers)
+        counts, sums = yield from pixel_pass(red, assign, tabs, centers)
         moved = centers.copy()
         kept = counts > 0  # a centre without pixels stays where it is
         moved[kept] = normalizer(sums[kept] / counts[kept, None])
         centers = moved[np.lexsort(moved.T[::-1])]
-    yield Progress("labelling", 0.85)
-    labels = np.empty(values.shape[0], labels_dtype(k))
-    counts, sums = pixel_pass(values, red, tabs, centers, np.arange(k).astype(labels.dtype), labels)
+    yield Progress("labelling", 0.8)
+    labels = None if n_rows is None else np.empty(n_rows, labels_dtype(k))
+    lut = np.arange(k).astype(labels_dtype(k))
+    counts, sums = yield from pixel_pass(red, assign, tabs, centers, lut, labels)
     if np.any(counts == 0):
         return None
     wcss = exact_wcss(red.hist, counts, sums, normalizer.scale)
     return PixelFit(labels, centers, counts, sums / counts[:, None], wcss)
 
 
-def pixel_pass(values, red: CellReduction, tabs, centers, lut=None, out=None):
-    """One Lloyd assignment of every row: the pixel count (k,) and raw channel sums (k, 3), int64,
-    of every centre's rows; with ``out``, ``out[i] = lut[nearest centre of row i]``."""
+@dataclass
+class PassPlan:
+    """What a Lloyd assignment of the pixels needs besides them: the normalised values ``tabs``
+    (3, 256), the centres (k, 3), and per cell (32768) the centre its colours all take (``pure``,
+    -1: none) or, compiled, its candidate centres (``cand``, ``n_cand``; see
+    ``_kernels_cells.rgb8_candidates``). Each part is made where it is first needed (a dask worker
+    may run with or without numba)."""
+
+    tabs: np.ndarray
+    centers: np.ndarray
+    codes: np.ndarray  # the occupied cells
+    margin: float
+    pure: np.ndarray | None = None
+    cand: tuple | None = None
+
+    def candidates(self):
+        if self.cand is None:
+            space = LEVELS**3
+            self.cand = _accel.rgb8_candidates(self.codes, self.tabs, self.centers, self.margin, space)
+        return self.cand
+
+    def pure_cells(self) -> np.ndarray:
+        """The centre every colour of a cell takes, or -1, for every cell (int16)."""
+        if self.pure is None:
+            pure = np.full(LEVELS**3, -1, np.int16)
+            if self.cand is not None:
+                cand, n_cand = self.cand
+                pure[self.codes] = np.where(n_cand[self.codes] == 1, cand[self.codes, 0], -1)
+            else:
+                pure[self.codes] = pure_cells(self.codes, self.tabs, self.centers, self.margin)
+            self.pure = pure
+        return self.pure
+
+
+def pixel_pass(red: CellReduction, assign, tabs, centers, lut=None, out=None):
+    """Generator: one Lloyd assignment of every pixel (``assign(plan, lut, out)``); returns the
+    pixel count (k,) and raw channel sums (k, 3), int64, of every centre's pixels; with ``out``,
+    ``out[i] = lut[nearest centre of row i]``."""
     k = centers.shape[0]
-    margin = _margin(tabs, centers)
-    if lut is None:
-        lut, out = np.zeros(k, np.uint8), np.empty(0, np.uint8)
+    plan = PassPlan(tabs, centers, red.codes, _margin(tabs, centers))
     if _accel.enabled():
-        cand, n_cand = _accel.rgb8_candidates(red.codes, tabs, centers, margin, red.coder.space)
-        acc = _accel.rgb8_assign(values, tabs, centers, cand, n_cand, lut, out)
-        of_cell = np.where(n_cand[red.codes] == 1, cand[red.codes, 0], -1)
-    else:
-        pure = np.full(red.coder.space, -1, np.int16)
-        pure[red.codes] = pure_cells(red.codes, tabs, centers, margin)
-        acc = _assign_numpy(values, tabs, centers, pure, lut, out)
-        of_cell = pure[red.codes]
+        plan.candidates()
+    acc = yield from assign(plan, np.zeros(k, np.uint8) if lut is None else lut, out)
+    of_cell = plan.pure_cells()[red.codes]
     sel = of_cell >= 0
     for i in range(4):  # the pure cells' pixels, from the table (float64 sums of integers < 2**53)
         part = np.bincount(of_cell[sel], weights=red.table[sel, i], minlength=k)
@@ -87,30 +119,58 @@ def pixel_pass(values, red: CellReduction, tabs, centers, lut=None, out=None):
     return acc[:, 0], acc[:, 1:]
 
 
+def memory_assign(values: np.ndarray):
+    """The ``assign`` of :func:`fit_pixels` for pixels in memory: one pass over ``values``."""
+
+    def assign(plan, lut, out):
+        return assign_rows(values, plan, lut, out)
+        yield  # (a generator, as a pass block by block is: this one has nothing to report)
+
+    return assign
+
+
+def assign_rows(rows: np.ndarray, plan: PassPlan, lut: np.ndarray, out) -> np.ndarray:
+    """A Lloyd assignment of uint8 RGB rows (C-contiguous) by ``plan``: the count and raw channel
+    sums (k, 4) int64 of the rows not in a pure cell; ``out[i] = lut[nearest centre of row i]``
+    unless ``out`` is None."""
+    out = np.empty(0, lut.dtype) if out is None else out
+    if _accel.enabled():
+        rows = np.ascontiguousarray(rows)  # (an RGBA image's RGB view: copied once per pass)
+        cand, n_cand = plan.candidates()
+        return _accel.rgb8_assign(rows, plan.tabs, plan.centers, cand, n_cand, lut, out)
+    return _assign_numpy(rows, plan.tabs, plan.centers, plan.pure_cells(), lut, out)
+
+
 def _margin(tabs: np.ndarray, centers: np.ndarray) -> float:
-    """:data:`PURE_MARGIN` of the largest squared distance of any colour to any centre (a bound)."""
+    """:data:`PURE_MARGIN` of a bound on the squared distance of any colour to any centre."""
     bound = sum((np.abs(tabs[c]).max() + np.abs(centers[:, c]).max()) ** 2 for c in range(3))
     return PURE_MARGIN * float(bound)
 
 
 def pure_cells(cells: np.ndarray, tabs: np.ndarray, centers: np.ndarray, margin: float) -> np.ndarray:
     """For every cell of ``cells``, the centre all its colours are nearest to by more than
-    ``margin`` (the 8 corners of the cell decide), or -1; int16. (numpy; the compiled
-    ``rgb8_candidates`` finds the same cells pure up to rounding, which changes no label.)"""
-    corner_lo = np.stack([((cells >> (5 * c)) & 31) * 8 for c in range(3)], axis=1)
-    label = None
-    pure = np.ones(cells.size, bool)
-    for corner in range(8):
-        v = corner_lo + 7 * ((corner >> np.arange(3)) & 1)
-        x = np.stack([tabs[c][v[:, c]] for c in range(3)], axis=1)
-        d = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-        order = np.argsort(d, axis=1, kind="stable")[:, :2]
-        best, second = np.take_along_axis(d, order, axis=1).T
-        pure &= second - best > margin
-        if label is not None:
-            pure &= order[:, 0] == label
-        label = order[:, 0]
-    return np.where(pure, label, -1).astype(np.int16)
+    ``margin`` (the 8 corners of the cell decide), or -1; int16. (numpy, a block of cells at a
+    time; the compiled ``rgb8_candidates`` finds the same cells pure up to rounding, which changes
+    no label.)"""
+    k = centers.shape[0]
+    out = np.empty(cells.size, np.int16)
+    step = max(1, CHUNK_DISTANCES // (3 * k))
+    for start in range(0, cells.size, step):
+        block = cells[start : start + step]
+        corner_lo = np.stack([((block >> (5 * c)) & 31) * 8 for c in range(3)], axis=1)
+        label, pure = None, np.ones(block.size, bool)
+        for corner in range(8):
+            v = corner_lo + 7 * ((corner >> np.arange(3)) & 1)
+            d = sum((tabs[c][v[:, c], None] - centers[None, :, c]) ** 2 for c in range(3))
+            best = np.argmin(d, axis=1)
+            nearest = d[np.arange(block.size), best]
+            d[np.arange(block.size), best] = np.inf
+            pure &= d.min(axis=1) - nearest > margin
+            if label is not None:
+                pure &= best == label
+            label = best
+        out[start : start + step] = np.where(pure, label, -1)
+    return out
 
 
 def _assign_numpy(values, tabs, centers, pure, lut, out):

@@ -7,15 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._chunks import for_chunks
-from ._fit_cells import PixelFit, fit_pixels
+from ._fit_cells import PixelFit, fit_pixels, memory_assign
 from ._params import ClusterParams, labels_dtype
-from ._prepare import Prepared, pixel_transform, positive_rows, reduced_prepared
+from ._prepare import Prepared, exact_prepared, pixel_transform, positive_rows
 from ._progress import Progress, as_progress
 from ._stats import assigned_stats, check_clusters, cluster_stats, pixel_group_means, rank_lut
 from .cells import CellReduction
 from .kmeans import kmeans_1d_optimal, nearest_center, scaled, weighted_kmeans
 from .model import ClusterModel
-from .reduce import reduce_pixels
 from .sample import PixelSample, label_pixels
 from .units import coarsen, grid_group
 
@@ -176,19 +175,23 @@ def _seedings(c: Coresets, params: ClusterParams, rng):
 def fit_kmeans(prep: Prepared):
     """Generator: K-means on a prepared image; returns a :class:`KMeansFit`."""
     pix, params, k = prep.pix, prep.params, prep.params.n_clusters
-    fit = yield from as_progress(
-        fit_centers(prep.points, prep.fit_w, params, prep.rng), "fitting K-means", 0.3, 0.5
-    )
-    if isinstance(prep.red, CellReduction):  # fitted on the colour cells: finish on the pixels
-        done = yield from fit_pixels(pix.values, prep.red, prep.normalizer, fit.centers)
+    cells = isinstance(prep.red, CellReduction)  # fitted on the colour cells: finish on the pixels
+    fitting = fit_centers(prep.points, prep.fit_w, params, prep.rng)
+    fit = yield from as_progress(fitting, "fitting K-means", 0.3, 0.3 if cells else 0.5)
+    label_at = 0.85
+    if cells:
+        red = prep.red  # pixels in memory, or (red.assign) passed block by block
+        assign, n_rows = (red.assign, None) if red.assign else (memory_assign(pix.values), pix.n_valid)
+        done = yield from fit_pixels(red, prep.normalizer, fit.centers, assign, n_rows)
         if done is not None:
             return _pixel_result(prep, done)
         # a cluster lost its pixels (rare): the distinct colours, counted exactly, fitted afresh
-        rng = np.random.default_rng(params.random_state)
-        prep = reduced_prepared(params, pix, reduce_pixels(pix.values), rng, prep.base_normalizer)
+        prep = yield from (red.exact or exact_prepared)(prep)
+        pix = prep.pix
         fitting = fit_centers(prep.points, prep.fit_w, params, prep.rng)
-        fit = yield from as_progress(fitting, "fitting K-means", 0.5, 0.8)
-    yield Progress("labelling", 0.85)
+        fit = yield from as_progress(fitting, "fitting K-means (the exact colours)", 0.86, 0.06)
+        label_at = 0.93
+    yield Progress("labelling", label_at)
     if isinstance(prep.red, PixelSample):  # many features: every pixel to its nearest centre
         internal, raw, counts, wcss = _label_sampled(prep, fit.centers)
     else:
@@ -217,7 +220,8 @@ def _pixel_result(prep: Prepared, done: PixelFit) -> KMeansFit:
     check_clusters(done.counts, done.means, done.wcss, prep.pix.n_channels)
     lut, order = rank_lut(done.means, params, prep.base_normalizer)
     out = done.labels
-    for_chunks(lambda a, b: np.take(lut, out[a:b], out=out[a:b]), out.size)
+    if out is not None:  # (None: the pixels are not in memory; a streamed fit labels them lazily)
+        for_chunks(lambda a, b: np.take(lut, out[a:b], out=out[a:b]), out.size)
     n_channels = prep.pix.base_values.shape[1]
     model = ClusterModel(params, n_channels, prep.pix.ndim, prep.normalizer, "centers", done.centers, lut)
     features = prep.normalizer(done.means)

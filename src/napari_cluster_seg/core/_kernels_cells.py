@@ -59,8 +59,9 @@ def rgb8_candidates(cells, tabs, centers, margin, cand, n_cand):
     channel ``c``'s value ``v`` normalised). One candidate: the cell is *pure*, every colour of it
     is nearest to that centre by more than ``margin`` (the difference of two squared distances is
     linear in the colour: the cell's 8 corners decide). Otherwise the candidates are the centres
-    no nearer to the cell than ``margin`` beyond the farthest colour of the cell from the centre
-    that is nearest to it at its farthest: a colour's nearest centre is always among them."""
+    whose nearest point of the cell is no farther (by more than ``margin``) than the smallest, over
+    the centres, of the distance to the cell's farthest point: a colour's nearest centre is
+    always among them, and a centre left out is farther from every colour of the cell."""
     k = centers.shape[0]
     lo = np.empty(3)
     hi = np.empty(3)

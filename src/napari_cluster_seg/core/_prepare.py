@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -71,6 +71,8 @@ def prepare(image, *, mask, max_bytes, cells=False, **options):
         spacing=params.spacing,
     )
     cells = cells and use_cells(pix.values, params, pix)
+    if cells and not pix.values.flags.c_contiguous:  # (an RGBA image's RGB): one copy for every pass
+        pix = replace(pix, values=np.ascontiguousarray(pix.values))
     yield from fast_kernels(_builds.needs(pix.values, params.method, params.connected, pix.base, cells=cells))
     base_normalizer = _base_normalizer(pix, params)
     if params.connected and params.normalize in ("none", "minmax"):
@@ -84,6 +86,7 @@ def prepare(image, *, mask, max_bytes, cells=False, **options):
         yield Progress("counting colour cells", 0.15)
         red = reduce_cells(pix.values)
         if red is not None:
+            yield from fast_kernels(_builds.cell_fit_needs(params.n_clusters))
             prep = reduced_prepared(params, pix, red, rng, base_normalizer)
         else:  # few colours: counted exactly
             yield from fast_kernels(_builds.needs(pix.values, params.method, params.connected, pix.base))
@@ -92,6 +95,18 @@ def prepare(image, *, mask, max_bytes, cells=False, **options):
     if not params.connected:
         check_fit_points(prep)
     return prep
+
+
+def exact_prepared(prep: Prepared):
+    """Generator: the :class:`Prepared` of ``prep``'s pixels (in memory, reduced to their colour
+    cells) on their exact colours instead, with a fresh random generator: what the run would have
+    prepared without the cells."""
+    pix, params = prep.pix, prep.params
+    yield from fast_kernels(_builds.needs(pix.values, params.method, params.connected, pix.base))
+    yield Progress("counting the exact colours", 0.86)
+    base = None if prep.base_normalizer is prep.normalizer else prep.base_normalizer
+    rng = np.random.default_rng(params.random_state)
+    return reduced_prepared(params, pix, reduce_pixels(pix.values), rng, base)
 
 
 def _base_normalizer(pix: PixelData, params: ClusterParams) -> Normalizer | None:

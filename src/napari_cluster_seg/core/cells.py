@@ -19,6 +19,7 @@ is faster for them, and exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,11 +49,17 @@ class CellReduction(Reduction):
 
     table: np.ndarray = field(default=None, repr=False)
     hist: np.ndarray = field(default=None, repr=False)
+    #: For pixels not in memory (a streamed fit): ``assign(plan, lut, out)``, a generator that runs
+    #: a Lloyd assignment of every pixel (``_fit_cells.assign_rows`` block by block) and returns the
+    #: summed counts and sums (k, 4); and ``exact(prep)``, a generator returning the fit's
+    #: :class:`~._prepare.Prepared` on the exact colours instead. None: the pixels are in memory.
+    assign: Callable | None = field(default=None, repr=False)
+    exact: Callable | None = field(default=None, repr=False)
 
 
 def use_cells(values, params, pix) -> bool:
-    """Whether K-means on the pixel rows ``values`` starts from the colour cells (uint8 RGB rows,
-    C-contiguous, at least :data:`CELL_PIXELS`; no features, strided fit or clipping)."""
+    """Whether K-means on the pixel rows ``values`` starts from the colour cells (3-channel uint8
+    rows, at least :data:`CELL_PIXELS`, :func:`noisy`; no features, strided fit or clipping)."""
     return (
         params.method == "kmeans"
         and not params.connected
@@ -65,7 +72,6 @@ def use_cells(values, params, pix) -> bool:
         and values.ndim == 2
         and values.shape[1] == 3
         and values.shape[0] >= CELL_PIXELS
-        and values.flags.c_contiguous
         and noisy(values)
     )
 
@@ -75,10 +81,19 @@ def noisy(values: np.ndarray) -> bool:
     pixel before them: camera noise, whose colours are many and scattered (counting them exactly
     misses the caches at every pixel). A smooth or upscaled image has fewer colours, in runs, and
     is counted faster than its cells."""
-    n = values.shape[0]
-    starts = np.linspace(0, max(0, n - RUN_PIXELS - 1), SAMPLE_RUNS).astype(np.int64)
-    changed = [np.any(np.diff(values[s : s + RUN_PIXELS + 1], axis=0) != 0, axis=1).mean() for s in starts]
-    return float(np.mean(changed)) > NOISY_FRACTION
+    return noisy_runs([values[s : s + RUN_PIXELS + 1] for s in run_starts(values.shape[0])])
+
+
+def run_starts(n: int) -> np.ndarray:
+    """Where the runs :func:`noisy` samples start among ``n`` pixel rows (each ``RUN_PIXELS + 1``
+    rows long, or to the end)."""
+    return np.linspace(0, max(0, n - RUN_PIXELS - 1), SAMPLE_RUNS).astype(np.int64)
+
+
+def noisy_runs(runs) -> bool:
+    """:func:`noisy` of the sampled runs of rows."""
+    changed = [np.any(np.diff(run, axis=0) != 0, axis=1).mean() for run in runs if len(run) > 1]
+    return bool(changed) and float(np.mean(changed)) > NOISY_FRACTION
 
 
 def cell_codes(rgb: np.ndarray) -> np.ndarray:
@@ -90,17 +105,27 @@ def cell_codes(rgb: np.ndarray) -> np.ndarray:
 def reduce_cells(values: np.ndarray) -> CellReduction | None:
     """The colour cells of uint8 RGB rows (n, 3), or None when fewer than :data:`MIN_CELLS` are
     occupied."""
+    return cell_reduction(*cell_sums(values), reference(values))
+
+
+def cell_sums(values: np.ndarray):
+    """Per colour cell of uint8 RGB rows (n, 3): the pixel count and channel sums (32768, 4), and
+    the channel histograms (3, 256), int64: what the cells of several blocks add up from."""
     if _accel.enabled():
-        table, hist = _accel.rgb8_cells(values)
-    else:
-        table, hist = _cells_numpy(values)
+        return _accel.rgb8_cells(np.ascontiguousarray(values))
+    return _cells_numpy(values)
+
+
+def cell_reduction(table: np.ndarray, hist: np.ndarray, ref: np.ndarray) -> CellReduction | None:
+    """The :class:`CellReduction` of the cells' counts and sums ``table`` (32768, 4) and the
+    histograms ``hist`` (3, 256), with ``ref`` (a pixel) as the squares' reference; None when
+    fewer than :data:`MIN_CELLS` cells are occupied."""
     occupied = np.flatnonzero(table[:, 0])
     if occupied.size < MIN_CELLS:
         return None
     table = table[occupied]
     weights = table[:, 0].astype(np.float64)
     means = table[:, 1:] / weights[:, None]
-    ref = reference(values)
     v = np.arange(256)
     sq = np.array([float(hist[c] @ (v - int(ref[c])) ** 2) for c in range(3)])
     coder = Coder(np.zeros(3), np.full(3, LEVELS, np.int64), np.full(3, 256.0 / LEVELS))
@@ -142,7 +167,10 @@ def histogram_normalizer(hist: np.ndarray, how: str) -> Normalizer:
         offset = hist @ v / total
         scale = np.sqrt(np.array([hist[i] @ (v - offset[i]) ** 2 for i in range(c)]) / total)
     else:
-        raise ValueError(f"normalize={how!r} clips: the colour cells do not apply (use the colours).")
+        raise ValueError(
+            f"normalize={how!r}: the colour cells take 'none', 'minmax' or 'zscore' (percentile "
+            "clipping is fitted on the exact colours)."
+        )
     scale = np.where(scale > 0, scale, 1.0)
     return Normalizer(offset, scale)
 

@@ -181,6 +181,7 @@ def _kmeans_candidates(prep: Prepared, sample: np.ndarray, sample_size: int) -> 
 
     def fit(k):
         # a fresh generator per k: each fit is the one cluster_image makes with this random_state
+        # on the exact colours (a noisy photo's cluster_image starts from its colour cells instead)
         rng = np.random.default_rng(params.random_state)
         fit_params = replace(params, n_clusters=int(k))
         fit = yield from fit_centers(prep.points, prep.fit_w, fit_params, rng, coresets)

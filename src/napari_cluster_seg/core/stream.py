@@ -21,6 +21,12 @@ Options whose pixels depend on their neighbours or on the whole image (smoothing
 coordinate features, ``connected``, clean-up, ``fit_stride``, a mask, more than
 :data:`~.reduce.GRID_MAX_CHANNELS` channels) are not streamed: :func:`stream_refusal` names them.
 
+K-means on a noisy 3-channel uint8 image of at least :data:`~.cells.CELL_PIXELS` pixels starts, as
+:func:`cluster_image` does, from its colour cells (:mod:`.cells`): the runs of pixels that decide
+it are read from their blocks, the cells' tables and histograms are added up, and each Lloyd pass
+over the pixels is a pass over the blocks (:func:`assign_block`): the same model, centres and
+inertia as on the loaded image.
+
 Passes: one over the blocks for integer dtypes whose whole range is exact (uint8, uint16, int16
 grey, uint8 RGB); otherwise a first pass for the channel ranges (and, for the grid, its sample)
 and a second for the counts or cell sums. Each pass yields :class:`Progress` per batch of blocks
@@ -38,10 +44,13 @@ import numpy as np
 
 from . import _builds
 from ._chunks import SquareSums, n_workers, square_sums
+from ._fit_cells import assign_rows
+from ._fit_kmeans import fit_kmeans
 from ._params import OPTIONS, validate_params
 from ._prepare import check_fit_points, fast_kernels, reduced_prepared
 from ._progress import Progress, run_with_progress
 from ._segment import fit_prepared
+from .cells import CELL_PIXELS, RUN_PIXELS, cell_reduction, cell_sums, noisy_runs, run_starts
 from .coder import SAMPLE_POINTS, grid_coder, grid_levels
 from .preprocess import PixelData, channels_last, check_dtype
 from .reduce import GRID_MAX_CHANNELS, Reduction, check_magnitude, count_codes, exact_coder, exact_reduction
@@ -139,7 +148,27 @@ def cell_block(block, *, channel_axis, rgb, coder, ref):
     return occupied, w, sums, square_sums(rows, ref).sq
 
 
+def cells_block(block, *, channel_axis, rgb):
+    """A block's colour cells (pixel counts and channel sums) and channel histograms."""
+    rows, _ = _rows(block, channel_axis, rgb)
+    return cell_sums(rows)
+
+
+def assign_block(block, *, channel_axis, rgb, plan, lut):
+    """A Lloyd assignment of a block's pixels by ``plan`` (:func:`._fit_cells.assign_rows`): the
+    pixel count and raw channel sums (k, 4) of those outside the pure cells."""
+    rows, _ = _rows(block, channel_axis, rgb)
+    return assign_rows(rows, plan, lut, None)
+
+
 # ---------------------------------------------------------------- merges (associative)
+def merge_added(parts):
+    """The sum of arrays, or of tuples of arrays item by item (integers: exact in any order)."""
+    if isinstance(parts[0], tuple):
+        return tuple(sum(items[1:], items[0].copy()) for items in zip(*parts))
+    return sum(parts[1:], parts[0].copy())
+
+
 def merge_scans(parts):
     parts = [p for p in parts if p[0]]
     if not parts:
@@ -273,15 +302,91 @@ def iter_fit_stream(image, n_clusters=3, method="kmeans", *, scheduler=None, **o
         )
     channel_axis, dtype, n_channels = layout
     blocks = Blocks(arr, channel_axis, params.rgb)
+    if _noisy_colours(arr, params, layout, scheduler):  # as cluster_image: from the colour cells
+        fit = yield from _fit_from_cells(blocks, params, scheduler)
+        if fit is not None:
+            yield Progress("done", 1.0)
+            return fit
     red = yield from _reduce_blocks(blocks, dtype, n_channels, scheduler)
-    rows = _point_rows(red, dtype)
-    pix = PixelData(values=rows, shape=(rows.shape[0],), valid=None, time_axis=None, ndim=arr.ndim)
-    yield from fast_kernels(_builds.needs(rows, params.method, False, reduced=False))
-    prep = reduced_prepared(params, pix, red, np.random.default_rng(params.random_state))
-    check_fit_points(prep)
+    prep = yield from _prepared(red, params, arr.ndim, dtype)
     result = yield from fit_prepared(prep)
     yield Progress("done", 1.0)
     return StreamFit(result.model, result.centers, result.counts, result.inertia)
+
+
+def _prepared(red: Reduction, params, ndim: int, dtype):
+    """Generator: the :class:`~._prepare.Prepared` of a merged reduction, its points standing for
+    the pixels."""
+    rows = _point_rows(red, dtype)
+    pix = PixelData(values=rows, shape=(rows.shape[0],), valid=None, time_axis=None, ndim=ndim)
+    yield from fast_kernels(_builds.needs(rows, params.method, False, reduced=False))
+    prep = reduced_prepared(params, pix, red, np.random.default_rng(params.random_state))
+    check_fit_points(prep)
+    return prep
+
+
+def _noisy_colours(arr, params, layout, scheduler) -> bool:
+    """Whether :func:`cluster_image` on the loaded image would start K-means from its colour cells
+    (:func:`.cells.use_cells`: the same sampled runs of pixels, read from their blocks)."""
+    import dask.array as da
+
+    channel_axis, dtype, n_channels = layout
+    shape = tuple(s for ax, s in enumerate(arr.shape) if ax != channel_axis)
+    n = int(np.prod(shape))
+    if not (params.method == "kmeans" and dtype == np.uint8 and n_channels == 3 and n >= CELL_PIXELS):
+        return False
+    if params.normalize == "percentile" or channel_axis is None:
+        return False
+    starts = run_starts(n)
+    pos = np.minimum((starts[:, None] + np.arange(RUN_PIXELS + 1)).ravel(), n - 1)
+    moved = da.moveaxis(arr, channel_axis, -1)
+    sample = np.asarray(moved.vindex[np.unravel_index(pos, shape)].compute(scheduler=scheduler))
+    rows = channels_last(sample, 1, params.rgb)
+    return noisy_runs(list(rows.reshape(starts.size, RUN_PIXELS + 1, 3)))
+
+
+def _fit_from_cells(blocks: Blocks, params, scheduler):
+    """Generator: K-means from the colour cells of the blocks (:mod:`.cells`), the fit
+    :func:`cluster_image` makes on the loaded image; None when too few cells are occupied."""
+    common = dict(channel_axis=blocks.channel_axis, rgb=blocks.rgb)
+    run = functools.partial(run_blocks, blocks, scheduler=scheduler)
+    yield from fast_kernels(_builds.needs(np.empty((CELL_PIXELS, 3), np.uint8), cells=True))
+    table, hist = yield from run(
+        cells_block,
+        merge_added,
+        stage="counting colour cells",
+        start=0.05,
+        span=0.2,
+        per_block=lambda i: common,
+    )
+    first = _rows(np.asarray(blocks.delayed[0].compute(scheduler=scheduler)), **common)[0][0]
+    red = cell_reduction(table, hist, np.asarray(first, np.float64))
+    if red is None:
+        return None
+    passes = []
+
+    def assign(plan, lut, out):
+        start = 0.6 if not passes else 0.8  # the refining pass, then the final one
+        passes.append(start)
+        kwargs = dict(common, plan=plan, lut=lut)
+        stage = "a pass over the pixels"
+        acc = yield from run(
+            assign_block, merge_added, stage=stage, start=start, span=0.15, per_block=lambda i: kwargs
+        )
+        return acc
+
+    def exact(prep):
+        exact_red = yield from _reduce_blocks(blocks, np.dtype(np.uint8), 3, scheduler)
+        return (yield from _prepared(exact_red, params, blocks.arr.ndim, np.dtype(np.uint8)))
+
+    red.assign, red.exact = assign, exact
+    yield from fast_kernels(_builds.cell_fit_needs(params.n_clusters))
+    ndim = blocks.arr.ndim
+    pix = PixelData(values=red.raw_points, shape=(red.n_points,), valid=None, time_axis=None, ndim=ndim)
+    prep = reduced_prepared(params, pix, red, np.random.default_rng(params.random_state))
+    check_fit_points(prep)
+    fit = yield from fit_kmeans(prep)
+    return StreamFit(fit.model, fit.centers, fit.counts, fit.inertia)
 
 
 def why_not_stream(image, n_clusters=3, method="kmeans", **options) -> str | None:
