@@ -120,15 +120,31 @@ def engine() -> str:
 
 
 # ------------------------------------------------------ layers and shared load
-def available_layers():
-    """numba threading layers that load here (tbb only with the ``tbb`` package)."""
-    layers = ["omp", "workqueue"]
-    try:
-        import tbb  # noqa: F401
+#: A parallel loop that starts numba's threading layer, and prints which one started.
+_LAYER_PROBE = """
+import numpy as np, numba
+@numba.njit(parallel=True)
+def f(a):
+    s = 0.0
+    for i in numba.prange(a.size):
+        s += a[i]
+    return s
+f(np.ones(64))
+print(numba.threading_layer())
+"""
 
-        layers.insert(0, "tbb")
-    except ImportError:
-        print("tbb not installed: its layer is skipped")
+
+def available_layers():
+    """numba threading layers that start here, each tried in a fresh process (tbb needs Intel's TBB
+    library: ``pip install tbb``, with its ``lib`` folder on ``LD_LIBRARY_PATH``)."""
+    layers = []
+    for layer in ("tbb", "omp", "workqueue"):
+        env = dict(os.environ, NUMBA_THREADING_LAYER=layer)
+        done = subprocess.run([sys.executable, "-c", _LAYER_PROBE], env=env, capture_output=True, text=True)
+        if done.returncode == 0 and done.stdout.strip() == layer:
+            layers.append(layer)
+        else:
+            print(f"numba threading layer {layer} does not start here: skipped")
     return layers
 
 

@@ -57,8 +57,10 @@ def rgb_noisy(side):
 
 def multi_float(side, c=3):
     rng = np.random.default_rng(2)
-    return np.stack([grey(side, np.float32, s) + rng.normal(0, 0.1, (side, side)).astype(np.float32)
-                     for s in range(c)], axis=-1)
+    return np.stack(
+        [grey(side, np.float32, s) + rng.normal(0, 0.1, (side, side)).astype(np.float32) for s in range(c)],
+        axis=-1,
+    )
 
 
 def with_nan(side):
@@ -84,16 +86,28 @@ CASES = {
     "kmeans rgb noisy": (rgb_noisy, {"rgb": True}, False),
     "kmeans rgb noisy stride2": (rgb_noisy, {"rgb": True, "fit_stride": 2}, False),
     "kmeans 3ch float32": (multi_float, {"channel_axis": -1}, False),
-    "kmeans 2ch uint16 axis0": (lambda s: np.stack([grey(s, np.uint16, 0), grey(s, np.uint16, 1)]),
-                                {"channel_axis": 0}, False),
+    "kmeans 2ch uint16 axis0": (
+        lambda s: np.stack([grey(s, np.uint16, 0), grey(s, np.uint16, 1)]),
+        {"channel_axis": 0},
+        False,
+    ),
     "kmeans grey smoothing": (grey, {"smoothing": 1.0}, False),
     "kmeans rgb smoothing": (rgb_noisy, {"rgb": True, "smoothing": 1.0}, False),
-    "kmeans grey features": (lambda s: grey(s, np.uint16),
-                             {"smoothing": 1.0, "filters": ("log",), "scales": (4.0,), "normalize": "percentile"},
-                             False),
-    "kmeans rgb lab": (rgb_noisy, {"rgb": True, "color_space": "lab", "smoothing": 1.0,
-                                   "normalize": "percentile"}, False),
-    "kmeans grey 7 features": (grey, {"filters": ("gaussian", "log", "gradient"), "scales": (1.0, 4.0)}, False),
+    "kmeans grey features": (
+        lambda s: grey(s, np.uint16),
+        {"smoothing": 1.0, "filters": ("log",), "scales": (4.0,), "normalize": "percentile"},
+        False,
+    ),
+    "kmeans rgb lab": (
+        rgb_noisy,
+        {"rgb": True, "color_space": "lab", "smoothing": 1.0, "normalize": "percentile"},
+        False,
+    ),
+    "kmeans grey 7 features": (
+        grey,
+        {"filters": ("gaussian", "log", "gradient"), "scales": (1.0, 4.0)},
+        False,
+    ),
     "kmeans grey min_size": (grey, {"min_size": 20, "hole_size": 20}, False),
     "kmeans series uint16": (series, {"time_axis": 0}, False),
     "agglo grey uint8": (grey, {"method": "agglomerative"}, False),
@@ -102,24 +116,37 @@ CASES = {
     "agglo rgb quiet": (rgb_quiet, {"method": "agglomerative", "rgb": True}, False),
     "agglo rgb noisy": (rgb_noisy, {"method": "agglomerative", "rgb": True}, False),
     "agglo rgb noisy stride2": (rgb_noisy, {"method": "agglomerative", "rgb": True, "fit_stride": 2}, False),
-    "agglo 3ch float32 average": (multi_float, {"method": "agglomerative", "channel_axis": -1,
-                                                "linkage": "average"}, False),
-    "agglo grey 7 features": (grey, {"method": "agglomerative", "filters": ("gaussian", "log", "gradient"),
-                                     "scales": (1.0, 4.0)}, False),
+    "agglo 3ch float32 average": (
+        multi_float,
+        {"method": "agglomerative", "channel_axis": -1, "linkage": "average"},
+        False,
+    ),
+    "agglo grey 7 features": (
+        grey,
+        {"method": "agglomerative", "filters": ("gaussian", "log", "gradient"), "scales": (1.0, 4.0)},
+        False,
+    ),
     "divisive grey uint16": (lambda s: grey(s, np.uint16), {"method": "divisive"}, False),
     "divisive rgb noisy": (rgb_noisy, {"method": "divisive", "rgb": True}, False),
     "connected agglo grey uint8": (grey, {"method": "agglomerative", "connected": True}, False),
     "connected agglo rgb": (rgb_noisy, {"method": "agglomerative", "connected": True, "rgb": True}, False),
-    "connected divisive 3ch float32": (multi_float, {"method": "divisive", "connected": True,
-                                                     "channel_axis": -1}, False),
+    "connected divisive 3ch float32": (
+        multi_float,
+        {"method": "divisive", "connected": True, "channel_axis": -1},
+        False,
+    ),
     "connected agglo grey mask": (grey, {"method": "agglomerative", "connected": True}, True),
-    "connected agglo zscore": (grey, {"method": "agglomerative", "connected": True, "normalize": "zscore"},
-                               False),
+    "connected agglo zscore": (
+        grey,
+        {"method": "agglomerative", "connected": True, "normalize": "zscore"},
+        False,
+    ),
 }
 SIZES = (512, 1024, 2048)
 #: Cases whose run on single pixels has a size limit (connected Ward: at most 65,536 pixels).
-PIXEL_CASES = {"connected ward pixels": (rgb_noisy, {"method": "agglomerative", "connected": True,
-                                                     "rgb": True}, False)}
+PIXEL_CASES = {
+    "connected ward pixels": (rgb_noisy, {"method": "agglomerative", "connected": True, "rgb": True}, False)
+}
 PIXEL_SIZES = (128, 256)
 BIG = {"kmeans rgb noisy": 4096, "kmeans grey uint8": 8192, "agglo rgb noisy": 4096}
 
@@ -150,11 +177,25 @@ def run_one(name, sides):
         _, rss, traced = peak_memory(lambda im=image, m=mask, o=options: cluster_image(im, mask=m, **o))
         opts = {k: v for k, v in options.items() if k != "n_clusters"}
         params = validate_params(image.ndim, n_clusters=options["n_clusters"], **opts)
-        est = estimate_memory(image.shape, image.dtype, params, masked=mask is not None, in_memory=True,
-                              contiguous=image.flags.c_contiguous)
-        row = {"case": name, "side": side, "image_mb": image.nbytes / 2**20, "traced_mb": traced / 2**20,
-               "rss_mb": rss / 2**20, "peak_mb": max(traced, rss) / 2**20, "estimate_mb": est / 2**20,
-               "ratio": est / max(traced, rss, 1), "numba": _accel.enabled()}
+        est = estimate_memory(
+            image.shape,
+            image.dtype,
+            params,
+            masked=mask is not None,
+            in_memory=True,
+            contiguous=image.flags.c_contiguous,
+        )
+        row = {
+            "case": name,
+            "side": side,
+            "image_mb": image.nbytes / 2**20,
+            "traced_mb": traced / 2**20,
+            "rss_mb": rss / 2**20,
+            "peak_mb": max(traced, rss) / 2**20,
+            "estimate_mb": est / 2**20,
+            "ratio": est / max(traced, rss, 1),
+            "numba": _accel.enabled(),
+        }
         print(json.dumps(row), flush=True)
         del image, mask
 
@@ -176,14 +217,19 @@ def main(argv=None):
     if args.case:
         jobs = {name: sides for name, sides in jobs.items() if name in args.case}
     print(f"numba: {os.environ.get('NAPARI_CLUSTER_SEG_NUMBA', '1') != '0'}; sizes in MB")
-    print(f"{'case':34s} {'side':>5s} {'image':>8s} {'traced':>8s} {'rss':>8s} {'estimate':>9s} {'ratio':>6s}")
+    print(
+        f"{'case':34s} {'side':>5s} {'image':>8s} {'traced':>8s} {'rss':>8s} {'estimate':>9s} {'ratio':>6s}"
+    )
     for name, sides in jobs.items():
         cmd = [sys.executable, __file__, "--one", name, ",".join(map(str, sides))]
         out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
         for line in out.stdout.strip().splitlines():
             r = json.loads(line)
-            print(f"{name:34s} {r['side']:5d} {r['image_mb']:8.1f} {r['traced_mb']:8.1f} {r['rss_mb']:8.1f} "
-                  f"{r['estimate_mb']:9.1f} {r['ratio']:6.2f}", flush=True)
+            print(
+                f"{name:34s} {r['side']:5d} {r['image_mb']:8.1f} {r['traced_mb']:8.1f} {r['rss_mb']:8.1f} "
+                f"{r['estimate_mb']:9.1f} {r['ratio']:6.2f}",
+                flush=True,
+            )
         if out.returncode:
             print(f"{name:34s} failed: {out.stderr.strip().splitlines()[-1]}", flush=True)
 

@@ -454,12 +454,15 @@ print(_accel.threading_layer())
 
 
 def _layers():
+    """The threading layers that start here (tbb needs Intel's TBB library), tried in fresh processes."""
+    probe = "import numpy as np, numba\n@numba.njit(parallel=True)\ndef f(a):\n    s = 0.0\n"
+    probe += "    for i in numba.prange(a.size):\n        s += a[i]\n    return s\n"
+    probe += "f(np.ones(64))\nprint(numba.threading_layer())\n"
     layers = ["omp", "workqueue"]
     try:
-        import tbb  # noqa: F401
-
-        layers.append("tbb")
-    except ImportError:
+        if _subprocess(probe, {"NUMBA_THREADING_LAYER": "tbb"}).strip() == "tbb":
+            layers.append("tbb")
+    except AssertionError:  # tbb's library is not installed: its layer cannot start
         pass
     return layers
 

@@ -12,6 +12,8 @@ from napari_cluster_seg.core import _accel, _fit_cells, _fit_kmeans, cells
 from napari_cluster_seg.core.normalize import fit_normalizer
 from napari_cluster_seg.core.reduce import reduce_pixels
 
+from .test_values import run as drain
+
 
 def noisy_photo(size=1024, sigma=8.0, seed=0):
     """The astronaut at ``size``², with camera-like noise: about a million distinct colours."""
@@ -46,15 +48,6 @@ def exact_colours(monkeypatch, *args, **kwargs):
     with monkeypatch.context() as m:
         m.setattr(cells, "noisy", lambda values: False)
         return cluster_image(*args, **kwargs)
-
-
-def drain(gen):
-    """The value a generator returns (its progress dropped)."""
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
 
 
 def nearest(values, tabs, centers):
@@ -282,3 +275,17 @@ def test_progress_only_goes_forward(photo, monkeypatch, lose_a_cluster):
     fractions = [f for _, f in stages]
     assert fractions[-1] == 1.0 and fractions == sorted(fractions), stages
     assert any("colour cells" in stage for stage, _ in stages)
+
+
+def test_a_mask_and_many_clusters(photo, spy):
+    """Only the pixels under the mask are clustered (0 elsewhere); 256 clusters or more take uint16
+    labels; every labelled pixel still has its nearest centre."""
+    photo = np.concatenate([photo, photo[:64]])  # (2**20 pixels left under the mask)
+    mask = np.ones(photo.shape[:2], bool)
+    mask[:40] = False
+    res = cluster_image(photo, 260, rgb=True, mask=mask, random_state=0)
+    assert len(spy) == 1 and res.labels.dtype == np.uint16
+    assert np.all(res.labels[~mask] == 0) and res.labels[mask].min() >= 1
+    np.testing.assert_array_equal(res.model.predict(photo)[mask], res.labels[mask])
+    counts = np.bincount(res.labels[mask].astype(np.intp), minlength=261)[1:]
+    np.testing.assert_array_equal(res.counts, counts)
