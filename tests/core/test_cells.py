@@ -258,8 +258,12 @@ def test_streamed_fallbacks_equal_cluster_image_s(photo, monkeypatch):
         yield from ()
 
     monkeypatch.setattr(_fit_kmeans, "fit_pixels", lost)
-    fit = fit_stream(da.from_array(photo, chunks=(256, 256, 3)), 3, rgb=True)
+    stages = []
+    lazy = da.from_array(photo, chunks=(256, 256, 3))
+    fit = fit_stream(lazy, 3, rgb=True, progress=lambda *s: stages.append(s))
     _same_fit(fit, exact_colours(monkeypatch, photo, 3, rgb=True))
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0, stages
 
 
 @pytest.mark.parametrize("lose_a_cluster", [False, True])

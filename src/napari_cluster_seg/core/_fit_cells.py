@@ -110,7 +110,7 @@ def pixel_pass(red: CellReduction, assign, tabs, centers, lut=None, out=None):
     plan = PassPlan(tabs, centers, red.codes, _margin(tabs, centers))
     if _accel.enabled():
         plan.candidates()
-    acc = yield from assign(plan, np.zeros(k, np.uint8) if lut is None else lut, out)
+    acc = yield from assign(plan, np.zeros(k, labels_dtype(k)) if lut is None else lut, out)
     of_cell = plan.pure_cells()[red.codes]
     sel = of_cell >= 0
     for i in range(4):  # the pure cells' pixels, from the table (float64 sums of integers < 2**53)

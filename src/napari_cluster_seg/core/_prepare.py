@@ -9,7 +9,7 @@ import numpy as np
 from . import _builds
 from ._chunks import channel_range
 from ._params import OPTIONS, ClusterParams, validate_params
-from ._progress import Progress
+from ._progress import Progress, rescaled
 from ._stats import too_many_clusters
 from .cells import CellReduction, histogram_normalizer, reduce_cells, use_cells
 from .normalize import Normalizer, fit_normalizer, fix_coordinates
@@ -102,7 +102,8 @@ def exact_prepared(prep: Prepared):
     cells) on their exact colours instead, with a fresh random generator: what the run would have
     prepared without the cells."""
     pix, params = prep.pix, prep.params
-    yield from fast_kernels(_builds.needs(pix.values, params.method, params.connected, pix.base))
+    builds = _builds.needs(pix.values, params.method, params.connected, pix.base)
+    yield from rescaled(fast_kernels(builds), 0.86, 0.0)  # (progress never goes back)
     yield Progress("counting the exact colours", 0.86)
     base = None if prep.base_normalizer is prep.normalizer else prep.base_normalizer
     rng = np.random.default_rng(params.random_state)

@@ -48,7 +48,7 @@ from ._fit_cells import assign_rows
 from ._fit_kmeans import fit_kmeans
 from ._params import OPTIONS, validate_params
 from ._prepare import check_fit_points, fast_kernels, reduced_prepared
-from ._progress import Progress, run_with_progress
+from ._progress import Progress, rescaled, run_with_progress
 from ._segment import fit_prepared
 from .cells import CELL_PIXELS, RUN_PIXELS, cell_reduction, cell_sums, noisy_runs, run_starts
 from .coder import SAMPLE_POINTS, grid_coder, grid_levels
@@ -366,18 +366,19 @@ def _fit_from_cells(blocks: Blocks, params, scheduler):
     passes = []
 
     def assign(plan, lut, out):
-        start = 0.6 if not passes else 0.8  # the refining pass, then the final one
+        start, span = (0.6, 0.15) if not passes else (0.8, 0.05)  # the refining pass, then the last
         passes.append(start)
         kwargs = dict(common, plan=plan, lut=lut)
         stage = "a pass over the pixels"
         acc = yield from run(
-            assign_block, merge_added, stage=stage, start=start, span=0.15, per_block=lambda i: kwargs
+            assign_block, merge_added, stage=stage, start=start, span=span, per_block=lambda i: kwargs
         )
         return acc
 
-    def exact(prep):
-        exact_red = yield from _reduce_blocks(blocks, np.dtype(np.uint8), 3, scheduler)
-        return (yield from _prepared(exact_red, params, blocks.arr.ndim, np.dtype(np.uint8)))
+    def exact(prep):  # (a cluster left without pixels: the exact colours, late in the progress)
+        uint8 = np.dtype(np.uint8)
+        exact_red = yield from rescaled(_reduce_blocks(blocks, uint8, 3, scheduler), 0.85, 0.03)
+        return (yield from rescaled(_prepared(exact_red, params, blocks.arr.ndim, uint8), 0.86, 0.0))
 
     red.assign, red.exact = assign, exact
     yield from fast_kernels(_builds.cell_fit_needs(params.n_clusters))
