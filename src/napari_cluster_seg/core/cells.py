@@ -27,7 +27,7 @@ import numpy as np
 from . import _accel
 from ._chunks import SquareSums, accumulate_chunks, reference
 from .coder import Coder
-from .normalize import Normalizer
+from .normalize import Normalizer, fit_normalizer
 from .reduce import Reduction
 
 #: Fewest pixels for which K-means on a uint8 RGB image starts from the colour cells.
@@ -152,27 +152,19 @@ def _cells_numpy(values: np.ndarray):
 
 
 def histogram_normalizer(hist: np.ndarray, how: str) -> Normalizer:
-    """``normalize.fit_normalizer``'s normalisation (``"none"``, ``"minmax"`` or ``"zscore"``) of
-    the pixels whose channel histograms (c, 256) are ``hist``."""
-    c = hist.shape[0]
-    if how == "none":
-        return Normalizer(np.zeros(c), np.ones(c))
-    v = np.arange(hist.shape[1], dtype=np.float64)
-    if how == "minmax":
-        bounds = [np.flatnonzero(h)[[0, -1]] for h in hist]
-        offset = np.array([b[0] for b in bounds], np.float64)
-        scale = np.array([b[1] for b in bounds], np.float64) - offset
-    elif how == "zscore":
-        total = hist.sum(axis=1).astype(np.float64)
-        offset = hist @ v / total
-        scale = np.sqrt(np.array([hist[i] @ (v - offset[i]) ** 2 for i in range(c)]) / total)
-    else:
+    """:func:`.normalize.fit_normalizer`'s normalisation (``"none"``, ``"minmax"`` or ``"zscore"``)
+    of the pixels whose channel histograms (c, 256) are ``hist``: fitted channel by channel on the
+    values present, weighted by their counts."""
+    if how not in ("none", "minmax", "zscore"):
         raise ValueError(
             f"normalize={how!r}: the colour cells take 'none', 'minmax' or 'zscore' (percentile "
             "clipping is fitted on the exact colours)."
         )
-    scale = np.where(scale > 0, scale, 1.0)
-    return Normalizer(offset, scale)
+    parts = []
+    for h in hist:
+        present = np.flatnonzero(h)
+        parts.append(fit_normalizer(present[:, None].astype(np.float64), h[present].astype(np.float64), how))
+    return Normalizer(np.concatenate([p.offset for p in parts]), np.concatenate([p.scale for p in parts]))
 
 
 def value_tables(normalizer: Normalizer) -> np.ndarray:

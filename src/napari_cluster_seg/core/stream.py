@@ -302,8 +302,9 @@ def iter_fit_stream(image, n_clusters=3, method="kmeans", *, scheduler=None, **o
         )
     channel_axis, dtype, n_channels = layout
     blocks = Blocks(arr, channel_axis, params.rgb)
-    if _noisy_colours(arr, params, layout, scheduler):  # as cluster_image: from the colour cells
-        fit = yield from _fit_from_cells(blocks, params, scheduler)
+    sample = _noisy_sample(arr, params, layout, scheduler)
+    if sample is not None:  # as cluster_image: from the colour cells
+        fit = yield from _fit_from_cells(blocks, params, scheduler, first=sample[0])
         if fit is not None:
             yield Progress("done", 1.0)
             return fit
@@ -325,29 +326,31 @@ def _prepared(red: Reduction, params, ndim: int, dtype):
     return prep
 
 
-def _noisy_colours(arr, params, layout, scheduler) -> bool:
-    """Whether :func:`cluster_image` on the loaded image would start K-means from its colour cells
-    (:func:`.cells.use_cells`: the same sampled runs of pixels, read from their blocks)."""
+def _noisy_sample(arr, params, layout, scheduler) -> np.ndarray | None:
+    """The sampled runs of pixel rows (the first is the image's first pixel) when
+    :func:`cluster_image` on the loaded image would start K-means from its colour cells
+    (:func:`.cells.use_cells`: the same runs, read from their blocks), else None."""
     import dask.array as da
 
     channel_axis, dtype, n_channels = layout
     shape = tuple(s for ax, s in enumerate(arr.shape) if ax != channel_axis)
     n = int(np.prod(shape))
     if not (params.method == "kmeans" and dtype == np.uint8 and n_channels == 3 and n >= CELL_PIXELS):
-        return False
+        return None
     if params.normalize == "percentile" or channel_axis is None:
-        return False
+        return None
     starts = run_starts(n)
     pos = np.minimum((starts[:, None] + np.arange(RUN_PIXELS + 1)).ravel(), n - 1)
     moved = da.moveaxis(arr, channel_axis, -1)
     sample = np.asarray(moved.vindex[np.unravel_index(pos, shape)].compute(scheduler=scheduler))
     rows = channels_last(sample, 1, params.rgb)
-    return noisy_runs(list(rows.reshape(starts.size, RUN_PIXELS + 1, 3)))
+    return rows if noisy_runs(list(rows.reshape(starts.size, RUN_PIXELS + 1, 3))) else None
 
 
-def _fit_from_cells(blocks: Blocks, params, scheduler):
+def _fit_from_cells(blocks: Blocks, params, scheduler, first):
     """Generator: K-means from the colour cells of the blocks (:mod:`.cells`), the fit
-    :func:`cluster_image` makes on the loaded image; None when too few cells are occupied."""
+    :func:`cluster_image` makes on the loaded image (``first``: its first pixel, the reference of
+    the squares); None when too few cells are occupied."""
     common = dict(channel_axis=blocks.channel_axis, rgb=blocks.rgb)
     run = functools.partial(run_blocks, blocks, scheduler=scheduler)
     yield from fast_kernels(_builds.needs(np.empty((CELL_PIXELS, 3), np.uint8), cells=True))
@@ -359,7 +362,6 @@ def _fit_from_cells(blocks: Blocks, params, scheduler):
         span=0.2,
         per_block=lambda i: common,
     )
-    first = _rows(np.asarray(blocks.delayed[0].compute(scheduler=scheduler)), **common)[0][0]
     red = cell_reduction(table, hist, np.asarray(first, np.float64))
     if red is None:
         return None
